@@ -1,0 +1,116 @@
+"""``inventory-guard`` command line: ``replay`` (the public JSON-lines contract), ``demo``, ``hummingbot init``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+from .journal import JournalError
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("INVENTORY_GUARD_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import replay
+
+    config = load_config(args.config)
+    if args.trace == "-":
+        source, flush = sys.stdin, True
+    else:
+        try:
+            source = open(args.trace, encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            print(f"inventory-guard: cannot read trace {args.trace}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        flush = False
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        lines = (line.rstrip("\r\n") for line in source)
+        summary = replay(lines, config, out, journal_path=Path(args.journal) if args.journal else None, flush=flush)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+        if out is not sys.stdout:
+            out.close()
+        else:
+            out.flush()
+    print(summary.line(), file=sys.stderr)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.trace:
+        try:
+            from .hummingbot.demo import run_demo  # needs the `hummingbot` extra
+        except ImportError as exc:
+            print(f"inventory-guard: the Hummingbot demo is unavailable ({exc}); showing the trace demo instead",
+                  file=sys.stderr)
+        else:
+            return run_demo(duration_s=args.duration, metrics_port=args.metrics_port, seed=args.seed,
+                            live=not args.no_live, journal=args.journal)
+    from .demo_trace import run_trace_demo
+
+    return run_trace_demo(sys.stdout)
+
+
+def _cmd_hummingbot_init(args: argparse.Namespace) -> int:
+    from .hummingbot.install import init_root
+
+    for path in init_root(Path(args.path)):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inventory-guard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("replay", help="replay a JSON-lines trace through the guard")
+    p.add_argument("trace", metavar="TRACE.jsonl", help="trace file, or - for standard input (output flushed per line)")
+    p.add_argument("--config", required=True, help="guard config (YAML)")
+    p.add_argument("--journal", help="journal database (default: a temporary one)")
+    p.add_argument("--out", help="write output lines here instead of standard output")
+    p.set_defaults(func=_cmd_replay)
+
+    p = sub.add_parser("demo", help="run the demo (simulated venue with Hummingbot; --trace for the bundled trace)")
+    p.add_argument("--trace", action="store_true", help="replay the bundled example trace and print a table")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds to run the live demo (default 60)")
+    p.add_argument("--seed", type=int, default=7, help="random seed of the simulated venue")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve the exporter's metrics on 127.0.0.1:PORT")
+    p.add_argument("--no-live", action="store_true", help="print periodic lines instead of a live table")
+    p.add_argument("--journal", default=None, help="journal path (default: a temporary one)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("hummingbot", help="Hummingbot integration")
+    hsub = p.add_subparsers(dest="hummingbot_command", required=True)
+    pi = hsub.add_parser("init", help="write the shim script, shim controller and example confs into a Hummingbot root")
+    pi.add_argument("path", help="the Hummingbot root (source checkout or docker volume)")
+    pi.set_defaults(func=_cmd_hummingbot_init)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"inventory-guard: bad config: {exc}", file=sys.stderr)
+        return 2
+    except JournalError as exc:
+        print(f"inventory-guard: journal error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,450 @@
+"""The guard: pure and framework-free. Events in, state and decisions out; time comes only from the events.
+
+Each ``apply`` validates the whole event before it mutates anything, so a rejected event (``InvalidEvent``) leaves
+the state exactly as it was. Every event costs O(1) amortized, whatever the number of pending fills.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .config import GuardConfig, MarketConfig, UnknownMarket
+from .events import (
+    Check, Event, Fill, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, Resume, Snapshot, Tick,
+    TradeFailed,
+)
+from .market import MarketBook, MarketView
+from .numbers import fmt, quantize, round_down
+from .pending import FillKey, PendingFill
+
+log = logging.getLogger("inventory_guard")
+ZERO = Decimal(0)
+
+BLOCK_REASONS = ("position_limit", "insufficient_inventory", "snapshot_stale", "halted")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The gate's answer. ``reason`` is None when the full size is allowed; a resized order keeps its reason."""
+
+    allowed: bool
+    size: Decimal
+    reason: str | None = None
+
+    @property
+    def resized(self) -> bool:
+        return self.allowed and self.reason is not None
+
+    def to_dict(self) -> dict:
+        return {"allowed": self.allowed, "size": fmt(self.size), "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    changed: tuple[str, ...] = ()  # markets whose replay STATE changed
+    touched: tuple[str, ...] = ()  # markets with any change (state, counters, clock) — what a journal rewrites
+    decision: Decision | None = None
+
+
+@dataclass(slots=True)
+class Order:
+    market: str
+    side: str
+    remaining: Decimal
+
+
+class _BoundedSet:
+    """A set that forgets its oldest members beyond ``limit`` (FIFO), for dedup memories."""
+
+    __slots__ = ("limit", "order", "members")
+
+    def __init__(self, limit: int, items=()) -> None:
+        self.limit = limit
+        self.order: deque = deque()
+        self.members: set = set()
+        for item in items:
+            self.add(item)
+
+    def __contains__(self, item) -> bool:
+        return item in self.members
+
+    def add(self, item) -> None:
+        if item in self.members:
+            return
+        self.order.append(item)
+        self.members.add(item)
+        if len(self.order) > self.limit:
+            self.members.discard(self.order.popleft())
+
+
+@dataclass(slots=True)
+class _Step:
+    """What one event did, collected while applying it."""
+
+    touched: dict[str, tuple] = field(default_factory=dict)  # market -> state_key before the event
+
+    def touch(self, book: MarketBook) -> MarketBook:
+        if book.config.name not in self.touched:
+            self.touched[book.config.name] = book.state_key()
+        return book
+
+
+class Guard:
+    def __init__(self, config: GuardConfig) -> None:
+        self.config = config
+        self.books: dict[str, MarketBook] = {}
+        self.orders: dict[str, Order] = {}
+        self.seen_fills = _BoundedSet(config.seen_fill_keys_max)
+        self.failed_trades = _BoundedSet(config.seen_fill_keys_max)
+        self.trade_fills: dict[str, list[tuple[str, FillKey]]] = {}  # trade_id -> pending fills of that trade
+        self.clock = ZERO
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    @property
+    def markets(self) -> list[str]:
+        return list(self.books)
+
+    def state(self, market: str) -> MarketView:
+        book = self.books.get(market)
+        if book is None:
+            raise KeyError(f"no state for market {market!r} yet")
+        return book.view()
+
+    def counters(self, market: str) -> dict[tuple[str, tuple], int]:
+        return dict(self.books[market].counters)
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> Outcome:
+        handler = self._HANDLERS.get(type(event))
+        if handler is None:
+            raise InvalidEvent(f"type: unsupported event {type(event).__name__}")
+        step = _Step()
+        decision = handler(self, event, step)
+        changed = tuple(m for m, before in step.touched.items() if self.books[m].state_key() != before)
+        return Outcome(changed=changed, touched=tuple(step.touched), decision=decision)
+
+    # --- handlers: validate everything first, then mutate ------------------------------------------------------
+
+    def _market_config(self, market: str) -> MarketConfig:
+        book = self.books.get(market)
+        if book is not None:
+            return book.config
+        try:
+            return self.config.market(market)
+        except UnknownMarket as exc:
+            raise InvalidEvent(str(exc)) from None
+
+    def _book(self, config: MarketConfig, step: _Step) -> MarketBook:
+        book = self.books.get(config.name)
+        if book is None:
+            book = self.books[config.name] = MarketBook(config)
+        return step.touch(book)
+
+    def _advance(self, t: Decimal) -> Decimal:
+        """The guard's clock never runs backwards: an event stamped earlier happens 'now'."""
+        if t > self.clock:
+            self.clock = t
+        return self.clock
+
+    def _quantity(self, config: MarketConfig, value: Decimal, field_name: str) -> Decimal:
+        amount = quantize(value, config.size_increment)
+        if amount <= 0:
+            raise InvalidEvent(f"{field_name}: {fmt(value)} is below the size_increment {fmt(config.size_increment)}")
+        return amount
+
+    def _fill(self, event: Fill, step: _Step) -> None:
+        config = self._market_config(event.market)
+        gross = self._quantity(config, event.size, "size")
+        net = event.size - event.fee_base if event.side == "buy" else event.size + event.fee_base
+        amount = quantize(net, config.size_increment)  # the position moves by size - fee (buy) / size + fee (sell)
+        if amount <= 0:
+            raise InvalidEvent(f"fee_base: {fmt(event.fee_base)} is not below the fill size {fmt(event.size)}")
+        order = self.orders.get(event.order_id) if event.order_id else None
+        if order is not None and (order.market != event.market or order.side != event.side):
+            raise InvalidEvent(
+                f"order_id: order {event.order_id!r} is a {order.side} in {order.market!r}, "
+                f"but the fill is a {event.side} in {event.market!r}"
+            )
+        key = event.key
+        now = self._advance(event.t)
+        book = self._book(config, step)
+        book.clock = now
+        self._age_out(book, now)
+        if key in self.seen_fills or key in book.pending:
+            book.bump("duplicate_fills")
+            return
+        if key[0] in self.failed_trades:
+            book.bump("fills_failed")
+            log.warning("%s: ignored a fill of trade %s, which the venue already reported failed", book.config.name, key[0])
+            return
+        self.seen_fills.add(key)
+        book.pending.add(key, event.side, amount, now)
+        self.trade_fills.setdefault(key[0], []).append((event.market, key))
+        book.bump("fills", side=event.side)
+        if order is not None:
+            self._shrink_order(event.order_id, order, book, gross)
+
+    def _shrink_order(self, order_id: str, order: Order, book: MarketBook, filled: Decimal) -> None:
+        used = min(order.remaining, filled)
+        order.remaining -= used
+        if order.side == "buy":
+            book.open_buys -= used
+        else:
+            book.open_sells -= used
+        if order.remaining == 0:
+            del self.orders[order_id]
+
+    def _snapshot(self, event: Snapshot, step: _Step) -> None:
+        config = self._market_config(event.market)
+        size = self._position(config, event.size)
+        as_of = event.as_of if event.as_of is not None else event.t
+        now = self._advance(event.t)
+        book = self._book(config, step)
+        book.clock = now
+        if book.last_as_of is not None and as_of < book.last_as_of:
+            book.bump("stale_snapshots")
+            log.info("%s: stale snapshot ignored (as_of %s < last applied %s)", config.name, as_of, book.last_as_of)
+            self._age_out(book, now)
+            return
+        first = book.confirmed_at is None
+        move = size - book.confirmed
+        book.confirmed = size
+        book.confirmed_at = as_of
+        book.last_as_of = as_of
+        if not first:  # the first snapshot's move includes whatever was held before the guard started
+            for removed in book.pending.reconcile(move):
+                if removed.whole:
+                    self._forget_trade(book.config.name, removed.fill)
+                    book.bump("fills_confirmed")
+                    book.observe_confirmation(max(ZERO, now - removed.fill.arrived))
+        self._age_out(book, now)
+
+    def _position(self, config: MarketConfig, value: Decimal) -> Decimal:
+        size = quantize(value, config.size_increment)
+        if size < 0 and not config.allow_negative_position:
+            raise InvalidEvent(
+                f"size: negative position {fmt(value)} in {config.name!r} (set allow_negative_position for perpetuals)"
+            )
+        return size
+
+    def _force_reconcile(self, event: ForceReconcile, step: _Step) -> None:
+        config = self._market_config(event.market)
+        size = self._position(config, event.size)
+        now = self._advance(event.t)
+        book = self._book(config, step)
+        book.clock = now
+        gap = abs(book.effective - size)
+        cleared = book.pending.clear()
+        for fill in cleared:
+            self._forget_trade(config.name, fill)
+        level = logging.ERROR if gap > config.force_reconcile_error_gap else logging.INFO
+        log.log(
+            level,
+            "%s: force reconcile (%s): effective %s, API %s, gap %s (error above %s); %d pending fills cleared",
+            config.name, event.reason, fmt(book.effective), fmt(size), fmt(gap), fmt(config.force_reconcile_error_gap),
+            len(cleared),
+        )
+        book.confirmed = size
+        book.confirmed_at = now
+        if book.last_as_of is None or now > book.last_as_of:
+            book.last_as_of = now
+        book.last_force_reconcile_gap = gap
+        book.bump("force_reconciles", reason=event.reason)
+
+    def _order_open(self, event: OrderOpen, step: _Step) -> None:
+        config = self._market_config(event.market)
+        size = self._quantity(config, event.size, "size")
+        existing = self.orders.get(event.order_id)
+        if existing is not None and (existing.market, existing.side) != (event.market, event.side):
+            raise InvalidEvent(f"order_id: order {event.order_id!r} is already open as a {existing.side} in {existing.market!r}")
+        now = self._advance(event.t)
+        book = self._book(config, step)
+        book.clock = now
+        self._age_out(book, now)
+        if existing is not None:
+            return  # a re-delivered creation: the reservation already counts (and may have shrunk by fills)
+        self.orders[event.order_id] = Order(event.market, event.side, size)
+        if event.side == "buy":
+            book.open_buys += size
+        else:
+            book.open_sells += size
+
+    def _order_closed(self, event: OrderClosed, step: _Step) -> None:
+        now = self._advance(event.t)
+        order = self.orders.pop(event.order_id, None)
+        if order is None:
+            return  # unknown or already closed: closing is idempotent
+        book = self._book(self.books[order.market].config, step)
+        book.clock = now
+        if order.side == "buy":
+            book.open_buys -= order.remaining
+        else:
+            book.open_sells -= order.remaining
+
+    def _check(self, event: Check, step: _Step) -> Decision:
+        config = self._market_config(event.market)
+        size = round_down(event.size, config.size_increment)
+        if size <= 0:
+            raise InvalidEvent(f"size: {fmt(event.size)} is below the size_increment {fmt(config.size_increment)}")
+        now = self._advance(event.t)
+        book = self._book(config, step)
+        book.clock = now
+        self._age_out(book, now)
+        decision = self._decide(book, event.side, size, now)
+        book.bump("orders_checked", side=event.side)
+        if not decision.allowed:
+            book.bump("orders_blocked", side=event.side, reason=decision.reason)
+        elif decision.resized:
+            book.bump("orders_resized", side=event.side)
+        return decision
+
+    def _decide(self, book: MarketBook, side: str, size: Decimal, now: Decimal) -> Decision:
+        config = book.config
+        if side == "buy":
+            if book.halted_reason is not None:
+                return self._block(book, side, size, "halted", f"halted: {book.halted_reason}")
+            if config.snapshot_max_age_s is not None:
+                if book.confirmed_at is None:
+                    return self._block(book, side, size, "snapshot_stale", "no API snapshot yet")
+                age = now - book.confirmed_at
+                if age > config.snapshot_max_age_s:
+                    return self._block(
+                        book, side, size, "snapshot_stale",
+                        f"last API snapshot is {fmt(age)}s old (limit {fmt(config.snapshot_max_age_s)}s)",
+                    )
+            room = config.max_position - book.conservative_exposure
+            reason = "position_limit"
+        else:
+            room = book.available_to_sell + (config.max_position if config.allow_negative_position else ZERO)
+            reason = "insufficient_inventory"
+        fits = min(size, round_down(max(room, ZERO), config.size_increment))
+        if fits == size:
+            return Decision(True, size)
+        breakdown = self._breakdown(book, side, size)
+        if fits > 0 and fits >= config.min_order_size:
+            log.info("%s: %s resized %s -> %s (%s): %s", config.name, side, fmt(size), fmt(fits), reason, breakdown)
+            return Decision(True, fits, reason)
+        return self._block(book, side, size, reason, breakdown)
+
+    def _block(self, book: MarketBook, side: str, size: Decimal, reason: str, why: str) -> Decision:
+        log.warning("%s: %s of %s blocked (%s): %s", book.config.name, side, fmt(size), reason, why)
+        return Decision(False, ZERO, reason)
+
+    @staticmethod
+    def _breakdown(book: MarketBook, side: str, size: Decimal) -> str:
+        limit = book.config.max_position
+        if side == "buy":
+            projected = book.conservative_exposure + size
+            return (
+                f"confirmed {fmt(book.confirmed)} + pending fill buys {fmt(book.pending.buys)} + open buys "
+                f"{fmt(book.open_buys)} + new {fmt(size)} = {fmt(projected)} > limit {fmt(limit)}"
+            )
+        floor = f" (short limit {fmt(-limit)})" if book.config.allow_negative_position else ""
+        return (
+            f"effective {fmt(book.effective)} - open sells {fmt(book.open_sells)} = available "
+            f"{fmt(book.available_to_sell)} < new {fmt(size)}{floor}"
+        )
+
+    def _tick(self, event: Tick, step: _Step) -> None:
+        now = self._advance(event.t)
+        for book in self.books.values():
+            if len(book.pending):  # the oldest pending age moves with the clock
+                step.touch(book)
+                book.clock = now
+                self._age_out(book, now)
+
+    def _trade_failed(self, event: TradeFailed, step: _Step) -> None:
+        now = self._advance(event.t)
+        self.failed_trades.add(event.trade_id)
+        for market, key in self.trade_fills.pop(event.trade_id, []):
+            book = step.touch(self.books[market])
+            book.clock = now
+            fill = book.pending.remove(key)
+            if fill is not None:
+                book.bump("fills_failed")
+                log.warning(
+                    "%s: dropped pending %s fill %s (trade %s, order %s): the venue reported the trade failed",
+                    market, fill.side, fmt(fill.amount), key[0], key[1] or "-",
+                )
+
+    def _halt(self, event: Halt, step: _Step) -> None:
+        config = self._market_config(event.market)
+        book = self._book(config, step)
+        book.clock = self._advance(event.t)
+        book.halted_reason = event.reason
+        log.error("%s: halted, buys blocked: %s", config.name, event.reason)
+
+    def _resume(self, event: Resume, step: _Step) -> None:
+        config = self._market_config(event.market)
+        book = self._book(config, step)
+        book.clock = self._advance(event.t)
+        if book.halted_reason is not None:
+            log.warning("%s: resumed (was halted: %s)", config.name, book.halted_reason)
+        book.halted_reason = None
+
+    # --- age-out and bookkeeping -----------------------------------------------------------------------------
+
+    def _age_out(self, book: MarketBook, now: Decimal) -> None:
+        dropped = book.pending.age_out(now - book.config.pending_fill_max_age_s)
+        for fill in dropped:
+            self._forget_trade(book.config.name, fill)
+            book.bump("fills_aged_out")
+            log.warning(
+                "%s: aged out pending %s fill %s (trade %s, order %s) after %ss without a snapshot showing it",
+                book.config.name, fill.side, fmt(fill.amount), fill.key[0], fill.key[1] or "-", fmt(now - fill.arrived),
+            )
+
+    def _forget_trade(self, market: str, fill: PendingFill) -> None:
+        entries = self.trade_fills.get(fill.key[0])
+        if entries is None:
+            return
+        try:
+            entries.remove((market, fill.key))
+        except ValueError:
+            return
+        if not entries:
+            del self.trade_fills[fill.key[0]]
+
+    _HANDLERS = {
+        Fill: _fill,
+        Snapshot: _snapshot,
+        ForceReconcile: _force_reconcile,
+        OrderOpen: _order_open,
+        OrderClosed: _order_closed,
+        Check: _check,
+        Tick: _tick,
+        TradeFailed: _trade_failed,
+        Halt: _halt,
+        Resume: _resume,
+    }
+
+    # --- persistence (checkpoints) -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "clock": str(self.clock),
+            "markets": {name: book.to_dict() for name, book in self.books.items()},
+            "orders": [[oid, o.market, o.side, str(o.remaining)] for oid, o in self.orders.items()],
+            "seen_fills": [list(key) for key in self.seen_fills.order],
+            "failed_trades": list(self.failed_trades.order),
+        }
+
+    @classmethod
+    def from_dict(cls, config: GuardConfig, data: dict) -> "Guard":
+        guard = cls(config)
+        guard.clock = Decimal(data["clock"])
+        for name, book_data in data["markets"].items():
+            book = MarketBook.from_dict(guard._market_config(name), book_data)
+            guard.books[name] = book
+            for fill in book.pending:
+                guard.trade_fills.setdefault(fill.key[0], []).append((name, fill.key))
+        for oid, market, side, remaining in data["orders"]:
+            guard.orders[oid] = Order(market, side, Decimal(remaining))
+        guard.seen_fills = _BoundedSet(config.seen_fill_keys_max, (tuple(k) for k in data["seen_fills"]))
+        guard.failed_trades = _BoundedSet(config.seen_fill_keys_max, data["failed_trades"])
+        return guard

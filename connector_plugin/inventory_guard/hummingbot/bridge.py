@@ -1,0 +1,574 @@
+"""GuardBridge: the one object between Hummingbot connectors and the inventory-guard core.
+
+It owns the core (a ``Journal`` when a journal path is given, else an in-memory ``Guard``), turns connector events
+into core events, answers gate checks, and fails closed: any exception inside the guard for a market latches that
+market as *faulted* (buys refused with reason ``guard_error``, an ERROR log line, a best-effort core ``Halt``) and
+never propagates into Hummingbot. ``resume(market)`` clears the latch.
+
+Time: every core event gets ``bridge.now()`` (the ``clock`` callable, default the connectors' clock or wall time),
+clamped to be non-decreasing.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from hummingbot.core.data_type.common import TradeType
+from hummingbot.core.event.event_forwarder import EventForwarder
+from hummingbot.core.event.events import MarketEvent
+
+from inventory_guard import events as E
+from inventory_guard.config import GuardConfig
+from inventory_guard.core import Decision, Guard
+from inventory_guard.events import InvalidEvent
+
+from . import snapshots
+from .config import InventoryGuardSettings, market_id as _market_id
+
+log = logging.getLogger("inventory_guard.hummingbot")
+
+D0 = Decimal(0)
+GUARD_ERROR = "guard_error"
+UNKNOWN_MARKET = "unknown_market"
+
+
+class GuardEvent(Enum):
+    """Custom PubSub tag: a connector whose venue can report that a matched trade later failed (a phantom fill)
+    triggers ``connector.trigger_event(GuardEvent.TradeFailed, TradeFailedEvent(...))``."""
+    TradeFailed = 87101
+
+
+@dataclass(frozen=True)
+class TradeFailedEvent:
+    timestamp: float
+    trading_pair: str
+    exchange_trade_id: str
+    order_id: Optional[str] = None
+
+
+# Set while an approved executor places its own orders (see controllers.py); the script gate lets those through.
+executor_context: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("inventory_guard_executor",
+                                                                                default=None)
+
+_BRIDGES: "weakref.WeakValueDictionary[int, GuardBridge]" = weakref.WeakValueDictionary()
+
+
+def bridge_for_connector(connector) -> Optional["GuardBridge"]:
+    """The attached bridge guarding this connector object, if any (used by guarded controllers)."""
+    return _BRIDGES.get(id(connector))
+
+
+@dataclass(frozen=True)
+class MarketRef:
+    market: str
+    connector_name: str
+    trading_pair: str
+    base: str
+    is_perp: bool
+
+
+def _is_perp(connector_name: str, connector) -> bool:
+    return "perpetual" in connector_name or hasattr(type(connector), "account_positions")
+
+
+def _side(trade_type) -> str:
+    return "buy" if trade_type == TradeType.BUY else "sell"
+
+
+def fee_in_base(trade_fee, base: str, amount: Decimal, is_buy: bool) -> Decimal:
+    """Base-asset part of a Hummingbot trade fee: flat fees paid in the base token, plus a percent fee charged in
+    the base token (explicit ``percent_token``, or a deducted-from-returns fee on a buy)."""
+    if trade_fee is None:
+        return D0
+    fee = D0
+    for flat in getattr(trade_fee, "flat_fees", None) or []:
+        if flat.token == base:
+            fee += Decimal(flat.amount)
+    percent = Decimal(getattr(trade_fee, "percent", D0) or D0)
+    if percent:
+        token = getattr(trade_fee, "percent_token", None)
+        if token == base or (token is None and is_buy and type(trade_fee).__name__ == "DeductedFromReturnsTradeFee"):
+            fee += percent * amount
+    return fee
+
+
+class GuardBridge:
+    """See the package docstring for the public API."""
+
+    def __init__(self, config, connectors: Mapping[str, object], journal_path: Optional[str | Path] = None, *,
+                 markets: Optional[Mapping[str, Iterable[str]]] = None,
+                 clock: Optional[Callable[[], float]] = None,
+                 user_stream_silence_s: Optional[float] = None,
+                 periodic_reconcile_s: Optional[float] = None,
+                 websocket_balance_snapshots: bool = True):
+        self.connectors = dict(connectors)
+        pairs = self._resolve_markets(markets)
+        multi = len(self.connectors) > 1
+        self._refs: Dict[Tuple[str, str], MarketRef] = {}
+        for cname, pair in pairs:
+            base = pair.split("-")[0]
+            self._refs[(cname, pair)] = MarketRef(_market_id(cname, pair, multi), cname, pair, base,
+                                                  _is_perp(cname, self.connectors[cname]))
+        self._by_market: Dict[str, MarketRef] = {r.market: r for r in self._refs.values()}
+        if isinstance(config, InventoryGuardSettings):
+            user_stream_silence_s = config.user_stream_silence_s
+            periodic_reconcile_s = config.periodic_reconcile_s
+            websocket_balance_snapshots = config.websocket_balance_snapshots
+            if journal_path is None and config.journal_path:
+                journal_path = config.journal_path
+            config = config.to_guard_config(pairs)
+        self.config = self._complete_config(config)
+        self.user_stream_silence_s = user_stream_silence_s
+        self.periodic_reconcile_s = periodic_reconcile_s
+        self.websocket_balance_snapshots = websocket_balance_snapshots
+        self._clock = clock or self._default_clock
+        self._last_t = 0.0
+        self.journal_path = Path(journal_path) if journal_path else None
+        if self.journal_path is not None:
+            from inventory_guard.journal import Journal
+            self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            self.guard = Journal.open(self.journal_path, self.config)
+        else:
+            self.guard = Guard(self.config)
+        self.faulted: Dict[str, str] = {}
+        self._orders: Dict[str, str] = {}              # open order id -> market (orders the core knows about)
+        self._executor_budget: Dict[str, Tuple[str, str, Decimal, int]] = {}   # executor id -> (market, side, left, n)
+        self._forwarders: List[Tuple[object, Enum, EventForwarder]] = []
+        self._unhooks: List[Callable[[], None]] = []
+        self._hooked_rest: set = set()                 # connector names whose REST snapshots are captured
+        self._pending_reconcile: Dict[str, str] = {}
+        self._last_periodic: Dict[str, float] = {}
+        self._watches: list = []
+        self._tick_hooks: List[Callable[[float], None]] = []
+        self._tasks: set = set()
+        self.attached = False
+
+    # ------------------------------------------------------------------ setup
+    def _resolve_markets(self, markets) -> List[Tuple[str, str]]:
+        out = []
+        for cname, conn in self.connectors.items():
+            pairs = None if markets is None else markets.get(cname)
+            if pairs is None:
+                pairs = getattr(conn, "trading_pairs", None) or getattr(conn, "_trading_pairs", None) or []
+            out.extend((cname, p) for p in pairs)
+        if not out:
+            raise ValueError("GuardBridge: no markets to guard (pass markets={connector: [pairs]})")
+        return sorted(set(out))
+
+    def _complete_config(self, config) -> GuardConfig:
+        cfg = config if isinstance(config, GuardConfig) else GuardConfig.model_validate(config)
+        data = cfg.model_dump()
+        mk = dict(data.get("markets") or {})
+        changed = False
+        for r in self._refs.values():
+            entry = dict(mk.get(r.market) or {})
+            if not entry.get("connector"):
+                entry["connector"] = r.connector_name
+                changed = True
+            if r.market not in mk:
+                changed = True
+            mk[r.market] = entry
+        if not changed:
+            return cfg
+        data["markets"] = mk
+        return GuardConfig.model_validate(data)
+
+    def _default_clock(self) -> float:
+        ts = [float(getattr(c, "current_timestamp", 0) or 0) for c in self.connectors.values()]
+        t = max(ts, default=0.0)
+        return t if t > 0 else time.time()
+
+    def now(self, ts: Optional[float] = None) -> float:
+        t = float(ts) if ts is not None else float(self._clock())
+        if t < self._last_t:
+            t = self._last_t
+        self._last_t = t
+        return t
+
+    def _t(self, ts: Optional[float] = None) -> Decimal:
+        """Event time for the core (Decimal seconds, microsecond precision)."""
+        return Decimal(repr(round(self.now(ts), 6)))
+
+    # ------------------------------------------------------------------ lookups
+    def market_id(self, connector_name: str, trading_pair: str) -> Optional[str]:
+        r = self._refs.get((connector_name, trading_pair))
+        return r.market if r else None
+
+    @property
+    def markets(self) -> List[str]:
+        return sorted(self._by_market)
+
+    def ref(self, market: str) -> MarketRef:
+        return self._by_market[market]
+
+    def refs_for(self, connector_name: str) -> List[MarketRef]:
+        return [r for r in self._refs.values() if r.connector_name == connector_name]
+
+    def state(self, market: str):
+        return self.guard.state(market)
+
+    # ------------------------------------------------------------------ fail closed
+    def _fault(self, market: Optional[str], what: str, exc: BaseException):
+        targets = [market] if market else list(self._by_market)
+        for m in targets:
+            first = m not in self.faulted
+            self.faulted[m] = f"{what}: {type(exc).__name__}: {exc}"
+            if first:
+                log.error("inventory-guard fault on %s while %s; buys on this market are BLOCKED until resume(): %r",
+                          m, what, exc, exc_info=exc)
+                try:
+                    self.guard.apply(E.Halt(self._t(), m, GUARD_ERROR))
+                except Exception:  # the core itself may be the broken part
+                    log.exception("inventory-guard: could not record the halt of %s", m)
+
+    def _apply(self, event, market: Optional[str], what: str, invalid_ok: bool = False):
+        try:
+            return self.guard.apply(event)
+        except InvalidEvent as exc:
+            if invalid_ok:        # bad input (e.g. a size below size_increment), not a fault of the guard
+                log.warning("inventory-guard: %s on %s ignored: %s", what, market, exc)
+                return None
+            self._fault(market, what, exc)
+            return None
+        except Exception as exc:
+            self._fault(market, what, exc)
+            return None
+
+    def resume(self, market: str):
+        """Clear a fault latch (and the core halt it set)."""
+        if self.faulted.pop(market, None) is not None:
+            self._apply(E.Resume(self._t(), market), market, "resume")
+            log.warning("inventory-guard: %s resumed by operator", market)
+
+    # ------------------------------------------------------------------ gate
+    def check(self, connector_name: str, trading_pair: str, side: str, amount: Decimal) -> Decision:
+        """Ask the core whether an order may be placed. Never raises: an internal error refuses buys."""
+        side = side if isinstance(side, str) else _side(side)
+        amount = Decimal(amount)
+        market = self.market_id(connector_name, trading_pair)
+        if market is None:
+            log.error("inventory-guard: %s %s on %s/%s refused: market not guarded", side, amount, connector_name,
+                      trading_pair)
+            return Decision(False, D0, UNKNOWN_MARKET)
+        blocks_side = side == "buy" or self._allows_short(market)
+        if market in self.faulted and blocks_side:
+            return Decision(False, D0, GUARD_ERROR)
+        if amount <= 0:
+            return Decision(False, D0, "invalid_size")
+        try:
+            out = self.guard.apply(E.Check(self._t(), market, side, amount))
+        except InvalidEvent as exc:           # e.g. below size_increment: refuse this order, the guard is fine
+            log.warning("inventory-guard: %s %s %s refused: %s", side, amount, market, exc)
+            return Decision(False, D0, "invalid_size")
+        except Exception as exc:
+            self._fault(market, f"checking a {side}", exc)
+            out = None
+        if out is None or out.decision is None:
+            if blocks_side:
+                return Decision(False, D0, GUARD_ERROR)
+            return Decision(True, amount, None)
+        return out.decision
+
+    def _allows_short(self, market: str) -> bool:
+        mc = (self.config.markets or {}).get(market)
+        v = getattr(mc, "allow_negative_position", None) if mc is not None else None
+        return bool(self.config.allow_negative_position if v is None else v)
+
+    def order_opened(self, connector_name: str, trading_pair: str, order_id: str, side: str, amount: Decimal,
+                     price: Optional[Decimal] = None):
+        """Reserve an order placed through the gate (call right after buy()/sell() returned its id)."""
+        if not order_id or order_id in self._orders:
+            return
+        market = self.market_id(connector_name, trading_pair)
+        if market is None:
+            return
+        side = side if isinstance(side, str) else _side(side)
+        if price is not None:
+            price = Decimal(price)
+            if price.is_nan() or price <= 0:
+                price = None
+        if Decimal(amount) <= 0:
+            return
+        self._orders[order_id] = market
+        self._apply(E.OrderOpen(self._t(), market, order_id, side, Decimal(amount), price), market, "opening an order",
+                    invalid_ok=True)
+        exec_id = executor_context.get()
+        if exec_id is not None:
+            self._consume_executor_budget(exec_id, market, side, Decimal(amount))
+
+    def order_closed(self, order_id: str):
+        market = self._orders.pop(order_id, None)
+        if market is None:
+            return
+        self._apply(E.OrderClosed(self._t(), order_id), market, "closing an order")
+
+    # executor budgets: an approved executor holds a reservation until its own orders replace it or it ends
+    def executor_approved(self, executor_id: str, connector_name: str, trading_pair: str, side: str,
+                          amount: Decimal):
+        market = self.market_id(connector_name, trading_pair)
+        if market is None or amount <= 0:
+            return
+        oid = f"executor:{executor_id}"
+        self._orders[oid] = market
+        self._executor_budget[executor_id] = (market, side, Decimal(amount), 0)
+        self._apply(E.OrderOpen(self._t(), market, oid, side, Decimal(amount)), market, "reserving for an executor",
+                    invalid_ok=True)
+
+    def _consume_executor_budget(self, executor_id: str, market: str, side: str, amount: Decimal):
+        b = self._executor_budget.get(executor_id)
+        if b is None or b[0] != market or b[1] != side:
+            return
+        _, _, left, n = b
+        self.order_closed(self._budget_oid(executor_id, n))
+        left -= amount
+        if left > 0:
+            n += 1
+            oid = self._budget_oid(executor_id, n)
+            self._orders[oid] = market
+            self._apply(E.OrderOpen(self._t(), market, oid, side, left), market, "reserving for an executor",
+                        invalid_ok=True)
+            self._executor_budget[executor_id] = (market, side, left, n)
+        else:
+            self._executor_budget.pop(executor_id, None)
+
+    @staticmethod
+    def _budget_oid(executor_id: str, n: int) -> str:
+        return f"executor:{executor_id}" + (f"#{n}" if n else "")
+
+    def executor_finished(self, executor_id: str):
+        b = self._executor_budget.pop(executor_id, None)
+        if b is not None:
+            self.order_closed(self._budget_oid(executor_id, b[3]))
+
+    # ------------------------------------------------------------------ connector events
+    def attach(self) -> "GuardBridge":
+        if self.attached:
+            return self
+        for cname, conn in self.connectors.items():
+            if not self.refs_for(cname):
+                continue
+            self._listen(conn, MarketEvent.OrderFilled, lambda e, c=cname: self._on_fill(c, e))
+            self._listen(conn, MarketEvent.BuyOrderCreated, lambda e, c=cname: self._on_created(c, "buy", e))
+            self._listen(conn, MarketEvent.SellOrderCreated, lambda e, c=cname: self._on_created(c, "sell", e))
+            for tag in (MarketEvent.BuyOrderCompleted, MarketEvent.SellOrderCompleted, MarketEvent.OrderCancelled,
+                        MarketEvent.OrderFailure, MarketEvent.OrderExpired):
+                self._listen(conn, tag, self._on_order_done)
+            self._listen(conn, GuardEvent.TradeFailed, lambda e, c=cname: self._on_trade_failed(c, e))
+            unhook = snapshots.install(self, cname, conn)
+            if unhook is not None:
+                self._hooked_rest.add(cname)
+                self._unhooks.append(unhook)
+            else:
+                log.info("inventory-guard: %s has no REST balance hook; its balances are read as snapshots on "
+                         "every tick", cname)
+            from .reconcile import UserStreamWatch
+            watch = UserStreamWatch.install(self, cname, conn)
+            if watch is not None:
+                self._watches.append(watch)
+                self._unhooks.append(watch.uninstall)
+            _BRIDGES[id(conn)] = self
+        self.attached = True
+        return self
+
+    def _listen(self, conn, tag, fn):
+        def safe(event, fn=fn, tag=tag):
+            try:
+                fn(event)
+            except Exception as exc:   # hummingbot swallows listener exceptions silently; log them here
+                market = None
+                pair = getattr(event, "trading_pair", None)
+                if pair is not None:
+                    for r in self._refs.values():
+                        if r.trading_pair == pair:
+                            market = r.market
+                self._fault(market, f"handling {getattr(tag, 'name', tag)}", exc)
+        fwd = EventForwarder(safe)
+        self._forwarders.append((conn, tag, fwd))       # strong ref: PubSub keeps only weak references
+        conn.add_listener(tag, fwd)
+
+    def detach(self):
+        for conn, tag, fwd in self._forwarders:
+            try:
+                conn.remove_listener(tag, fwd)
+            except Exception:
+                pass
+        self._forwarders.clear()
+        for unhook in reversed(self._unhooks):
+            try:
+                unhook()
+            except Exception:
+                log.exception("inventory-guard: unhook failed")
+        self._unhooks.clear()
+        self._watches.clear()
+        self._hooked_rest.clear()
+        for conn in self.connectors.values():
+            if _BRIDGES.get(id(conn)) is self:
+                del _BRIDGES[id(conn)]
+        for task in list(self._tasks):
+            task.cancel()
+        self.attached = False
+
+    def close(self):
+        self.detach()
+        close = getattr(self.guard, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("inventory-guard: closing the journal failed")
+
+    def _on_fill(self, cname: str, ev):
+        r = self._refs.get((cname, ev.trading_pair))
+        if r is None:
+            return
+        is_buy = ev.trade_type == TradeType.BUY
+        fee = fee_in_base(ev.trade_fee, r.base, Decimal(ev.amount), is_buy)
+        if r.is_perp:
+            fee = D0                       # perp fees are paid in collateral, not in the position
+        price = Decimal(ev.price) if ev.price is not None else None
+        if price is not None and (price.is_nan() or price <= 0):
+            price = None
+        if Decimal(ev.amount) <= 0:
+            return
+        self._apply(E.Fill(self._t(), r.market, "buy" if is_buy else "sell", Decimal(ev.amount), price=price,
+                           trade_id=(ev.exchange_trade_id or None), order_id=ev.order_id, fee_base=fee),
+                    r.market, "recording a fill")
+
+    def _on_created(self, cname: str, side: str, ev):
+        # orders placed outside the gate (or by executors) are reserved from the connector's own event
+        self.order_opened(cname, ev.trading_pair, ev.order_id, side, Decimal(ev.amount), ev.price)
+
+    def _on_order_done(self, ev):
+        self.order_closed(ev.order_id)
+
+    def _on_trade_failed(self, cname: str, ev):
+        self.trade_failed(cname, ev.trading_pair, ev.exchange_trade_id)
+
+    def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str):
+        market = self.market_id(connector_name, trading_pair)
+        self._apply(E.TradeFailed(self._t(), trade_id), market, "dropping a failed trade")
+
+    # ------------------------------------------------------------------ snapshots and reconciles
+    def position_of(self, r: MarketRef) -> Decimal:
+        conn = self.connectors[r.connector_name]
+        if r.is_perp:
+            return snapshots.signed_position(conn, r.trading_pair)
+        return Decimal(conn.get_balance(r.base))
+
+    def on_rest_snapshot(self, connector_name: str, kind: str, as_of: float):
+        """Called by the hooks after a successful REST balance (``kind='balances'``) or position poll."""
+        reason = self._pending_reconcile.pop(connector_name, None)
+        t = self._t()
+        as_of = min(Decimal(repr(round(float(as_of), 6))), t)
+        for r in self.refs_for(connector_name):
+            if r.is_perp != (kind == "positions"):
+                continue
+            try:
+                size = self.position_of(r)
+            except Exception as exc:
+                self._fault(r.market, "reading a snapshot", exc)
+                continue
+            if reason:
+                self._apply(E.ForceReconcile(t, r.market, size, reason), r.market, "force reconciling")
+            else:
+                self._apply(E.Snapshot(t, r.market, size, as_of=as_of), r.market, "applying a snapshot")
+        if kind == "balances":
+            # a perp connector polls balances and positions separately; keep the reason for the positions poll
+            if reason and any(r.is_perp for r in self.refs_for(connector_name)):
+                self._pending_reconcile[connector_name] = reason
+
+    def on_ws_balance(self, connector_name: str, asset: str, total: Decimal):
+        if not self.websocket_balance_snapshots:
+            return
+        t = self._t()
+        for r in self.refs_for(connector_name):
+            if not r.is_perp and r.base == asset:
+                self._apply(E.Snapshot(t, r.market, Decimal(total), as_of=t), r.market, "applying a ws balance")
+
+    def snapshot_now(self, connector_name: Optional[str] = None, reason: Optional[str] = None):
+        """Treat the connector's current balances/positions as a snapshot (paper/mock connectors, tests);
+        with ``reason`` it is a ForceReconcile instead."""
+        names = [connector_name] if connector_name else list(self.connectors)
+        t = self._t()
+        for cname in names:
+            for r in self.refs_for(cname):
+                try:
+                    size = self.position_of(r)
+                except Exception as exc:
+                    self._fault(r.market, "reading a snapshot", exc)
+                    continue
+                ev = (E.ForceReconcile(t, r.market, size, reason) if reason
+                      else E.Snapshot(t, r.market, size, as_of=t))
+                self._apply(ev, r.market, "applying a snapshot")
+
+    def request_reconcile(self, connector_name: str, reason: str):
+        """Force a reconcile: the next successful REST poll of this connector becomes a ForceReconcile; one is
+        started now when an event loop is running."""
+        conn = self.connectors[connector_name]
+        log.info("inventory-guard: force reconcile of %s (%s)", connector_name, reason)
+        if connector_name not in self._hooked_rest:
+            self.snapshot_now(connector_name, reason=reason)
+            return
+        self._pending_reconcile[connector_name] = reason
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._poll(connector_name, conn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _poll(self, connector_name: str, conn):
+        try:
+            await conn._update_balances()
+            if any(r.is_perp for r in self.refs_for(connector_name)) and hasattr(conn, "_update_positions"):
+                await conn._update_positions()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("inventory-guard: reconcile poll of %s failed; will use the next REST poll",
+                        connector_name, exc_info=True)
+
+    # ------------------------------------------------------------------ ticks and status
+    def on_tick(self, ts: Optional[float] = None):
+        t = self.now(ts)
+        self._apply(E.Tick(self._t()), None, "ticking")
+        for cname in self.connectors:
+            if cname not in self._hooked_rest and self.refs_for(cname):
+                self.snapshot_now(cname)
+        for w in self._watches:
+            try:
+                w.on_tick(t)
+            except Exception:
+                log.exception("inventory-guard: user stream watch failed")
+        if self.periodic_reconcile_s:
+            for cname in self.connectors:
+                last = self._last_periodic.setdefault(cname, t)
+                if t - last >= self.periodic_reconcile_s:
+                    self._last_periodic[cname] = t
+                    self.request_reconcile(cname, "periodic")
+        for hook in list(self._tick_hooks):
+            try:
+                hook(t)
+            except Exception:
+                log.exception("inventory-guard: tick hook failed")
+
+    def counters(self, market: str) -> dict:
+        fn = getattr(self.guard, "counters", None)
+        return fn(market) if fn else {}
+
+    def status_rows(self) -> List[dict]:
+        from .status import status_rows
+        return status_rows(self)
+
+    def format_status(self) -> str:
+        from .status import format_table
+        return format_table(self.status_rows())

@@ -1,0 +1,189 @@
+"""Gate for V2 controllers/executors: resize or drop ``CreateExecutorAction`` proposals *before* an executor exists.
+
+Refusing an order inside ``strategy.buy()`` under a running executor leaves it stuck in RUNNING, so the decision is
+taken at the orchestrator: ``guard_orchestrator(orchestrator, bridge)`` wraps the instance's ``execute_action`` (which
+``execute_actions``, the strategy's tick and the controllers' action queue all go through).
+
+* An approved executor gets a reservation ``executor:<id>`` for its base amount (so back-to-back proposals cannot
+  both pass); its own orders then replace that reservation (they are placed inside ``executor_context``, which the
+  script gate lets through), and it is released when the executor closes.
+* Sizes: executors with ``side`` + ``amount`` (Order, Position) are resized; DCA (``amounts_quote``/``prices``),
+  Grid and TWAP (``total_amount_quote``) are estimated in base and dropped unless fully allowed; other executor types
+  (arbitrage, XEMM, LP, unknown) cannot be sized and are dropped with an error log (fail closed).
+* Buys are checked against conservative exposure, sells against available-to-sell (both done by the core).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from decimal import Decimal
+from typing import Dict, List, Optional, Tuple
+
+from hummingbot.core.data_type.common import TradeType
+from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction, ExecutorAction
+
+from .bridge import GUARD_ERROR, bridge_for_connector, executor_context
+
+log = logging.getLogger("inventory_guard.hummingbot")
+
+
+def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal, bool]]:
+    """(connector_name, trading_pair, side, base_amount, resizable) of an executor config, or None if unknown."""
+    side = getattr(cfg, "side", None)
+    cname, pair = getattr(cfg, "connector_name", None), getattr(cfg, "trading_pair", None)
+    if side not in (TradeType.BUY, TradeType.SELL) or not cname or not pair:
+        return None
+    s = "buy" if side == TradeType.BUY else "sell"
+    if getattr(cfg, "amount", None) is not None:
+        return cname, pair, s, Decimal(cfg.amount), True
+    if getattr(cfg, "amounts_quote", None) and getattr(cfg, "prices", None):
+        return cname, pair, s, sum(Decimal(q) / Decimal(p) for q, p in zip(cfg.amounts_quote, cfg.prices)), False
+    if getattr(cfg, "total_amount_quote", None) is not None:
+        price = getattr(cfg, "start_price", None)     # grid: the lowest price buys the most base
+        if price is None and connectors and cname in connectors:
+            try:
+                price = connectors[cname].get_mid_price(pair)
+            except Exception:
+                price = None
+        if price:
+            return cname, pair, s, Decimal(cfg.total_amount_quote) / Decimal(price), False
+    return None
+
+
+def gate_create_action(bridge, action: ExecutorAction, connectors=None, reserve: bool = True) -> Optional[ExecutorAction]:
+    """Return the action (possibly with a smaller amount) or None to drop it. Never raises."""
+    if not isinstance(action, CreateExecutorAction):
+        return action
+    cfg = action.executor_config
+    try:
+        size = executor_size(cfg, connectors or bridge.connectors)
+        if size is None:
+            log.error("inventory-guard: dropped %s for %s: executor type cannot be sized by the guard",
+                      type(cfg).__name__, action.controller_id)
+            return None
+        cname, pair, side, amount, resizable = size
+        decision = bridge.check(cname, pair, side, amount)
+        if not decision.allowed or decision.size <= 0:
+            log.warning("inventory-guard: dropped %s %s %s %s proposal of %s (%s)", type(cfg).__name__, side,
+                        amount, pair, action.controller_id, decision.reason)
+            return None
+        new_amount = amount
+        if decision.size < amount:
+            if not resizable:
+                log.warning("inventory-guard: dropped %s %s %s %s proposal of %s (%s; cannot resize this type)",
+                            type(cfg).__name__, side, amount, pair, action.controller_id, decision.reason)
+                return None
+            new_amount = Decimal(decision.size)
+            conn = bridge.connectors.get(cname)
+            if conn is not None and hasattr(conn, "quantize_order_amount"):
+                new_amount = min(new_amount, Decimal(conn.quantize_order_amount(pair, new_amount)))
+            if new_amount <= 0:
+                log.warning("inventory-guard: dropped %s %s %s proposal of %s (%s; resized to zero)", side, amount,
+                            pair, action.controller_id, decision.reason)
+                return None
+            cfg.amount = new_amount
+            log.warning("inventory-guard: resized %s %s %s proposal of %s from %s to %s (%s)", type(cfg).__name__,
+                        side, pair, action.controller_id, amount, new_amount, decision.reason)
+        return action
+    except Exception as exc:
+        bridge._fault(bridge.market_id(getattr(cfg, "connector_name", ""), getattr(cfg, "trading_pair", "")),
+                      "gating an executor proposal", exc)
+        return None
+
+
+class ExecutorGuard:
+    """Wraps one ``ExecutorOrchestrator`` instance; see the module docstring."""
+
+    def __init__(self, orchestrator, bridge):
+        self.orchestrator = orchestrator
+        self.bridge = bridge
+        self.live: Dict[str, object] = {}
+        self.dropped: List[ExecutorAction] = []
+        self.resized: List[ExecutorAction] = []
+        self._orig = orchestrator.execute_action
+        orchestrator.execute_action = self.execute_action
+        bridge._tick_hooks.append(self.sweep)
+
+    def uninstall(self):
+        self.orchestrator.__dict__.pop("execute_action", None)
+        if self.sweep in self.bridge._tick_hooks:
+            self.bridge._tick_hooks.remove(self.sweep)
+
+    def execute_action(self, action: ExecutorAction):
+        if not isinstance(action, CreateExecutorAction):
+            return self._orig(action)
+        before = getattr(action.executor_config, "amount", None)
+        gated = gate_create_action(self.bridge, action)
+        if gated is None:
+            self.dropped.append(action)
+            return None
+        if before is not None and getattr(gated.executor_config, "amount", None) != before:
+            self.resized.append(gated)
+        result = self._orig(gated)
+        self._track(gated)
+        return result
+
+    def _track(self, action: CreateExecutorAction):
+        cfg = action.executor_config
+        execs = self.orchestrator.active_executors.get(action.controller_id, [])
+        executor = next((e for e in reversed(execs) if e.config.id == cfg.id), None)
+        if executor is None:
+            return
+        size = executor_size(cfg, self.bridge.connectors)
+        if size is not None:
+            cname, pair, side, amount, _ = size
+            self.bridge.executor_approved(cfg.id, cname, pair, side, amount)
+        orig_place = executor.place_order
+
+        @functools.wraps(orig_place)
+        def place_order(*args, **kwargs):
+            token = executor_context.set(cfg.id)
+            try:
+                return orig_place(*args, **kwargs)
+            finally:
+                executor_context.reset(token)
+
+        executor.place_order = place_order
+        self.live[cfg.id] = executor
+
+    def sweep(self, now: float = 0.0):
+        """Release the reservation of executors that have closed."""
+        for eid, executor in list(self.live.items()):
+            try:
+                done = executor.is_closed or getattr(executor.status, "name", "") == "TERMINATED"
+            except Exception:
+                done = False
+            if done:
+                self.bridge.executor_finished(eid)
+                del self.live[eid]
+
+
+def guard_orchestrator(orchestrator, bridge) -> ExecutorGuard:
+    return ExecutorGuard(orchestrator, bridge)
+
+
+class GuardedControllerMixin:
+    """Put BEFORE a ``ControllerBase`` subclass. Filters the controller's own proposals through the bridge guarding
+    its connector (no reservation here; the guarded strategy's orchestrator reserves). With no guard attached to the
+    connector (e.g. the controller runs under an unguarded script) every buy/sell proposal is dropped: fail closed."""
+
+    def determine_executor_actions(self) -> List[ExecutorAction]:
+        actions = super().determine_executor_actions()
+        out = []
+        for action in actions:
+            if not isinstance(action, CreateExecutorAction):
+                out.append(action)
+                continue
+            cname = getattr(action.executor_config, "connector_name", None)
+            conn = self.market_data_provider.connectors.get(cname) if cname else None
+            bridge = bridge_for_connector(conn) if conn is not None else None
+            if bridge is None:
+                if not getattr(self, "_ig_warned", False):
+                    self._ig_warned = True
+                    self.logger().error("inventory-guard: no guard attached to %s; proposals dropped (%s). Run this "
+                                        "controller under the guarded script.", cname, GUARD_ERROR)
+                continue
+            gated = gate_create_action(bridge, action)
+            if gated is not None:
+                out.append(gated)
+        return out

@@ -1,0 +1,162 @@
+"""Guarded V2 scripts: ``InventoryGuardMixin`` (put it before ``StrategyV2Base``), ``GuardedStrategyV2Base`` and the
+ready-to-run ``InventoryGuardedV2`` script (runs the controllers listed in its conf, like Hummingbot's
+``v2_with_controllers``), plus their config classes.
+
+* ``buy()``/``sell()`` called by the script are checked by the guard: resized (quantized by the connector) or
+  refused (returns ``None``) with a WARNING log line; a placed order is reserved at once (``OrderOpen``).
+* Orders placed by approved executors pass (they were gated when proposed, see ``controllers.py``).
+* Every tick feeds ``Tick``; ``format_status`` appends the guard table; ``on_stop`` closes the journal.
+* A bad ``inventory_guard`` section raises at config load / strategy construction, which stops ``start``.
+"""
+from __future__ import annotations
+
+import logging
+
+from decimal import Decimal
+from typing import Dict, List, Optional
+
+from pydantic import Field
+
+from hummingbot.core.data_type.common import MarketDict, PositionAction
+from hummingbot.strategy.strategy_v2_base import StrategyV2Base, StrategyV2ConfigBase
+
+from .bridge import GuardBridge, executor_context
+from .config import InventoryGuardSettings
+from .controllers import ExecutorGuard
+
+log = logging.getLogger("inventory_guard.hummingbot")
+s_decimal_nan = Decimal("NaN")
+
+
+class InventoryGuardMixin:
+    """Needs ``config.inventory_guard`` (an ``InventoryGuardSettings``) or a bridge passed as ``inventory_guard``."""
+
+    inventory_guard: Optional[GuardBridge] = None
+    executor_guard: Optional[ExecutorGuard] = None
+
+    def __init__(self, connectors, config=None, *args, inventory_guard: Optional[GuardBridge] = None, **kwargs):
+        super().__init__(connectors, config, *args, **kwargs)
+        if inventory_guard is None:
+            settings = getattr(config, "inventory_guard", None)
+            if settings is None:
+                raise ValueError("inventory_guard: missing section in the strategy config (max_position is required)")
+            if isinstance(settings, dict):
+                settings = InventoryGuardSettings(**settings)
+            markets = {c: set(p) for c, p in (type(self).markets or {}).items() if c in connectors}
+            for cname in connectors:                      # markets not declared via update_markets
+                markets.setdefault(cname, set(getattr(connectors[cname], "trading_pairs", None) or []))
+            inventory_guard = GuardBridge(settings, connectors, markets=markets, clock=self._guard_clock)
+        self.inventory_guard = inventory_guard.attach()
+        self.executor_guard = ExecutorGuard(self.executor_orchestrator, self.inventory_guard)
+
+    def _guard_clock(self) -> float:
+        import time
+        ts = getattr(self, "current_timestamp", 0) or 0
+        if not ts:
+            ts = max((float(getattr(c, "current_timestamp", 0) or 0) for c in self.connectors.values()), default=0)
+        return float(ts) if ts else time.time()
+
+    # ---- the gate
+    def _gated(self, side: str, connector_name, trading_pair, amount, order_type, price, position_action):
+        place = super().buy if side == "buy" else super().sell
+        bridge = self.inventory_guard
+        if bridge is None:
+            return place(connector_name, trading_pair, amount, order_type, price, position_action)
+        if executor_context.get() is not None:       # an approved executor placing its own order
+            order_id = place(connector_name, trading_pair, amount, order_type, price, position_action)
+            bridge.order_opened(connector_name, trading_pair, order_id, side, amount, price)
+            return order_id
+        decision = bridge.check(connector_name, trading_pair, side, Decimal(amount))
+        size = Decimal(decision.size) if decision.allowed else Decimal(0)
+        if size > 0 and size < Decimal(amount):
+            try:
+                size = min(size, Decimal(self.connectors[connector_name].quantize_order_amount(trading_pair, size)))
+            except Exception:
+                pass
+        if size <= 0:
+            self.logger().warning(f"inventory-guard refused {side.upper()} {amount} {trading_pair} on "
+                                  f"{connector_name}: {decision.reason}")
+            return None
+        if size < Decimal(amount):
+            self.logger().warning(f"inventory-guard resized {side.upper()} {trading_pair} on {connector_name} "
+                                  f"from {amount} to {size}: {decision.reason}")
+        order_id = place(connector_name, trading_pair, size, order_type, price, position_action)
+        bridge.order_opened(connector_name, trading_pair, order_id, side, size, price)
+        return order_id
+
+    def buy(self, connector_name, trading_pair, amount, order_type, price=s_decimal_nan,
+            position_action=PositionAction.OPEN):
+        return self._gated("buy", connector_name, trading_pair, amount, order_type, price, position_action)
+
+    def sell(self, connector_name, trading_pair, amount, order_type, price=s_decimal_nan,
+             position_action=PositionAction.OPEN):
+        return self._gated("sell", connector_name, trading_pair, amount, order_type, price, position_action)
+
+    # ---- lifecycle
+    def tick(self, timestamp: float):
+        if self.inventory_guard is not None:
+            try:
+                self.inventory_guard.on_tick(timestamp)
+            except Exception:
+                self.logger().exception("inventory-guard tick failed")
+        super().tick(timestamp)
+
+    def format_status(self) -> str:
+        text = super().format_status()
+        if self.inventory_guard is None:
+            return text
+        try:
+            table = self.inventory_guard.format_status()
+        except Exception as exc:
+            table = f"  Inventory guard: status unavailable ({exc!r})"
+        return f"{text}\n\n{table}"
+
+    async def on_stop(self):
+        try:
+            await super().on_stop()
+        finally:
+            if self.executor_guard is not None:
+                self.executor_guard.uninstall()
+            if self.inventory_guard is not None:
+                self.inventory_guard.close()
+
+
+class GuardedStrategyV2Base(InventoryGuardMixin, StrategyV2Base):
+    """Base for guarded V2 scripts."""
+
+
+class GuardedStrategyV2ConfigBase(StrategyV2ConfigBase):
+    """Config base for guarded V2 scripts: adds the required ``inventory_guard:`` section."""
+    inventory_guard: InventoryGuardSettings = Field(
+        default=..., json_schema_extra={"prompt": "inventory_guard section (max_position required)",
+                                        "prompt_on_new": False})
+
+
+# ----------------------------------------------------------------------------- the shipped script
+class InventoryGuardedV2Config(GuardedStrategyV2ConfigBase):
+    """``scripts/inventory_guarded_v2.py``: runs the controllers listed in ``controllers_config`` (plus optional
+    extra ``markets``) with every proposal and fill going through the guard."""
+    script_file_name: str = Field(default="inventory_guarded_v2.py")
+    markets: Dict[str, List[str]] = Field(
+        default={}, json_schema_extra={"prompt": "Extra markets {connector: [pairs]}: ", "prompt_on_new": False})
+
+    def update_markets(self, markets: MarketDict) -> MarketDict:
+        for connector_name, pairs in self.markets.items():
+            for pair in pairs:
+                markets = markets.add_or_update(connector_name, pair)
+        return markets
+
+
+class InventoryGuardedV2(GuardedStrategyV2Base):
+    """Controllers-only guarded script (its own proposals are empty)."""
+
+    def create_actions_proposal(self):
+        return []
+
+    def stop_actions_proposal(self):
+        return []
+
+
+__all__ = ["InventoryGuardMixin", "GuardedStrategyV2Base", "GuardedStrategyV2ConfigBase",
+           "InventoryGuardedV2", "InventoryGuardedV2Config"]
+

@@ -1,0 +1,270 @@
+"""The journal: every accepted input event and gate decision, appended durably to SQLite (WAL), beside a small
+table of current per-market state for readers such as the exporter (see ``schema.py``).
+
+* Durability: each ``apply`` commits before it returns, so a process killed at any point loses no event whose call
+  returned. ``synchronous=NORMAL`` (the default) survives process crashes; pass ``synchronous="FULL"`` to survive
+  power loss as well, at the cost of an fsync per event.
+* Restart: the newest checkpoint (the core's serialized state, written every ``checkpoint_every`` events and on
+  close) plus the events after it rebuild exactly the state before the restart.
+* One writer: a lock file (``PATH.lock``) stops a second process from writing the same journal.
+* Damage is an error, never a silent reset: an unreadable or foreign database raises ``JournalCorrupt`` and is left
+  untouched.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from .config import GuardConfig, UnknownMarket
+from .core import Guard, Outcome
+from .events import Event, InvalidEvent, event_to_dict, parse_event
+from .market import MarketBook, MarketView
+from .numbers import fmt
+from .schema import DDL, SCHEMA_VERSION
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be used (locked, unwritable, or a write failed)."""
+
+
+class JournalCorrupt(JournalError):
+    """The database is unreadable or is not an inventory-guard journal; it was left untouched."""
+
+
+_STATE_COLUMNS = (
+    "market", "connector", "confirmed", "confirmed_at", "effective", "pending_fill_buys", "pending_fill_sells",
+    "pending_fills", "open_buy_reservations", "open_sell_reservations", "conservative_exposure", "available_to_sell",
+    "max_position", "pending_fill_max_age_s", "halted", "halted_reason", "oldest_pending_fill_at",
+    "oldest_pending_fill_age_s", "last_force_reconcile_gap", "clock", "last_seq", "written_at",
+)
+_UPSERT_STATE = (
+    f"INSERT OR REPLACE INTO market_state ({', '.join(_STATE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _STATE_COLUMNS)})"
+)
+_UPSERT_COUNTER = (
+    "INSERT INTO market_counters (market, name, labels, value) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (market, name, labels) DO UPDATE SET value = excluded.value"
+)
+_UPSERT_HISTOGRAM = (
+    "INSERT OR REPLACE INTO market_histograms (market, name, buckets, sum, count) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def _state_row(view: MarketView, seq: int, written_at: float) -> tuple:
+    def real(value):
+        return None if value is None else float(value)
+
+    return (
+        view.market, view.connector, fmt(view.confirmed), real(view.confirmed_at), fmt(view.effective),
+        fmt(view.pending_fill_buys), fmt(view.pending_fill_sells), view.pending_fills,
+        fmt(view.open_buy_reservations), fmt(view.open_sell_reservations), fmt(view.conservative_exposure),
+        fmt(view.available_to_sell), fmt(view.max_position), float(view.pending_fill_max_age_s), int(view.halted),
+        view.halted_reason, real(view.oldest_pending_fill_at), float(view.oldest_pending_fill_age_s),
+        fmt(view.last_force_reconcile_gap), float(view.clock), seq, written_at,
+    )
+
+
+def _labels_json(labels: tuple) -> str:
+    return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
+
+
+class Journal:
+    """A Guard whose every event is journaled. Same reading API as ``Guard``: ``state``, ``markets``, ``counters``."""
+
+    def __init__(self, path: Path, config: GuardConfig, conn: sqlite3.Connection, lock_fd: int, checkpoint_every: int):
+        self.path = path
+        self.config = config
+        self._conn = conn
+        self._lock_fd = lock_fd
+        self._checkpoint_every = checkpoint_every
+        self._broken: str | None = None
+        self.guard, self.seq, self._checkpoint_seq = self._restore()
+        self._write_all_markets()
+
+    # --- opening -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike, config: GuardConfig, *, checkpoint_every: int = 10_000,
+        synchronous: str = "NORMAL",
+    ) -> "Journal":
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous: expected 'NORMAL' or 'FULL'")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(path)
+        try:
+            conn = _connect(path, synchronous)
+            _ensure_schema(conn, path, config)
+            return cls(path, config, conn, lock_fd, checkpoint_every)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+
+    def _restore(self) -> tuple[Guard, int, int]:
+        try:
+            row = self._conn.execute("SELECT seq, body FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
+            guard, checkpoint_seq = Guard(self.config), 0
+            if row is not None:
+                checkpoint_seq = row[0]
+                guard = Guard.from_dict(self.config, json.loads(row[1]))
+            seq = checkpoint_seq
+            for seq, body in self._conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,)):
+                guard.apply(parse_event(json.loads(body)))
+            for book in guard.books.values():
+                book.dirty_counters = set(book.counters)
+                book.histogram_dirty = True
+            return guard, seq, checkpoint_seq
+        except UnknownMarket as exc:
+            raise JournalError(f"{self.path}: the journal has state for a market the config does not know: {exc}") from None
+        except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
+            raise JournalCorrupt(f"{self.path}: cannot restore the guard from the journal ({exc}); it was left untouched") from None
+
+    # --- reading (delegated) --------------------------------------------------------------------------------------
+
+    @property
+    def markets(self) -> list[str]:
+        return self.guard.markets
+
+    def state(self, market: str) -> MarketView:
+        return self.guard.state(market)
+
+    def counters(self, market: str) -> dict:
+        return self.guard.counters(market)
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> Outcome:
+        """Apply one event and commit it. Invalid events raise InvalidEvent and write nothing."""
+        if self._broken:
+            raise JournalError(f"{self.path}: journal unusable after an earlier write failure: {self._broken}")
+        body = json.dumps(event_to_dict(event), separators=(",", ":"))
+        outcome = self.guard.apply(event)  # raises InvalidEvent before any state change
+        try:
+            with self._conn:
+                self.seq += 1
+                decision = None if outcome.decision is None else json.dumps(outcome.decision.to_dict())
+                self._conn.execute(
+                    "INSERT INTO events (seq, t, type, body, decision) VALUES (?, ?, ?, ?, ?)",
+                    (self.seq, float(event.t), event.type, body, decision),
+                )
+                self._write_markets(outcome.touched)
+                if self.seq - self._checkpoint_seq >= self._checkpoint_every:
+                    self._write_checkpoint()
+        except sqlite3.Error as exc:
+            self._broken = f"{type(exc).__name__}: {exc}"
+            raise JournalError(f"{self.path}: could not journal a {event.type} event: {self._broken}") from None
+        return outcome
+
+    def checkpoint(self) -> None:
+        with self._conn:
+            self._write_checkpoint()
+
+    def close(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            if not self._broken and self.seq != self._checkpoint_seq:
+                self.checkpoint()
+            self._conn.close()
+        finally:
+            self._conn = None
+            os.close(self._lock_fd)
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- internals ---------------------------------------------------------------------------------------------
+
+    def _write_checkpoint(self) -> None:
+        body = json.dumps(self.guard.to_dict(), separators=(",", ":"))
+        self._conn.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (self.seq, body))
+        self._conn.execute("DELETE FROM checkpoints WHERE seq < ?", (self.seq,))
+        self._checkpoint_seq = self.seq
+
+    def _write_markets(self, markets) -> None:
+        now = time.time()
+        execute = self._conn.execute
+        for market in markets:
+            book: MarketBook = self.guard.books[market]
+            execute(_UPSERT_STATE, _state_row(book.view(), self.seq, now))
+            if book.dirty_counters:
+                self._conn.executemany(
+                    _UPSERT_COUNTER,
+                    [(market, name, _labels_json(labels), book.counters[(name, labels)])
+                     for name, labels in book.dirty_counters],
+                )
+                book.dirty_counters.clear()
+            if book.histogram_dirty:
+                execute(
+                    _UPSERT_HISTOGRAM,
+                    (market, "fill_confirmation_seconds", json.dumps(book.histogram_cumulative()),
+                     float(book.histogram_sum), sum(book.histogram)),
+                )
+                book.histogram_dirty = False
+
+    def _write_all_markets(self) -> None:
+        with self._conn:
+            self._write_markets(list(self.guard.books))
+
+
+def _lock(path: Path) -> int:
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalError(f"{path}: the journal is in use by another process (lock {lock_path})") from None
+    return fd
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.isolation_level = "IMMEDIATE"  # `with conn:` opens BEGIN IMMEDIATE ... COMMIT
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise JournalError(f"{path}: could not switch the database to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        return conn
+    except sqlite3.DatabaseError as exc:
+        raise JournalCorrupt(
+            f"{path}: not a readable SQLite database ({exc}); it was left untouched — move it aside to start a new "
+            f"journal, or restore it from a backup"
+        ) from None
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: Path, config: GuardConfig) -> None:
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise JournalCorrupt(f"{path}: this SQLite database is not an inventory-guard journal (no meta table); left untouched")
+        if "meta" in tables:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None or row[0] != str(SCHEMA_VERSION):
+                raise JournalCorrupt(
+                    f"{path}: journal schema version {row[0] if row else 'missing'}, this version reads {SCHEMA_VERSION}"
+                )
+        with conn:
+            conn.executescript("BEGIN;" + DDL + "COMMIT;") if not tables else None
+            meta = {"schema_version": str(SCHEMA_VERSION), "bot": config.bot_name or path.stem}
+            if not tables:
+                meta["created_at"] = repr(time.time())
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
+    except sqlite3.DatabaseError as exc:
+        raise JournalCorrupt(
+            f"{path}: not a readable SQLite database ({exc}); it was left untouched — move it aside to start a new "
+            f"journal, or restore it from a backup"
+        ) from None
+
+
+__all__ = ["Journal", "JournalError", "JournalCorrupt", "InvalidEvent"]

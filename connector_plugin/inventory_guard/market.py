@@ -1,0 +1,190 @@
+"""One market's book: confirmed position, pending fills, reservation sums, counters. Every read is O(1)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .config import MarketConfig
+from .numbers import fmt, quantize
+from .pending import PendingBook
+from .schema import FILL_CONFIRMATION_BUCKETS
+
+ZERO = Decimal(0)
+BUCKET_BOUNDS = tuple(Decimal(str(b)) for b in FILL_CONFIRMATION_BUCKETS)
+
+# The replay contract's STATE fields, in output order.
+STATE_FIELDS = (
+    "confirmed", "confirmed_at", "effective", "pending_fill_buys", "pending_fill_sells", "pending_fills",
+    "open_buy_reservations", "open_sell_reservations", "conservative_exposure", "available_to_sell",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """A read-only snapshot of one market's numbers."""
+
+    market: str
+    connector: str
+    confirmed: Decimal
+    confirmed_at: Decimal | None
+    effective: Decimal
+    pending_fill_buys: Decimal
+    pending_fill_sells: Decimal
+    pending_fills: int
+    open_buy_reservations: Decimal
+    open_sell_reservations: Decimal
+    conservative_exposure: Decimal
+    available_to_sell: Decimal
+    max_position: Decimal
+    size_increment: Decimal
+    pending_fill_max_age_s: Decimal
+    halted: bool
+    halted_reason: str | None
+    oldest_pending_fill_at: Decimal | None
+    oldest_pending_fill_age_s: Decimal
+    last_force_reconcile_gap: Decimal | None
+    clock: Decimal
+
+    def to_state(self) -> dict:
+        """The replay contract's STATE object (string decimals; pending_fills as a count)."""
+        out = {}
+        for name in STATE_FIELDS:
+            value = getattr(self, name)
+            out[name] = value if isinstance(value, int) else fmt(value)
+        return out
+
+
+class MarketBook:
+    def __init__(self, config: MarketConfig) -> None:
+        self.config = config
+        self.confirmed = ZERO
+        self.confirmed_at: Decimal | None = None
+        self.last_as_of: Decimal | None = None
+        self.pending = PendingBook()
+        self.open_buys = ZERO
+        self.open_sells = ZERO
+        self.halted_reason: str | None = None
+        self.clock = ZERO
+        self.last_force_reconcile_gap: Decimal | None = None
+        self.counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+        self.histogram = [0] * (len(BUCKET_BOUNDS) + 1)  # per-bucket (not cumulative) counts; last is +Inf
+        self.histogram_sum = ZERO
+        # What changed since the journal last wrote this market (drained by the journal; not part of the state).
+        self.dirty_counters: set[tuple[str, tuple]] = set()
+        self.histogram_dirty = False
+
+    # --- derived quantities (O(1)) ---------------------------------------------------------------------------
+
+    @property
+    def effective(self) -> Decimal:
+        return self.confirmed + self.pending.buys - self.pending.sells
+
+    @property
+    def conservative_exposure(self) -> Decimal:
+        return self.confirmed + self.pending.buys + self.open_buys
+
+    @property
+    def available_to_sell(self) -> Decimal:
+        return self.effective - self.open_sells
+
+    def view(self) -> MarketView:
+        """Quantities are shown at the market's size step (they are exact multiples of it already)."""
+        oldest = self.pending.oldest()
+        step = self.config.size_increment
+        return MarketView(
+            market=self.config.name,
+            connector=self.config.connector,
+            confirmed=quantize(self.confirmed, step),
+            confirmed_at=self.confirmed_at,
+            effective=quantize(self.effective, step),
+            pending_fill_buys=quantize(self.pending.buys, step),
+            pending_fill_sells=quantize(self.pending.sells, step),
+            pending_fills=len(self.pending),
+            open_buy_reservations=quantize(self.open_buys, step),
+            open_sell_reservations=quantize(self.open_sells, step),
+            conservative_exposure=quantize(self.conservative_exposure, step),
+            available_to_sell=quantize(self.available_to_sell, step),
+            max_position=self.config.max_position,
+            size_increment=self.config.size_increment,
+            pending_fill_max_age_s=self.config.pending_fill_max_age_s,
+            halted=self.halted_reason is not None,
+            halted_reason=self.halted_reason,
+            oldest_pending_fill_at=None if oldest is None else oldest.arrived,
+            oldest_pending_fill_age_s=ZERO if oldest is None else max(ZERO, self.clock - oldest.arrived),
+            last_force_reconcile_gap=self.last_force_reconcile_gap,
+            clock=self.clock,
+        )
+
+    def state_key(self) -> tuple:
+        """What the replay contract's STATE shows, cheaply, to tell whether an event changed it."""
+        return (
+            self.confirmed, self.confirmed_at, self.pending.buys, self.pending.sells, len(self.pending),
+            self.open_buys, self.open_sells,
+        )
+
+    # --- counters ------------------------------------------------------------------------------------------
+
+    def bump(self, name: str, amount: int = 1, **labels: str) -> tuple[str, tuple]:
+        key = (name, tuple(sorted(labels.items())))
+        self.counters[key] += amount
+        self.dirty_counters.add(key)
+        return key
+
+    def count(self, name: str, **labels: str) -> int:
+        return self.counters[(name, tuple(sorted(labels.items())))]
+
+    def observe_confirmation(self, seconds: Decimal) -> None:
+        for i, bound in enumerate(BUCKET_BOUNDS):
+            if seconds <= bound:
+                self.histogram[i] += 1
+                break
+        else:
+            self.histogram[-1] += 1
+        self.histogram_sum += seconds
+        self.histogram_dirty = True
+
+    def histogram_cumulative(self) -> list[tuple[str, int]]:
+        out, running = [], 0
+        for bound, n in zip((*FILL_CONFIRMATION_BUCKETS, "+Inf"), self.histogram):
+            running += n
+            out.append((str(bound), running))
+        return out
+
+    # --- persistence -------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "confirmed": str(self.confirmed),
+            "confirmed_at": fmt(self.confirmed_at),
+            "last_as_of": fmt(self.last_as_of),
+            "pending": self.pending.to_dict(),
+            "open_buys": str(self.open_buys),
+            "open_sells": str(self.open_sells),
+            "halted_reason": self.halted_reason,
+            "clock": str(self.clock),
+            "last_force_reconcile_gap": fmt(self.last_force_reconcile_gap),
+            "counters": [[name, list(map(list, labels)), n] for (name, labels), n in self.counters.items()],
+            "histogram": self.histogram,
+            "histogram_sum": str(self.histogram_sum),
+        }
+
+    @classmethod
+    def from_dict(cls, config: MarketConfig, data: dict) -> "MarketBook":
+        book = cls(config)
+        opt = lambda v: None if v is None else Decimal(v)  # noqa: E731
+        book.confirmed = Decimal(data["confirmed"])
+        book.confirmed_at = opt(data["confirmed_at"])
+        book.last_as_of = opt(data["last_as_of"])
+        book.pending = PendingBook.from_dict(data["pending"])
+        book.open_buys = Decimal(data["open_buys"])
+        book.open_sells = Decimal(data["open_sells"])
+        book.halted_reason = data["halted_reason"]
+        book.clock = Decimal(data["clock"])
+        book.last_force_reconcile_gap = opt(data["last_force_reconcile_gap"])
+        for name, labels, n in data["counters"]:
+            book.counters[(name, tuple(tuple(pair) for pair in labels))] = n
+        book.histogram = list(data["histogram"])
+        book.histogram_sum = Decimal(data["histogram_sum"])
+        return book

@@ -1,0 +1,308 @@
+"""Pending fills of one market, with running sums and an O(1) index for reconciling a snapshot's move.
+
+A snapshot moves the confirmed position by ``move``. Pending fills are settled by the venue mostly in arrival
+order, so the fills a snapshot "explains" are the shortest oldest-first prefix whose signed sum equals ``move``.
+Finding that prefix must not cost O(pending), so every fill remembers ``cum``: the running signed total of all fills
+ever added to this book, up to and including itself. For the fills in the *clean region* (see below) the prefix
+sum up to fill ``g`` is ``g.cum - base - tombstones_before(g)``, so "the earliest fill whose prefix sum is X" is a
+dict lookup of ``cum == base + X + tombstones``.
+
+The book's order is arrival order: ``[head buys][clean region]``.
+
+* clean region — fills exactly as they arrived. Fills removed from its middle (failed trades) leave *tombstones*
+  (seq, signed amount) so prefix sums stay computable; the head advancing past them forgets them.
+* head buys — buys kept back by an ambiguous reconciliation (below), possibly partly confirmed. All buys, so their
+  prefix sums increase strictly and a short scan finds a match among them; the age-out bounds how many there are.
+
+Safety rule (conservative exposure never under-counts): a reconciliation drops every sell of the matched prefix
+but drops buys only up to ``max(move, 0)``, oldest first. Whatever subset of the pending fills really settled, its
+buys are at least ``move`` (its sells are at least 0), so no buy the API has not shown is dropped. When the prefix
+holds only buys this confirms it whole; when it mixes sides, the newest buys of it stay pending (an over-count of
+effective and conservative exposure until they settle or age out — never an under-count).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+ZERO = Decimal(0)
+FillKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class PendingFill:
+    key: FillKey
+    side: str  # "buy" | "sell"
+    amount: Decimal  # position change still pending (net of fee), > 0
+    arrived: Decimal  # arrival time, monotonic within the book
+    seq: int
+    cum: Decimal  # running signed total of the book up to and including this fill (as added)
+    head: bool = False  # kept back by an ambiguous reconciliation (lives in the head-buys region)
+
+    @property
+    def signed(self) -> Decimal:
+        return self.amount if self.side == "buy" else -self.amount
+
+    def to_list(self) -> list:
+        return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, str(self.cum), self.head]
+
+    @classmethod
+    def from_list(cls, row: list) -> "PendingFill":
+        trade_id, order_id, side, amount, arrived, seq, cum, head = row
+        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head)
+
+
+@dataclass(slots=True)
+class Removed:
+    """A fill leaving the book: why, and how long it was pending."""
+
+    fill: PendingFill
+    amount: Decimal  # the amount that left (a partial confirmation leaves less than the fill's amount)
+    whole: bool
+
+
+class _CumIndex:
+    """cum value -> fills of the clean region with that cum, in seq order (entries go stale lazily)."""
+
+    __slots__ = ("lists",)
+
+    def __init__(self) -> None:
+        self.lists: dict[Decimal, list[PendingFill]] = {}
+
+    def add(self, fill: PendingFill) -> None:
+        self.lists.setdefault(fill.cum, []).append(fill)
+
+    def first_live(self, cum: Decimal, after_seq: int, before_seq: int | None, live) -> PendingFill | None:
+        entries = self.lists.get(cum)
+        if not entries:
+            return None
+        i = bisect.bisect_right(entries, after_seq, key=lambda f: f.seq)
+        for fill in entries[i:]:
+            if before_seq is not None and fill.seq >= before_seq:
+                return None
+            if live(fill):
+                return fill
+        return None
+
+    def forget_front(self, fill: PendingFill, live) -> None:
+        """``fill`` left the front of the clean region: drop it and any stale entries before it from its list."""
+        entries = self.lists.get(fill.cum)
+        if not entries:
+            return
+        i = 0
+        while i < len(entries) and (entries[i] is fill or not live(entries[i])) and entries[i].seq <= fill.seq:
+            i += 1
+        if i == len(entries):
+            del self.lists[fill.cum]
+        elif i:
+            del entries[:i]
+
+
+class PendingBook:
+    def __init__(self) -> None:
+        self.fills: OrderedDict[FillKey, PendingFill] = OrderedDict()
+        self.buys = ZERO  # sum of pending buy amounts
+        self.sells = ZERO  # sum of pending sell amounts
+        self.head_buys = ZERO  # sum of the head-buys region
+        self.head_count = 0
+        self.total = ZERO  # cum of the last fill added
+        self.base = ZERO  # cum just before the clean region's first fill
+        self.next_seq = 0
+        self.tombstones: list[tuple[int, Decimal]] = []  # (seq, signed) of fills removed from the clean region's middle
+        self.index = _CumIndex()
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.fills)
+
+    def __contains__(self, key: FillKey) -> bool:
+        return key in self.fills
+
+    def oldest(self) -> PendingFill | None:
+        return next(iter(self.fills.values()), None)
+
+    def __iter__(self) -> Iterator[PendingFill]:
+        return iter(self.fills.values())
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal) -> PendingFill:
+        signed = amount if side == "buy" else -amount
+        self.total += signed
+        fill = PendingFill(key, side, amount, arrived, self.next_seq, self.total)
+        self.next_seq += 1
+        self.fills[key] = fill
+        self.index.add(fill)
+        self._count(fill, +1)
+        return fill
+
+    def remove(self, key: FillKey) -> PendingFill | None:
+        """Remove one fill wherever it is (a failed trade)."""
+        fill = self.fills.get(key)
+        if fill is None:
+            return None
+        if next(iter(self.fills)) == key:
+            self._pop_front()
+            return fill
+        del self.fills[key]
+        self._count(fill, -1)
+        if fill.head:
+            self.head_buys -= fill.amount
+            self.head_count -= 1
+        else:
+            bisect.insort(self.tombstones, (fill.seq, fill.signed))
+        return fill
+
+    def age_out(self, cutoff: Decimal) -> list[PendingFill]:
+        """Drop every fill that arrived before ``cutoff`` (oldest first; arrival order is book order)."""
+        dropped = []
+        while self.fills:
+            fill = next(iter(self.fills.values()))
+            if fill.arrived >= cutoff:
+                break
+            self._pop_front()
+            dropped.append(fill)
+        return dropped
+
+    def clear(self) -> list[PendingFill]:
+        dropped = list(self.fills.values())
+        self.__init__()
+        return dropped
+
+    def reconcile(self, move: Decimal) -> list[Removed]:
+        """Confirm the fills that a snapshot's ``move`` explains (see the module docstring); return what left."""
+        if move == 0 or not self.fills:
+            return []
+        end = self._shortest_prefix(move)
+        if end is None:
+            return []
+        end_in_clean_region = not end.head
+        prefix = []
+        for fill in self.fills.values():
+            prefix.append(fill)
+            if fill is end:
+                break
+        budget = max(move, ZERO)  # buys may be dropped only up to what the API has shown
+        removed: list[Removed] = []
+        for fill in prefix:
+            if fill.side == "sell" or budget >= fill.amount:
+                if fill.side == "buy":
+                    budget -= fill.amount
+                self._take(fill)
+                removed.append(Removed(fill, fill.amount, True))
+            else:
+                part, budget = budget, ZERO
+                self._keep_in_head(fill, fill.amount - part)
+                if part:
+                    removed.append(Removed(fill, part, False))
+        if end_in_clean_region:
+            # The clean region now starts after `end`: its cum becomes the base, older tombstones are absorbed.
+            self.base = end.cum
+            del self.tombstones[: bisect.bisect_left(self.tombstones, (end.seq + 1,))]
+        return removed
+
+    # --- internals ---------------------------------------------------------------------------------------------
+
+    def _live_clean(self, fill: PendingFill) -> bool:
+        return not fill.head and self.fills.get(fill.key) is fill
+
+    def _count(self, fill: PendingFill, sign: int) -> None:
+        if fill.side == "buy":
+            self.buys += sign * fill.amount
+        else:
+            self.sells += sign * fill.amount
+
+    def _pop_front(self) -> None:
+        key, fill = self.fills.popitem(last=False)
+        self._count(fill, -1)
+        if fill.head:
+            self.head_buys -= fill.amount
+            self.head_count -= 1
+        else:
+            self._forget_clean_front(fill)
+
+    def _forget_clean_front(self, fill: PendingFill) -> None:
+        self.base = fill.cum
+        self.index.forget_front(fill, self._live_clean)
+        if self.tombstones and self.tombstones[0][0] < fill.seq:
+            del self.tombstones[: bisect.bisect_left(self.tombstones, (fill.seq,))]
+
+    def _take(self, fill: PendingFill) -> None:
+        """Remove a fill of the matched prefix."""
+        del self.fills[fill.key]
+        self._count(fill, -1)
+        if fill.head:
+            self.head_buys -= fill.amount
+            self.head_count -= 1
+        else:
+            self.index.forget_front(fill, self._live_clean)
+
+    def _keep_in_head(self, fill: PendingFill, amount: Decimal) -> None:
+        self.buys -= fill.amount - amount
+        if fill.head:
+            self.head_buys -= fill.amount - amount
+        else:
+            self.index.forget_front(fill, self._live_clean)
+            fill.head = True
+            self.head_buys += amount
+            self.head_count += 1
+        fill.amount = amount
+
+    def _shortest_prefix(self, move: Decimal) -> PendingFill | None:
+        # 1. inside the head buys: strictly increasing prefix sums
+        running = ZERO
+        last_head = None
+        if self.head_count and move > 0:
+            for fill in self.fills.values():
+                if not fill.head:
+                    break
+                running += fill.amount
+                last_head = fill
+                if running >= move:
+                    break
+            if running == move:
+                return last_head
+        # 2. in the clean region, one segment between tombstones at a time
+        target = self.base + move - self.head_buys
+        after = -1
+        for seq, signed in self.tombstones:
+            found = self.index.first_live(target, after, seq, self._live_clean)
+            if found is not None:
+                return found
+            target += signed
+            after = seq
+        return self.index.first_live(target, after, None, self._live_clean)
+
+    # --- persistence -------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "fills": [f.to_list() for f in self.fills.values()],
+            "total": str(self.total),
+            "base": str(self.base),
+            "next_seq": self.next_seq,
+            "tombstones": [[seq, str(signed)] for seq, signed in self.tombstones],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PendingBook":
+        book = cls()
+        book.total = Decimal(data["total"])
+        book.base = Decimal(data["base"])
+        book.next_seq = data["next_seq"]
+        book.tombstones = [(seq, Decimal(signed)) for seq, signed in data["tombstones"]]
+        for row in data["fills"]:
+            fill = PendingFill.from_list(row)
+            book.fills[fill.key] = fill
+            book._count(fill, +1)
+            if fill.head:
+                book.head_buys += fill.amount
+                book.head_count += 1
+            else:
+                book.index.add(fill)
+        return book

@@ -1,0 +1,135 @@
+"""The replay CLI's engine — a public contract (see the README): JSON lines in, exactly one JSON line out per line.
+
+Input lines are events (``fill``, ``snapshot``, ``force_reconcile``, ``order_open``, ``order_closed``, ``check``,
+``tick``, ``trade_failed``) or ``restart`` (close the journal and reopen it). Output, in order::
+
+    {"line":N,"ok":true,"markets":{"m":STATE}}                      markets whose state the event changed
+    {"line":N,"ok":true,"markets":{},"decision":{"allowed":…,"size":"…","reason":…}}   for checks
+    {"line":N,"ok":false,"error":"…"}                                a bad line; state unchanged
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+from .config import GuardConfig
+from .events import REPLAY_TYPES, InvalidEvent, parse_event
+from .journal import Journal
+
+
+@dataclass
+class Summary:
+    events: int = 0
+    rejected_lines: int = 0
+    blocks: int = 0
+    resized: int = 0
+    aged_out_fills: int = 0
+    duplicate_fills: int = 0
+    failed_fills: int = 0
+    restarts: int = 0
+
+    def line(self) -> str:
+        return (
+            f"replay: {self.events} events, {self.rejected_lines} rejected lines, {self.blocks} blocks, "
+            f"{self.resized} resized, {self.aged_out_fills} aged-out fills, {self.duplicate_fills} duplicate fills, "
+            f"{self.failed_fills} failed fills, {self.restarts} restarts"
+        )
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number this format accepts")
+
+
+def parse_line(text: str) -> dict:
+    """One trace line -> a JSON object; numbers with a fraction become Decimal (never float)."""
+    if not text.strip():
+        raise InvalidEvent("empty line")
+    try:
+        obj = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"each line must be a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    if kind != "restart" and kind not in REPLAY_TYPES:
+        raise InvalidEvent(f"type: unknown event type {kind!r} (expected one of {', '.join(sorted(REPLAY_TYPES | {'restart'}))})")
+    return obj
+
+
+def _dump(obj: dict) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _totals(journal: Journal) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for market in journal.markets:
+        for (name, _labels), n in journal.counters(market).items():
+            totals[name] = totals.get(name, 0) + n
+    return totals
+
+
+class Replayer:
+    """Feeds trace lines to a journaled guard; ``restart`` closes and reopens the journal in place."""
+
+    def __init__(self, config: GuardConfig, journal_path: Path) -> None:
+        self.config = config
+        self.path = journal_path
+        self.journal = Journal.open(journal_path, config)
+        self.summary = Summary()
+        self._counters_at_start = _totals(self.journal)
+
+    def process(self, number: int, text: str) -> dict:
+        summary = self.summary
+        try:
+            obj = parse_line(text)
+            if obj["type"] == "restart":
+                self.journal.close()
+                self.journal = Journal.open(self.path, self.config)
+                summary.restarts += 1
+                return {"line": number, "ok": True, "markets": {}}
+            outcome = self.journal.apply(parse_event(obj))
+        except InvalidEvent as exc:
+            summary.rejected_lines += 1
+            return {"line": number, "ok": False, "error": str(exc)}
+        summary.events += 1
+        result = {"line": number, "ok": True, "markets": {m: self.journal.state(m).to_state() for m in outcome.changed}}
+        if outcome.decision is not None:
+            result["decision"] = outcome.decision.to_dict()
+            summary.blocks += not outcome.decision.allowed
+            summary.resized += outcome.decision.resized
+        return result
+
+    def finish(self) -> Summary:
+        start, end = self._counters_at_start, _totals(self.journal)
+        self.summary.aged_out_fills = end.get("fills_aged_out", 0) - start.get("fills_aged_out", 0)
+        self.summary.duplicate_fills = end.get("duplicate_fills", 0) - start.get("duplicate_fills", 0)
+        self.summary.failed_fills = end.get("fills_failed", 0) - start.get("fills_failed", 0)
+        return self.summary
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def replay(
+    lines: Iterable[str], config: GuardConfig, out: TextIO, *, journal_path: Path | None = None, flush: bool = False,
+) -> Summary:
+    """Drive a guard from trace lines; write one output line per input line. Raises JournalError if the journal fails.
+
+    Without ``journal_path`` a temporary journal is used (``restart`` still exercises a real close and reopen).
+    """
+    with tempfile.TemporaryDirectory(prefix="inventory-guard-replay-") as tmpdir:
+        replayer = Replayer(config, journal_path or Path(tmpdir) / "journal.sqlite")
+        try:
+            for number, text in enumerate(lines, start=1):
+                out.write(_dump(replayer.process(number, text)) + "\n")
+                if flush:
+                    out.flush()
+            return replayer.finish()
+        finally:
+            replayer.close()

@@ -1,0 +1,90 @@
+"""The journal's SQLite schema (version 1): an append-only event log plus a small table of current state.
+
+The exporter and any other reader open the database read-only and use only ``meta``, ``market_state``,
+``market_counters`` and ``market_histograms``; those four tables are the documented, stable read interface.
+
+``meta``               key/value: ``schema_version`` ("1"), ``bot`` (the bot label), ``created_at`` (epoch s).
+``events``             every accepted input event, in order: ``seq``, ``t`` (event time, s), ``type``, ``body`` (JSON,
+                       decimals as strings) and, for checks, ``decision`` (JSON ``{"allowed","size","reason"}``).
+``checkpoints``        serialized core state after event ``seq`` (restart = newest checkpoint + the events after it).
+``market_state``       one row per market, rewritten in the same transaction as the event that changed it.
+                       Decimal quantities are TEXT (exact), times are REAL seconds:
+                         market, connector, confirmed, confirmed_at (NULL before the first snapshot), effective,
+                         pending_fill_buys, pending_fill_sells, pending_fills (count), open_buy_reservations,
+                         open_sell_reservations, conservative_exposure, available_to_sell, max_position,
+                         pending_fill_max_age_s, halted (0/1), halted_reason, oldest_pending_fill_at (arrival time of
+                         the oldest pending fill, NULL when none), oldest_pending_fill_age_s (its age at ``clock``),
+                         last_force_reconcile_gap (|effective - API| of the last force reconcile, NULL before one),
+                         clock (time of the last event the market saw), last_seq, written_at (wall-clock epoch s of
+                         the write: the only wall-clock value, written by the journal, never by the core).
+``market_counters``    monotonically increasing counts: (market, name, labels, value). ``labels`` is canonical JSON
+                       (sorted keys, ``{}`` when none). Names (Prometheus adds ``_total``):
+                         fills {side}, duplicate_fills, fills_confirmed, fills_aged_out, fills_failed,
+                         stale_snapshots, force_reconciles {reason}, orders_checked {side},
+                         orders_blocked {side, reason}, orders_resized {side}
+``market_histograms``  cumulative histograms: (market, name, buckets, sum, count); ``buckets`` is JSON
+                       ``[["0.5", n], …, ["+Inf", n]]`` with cumulative counts. Names: fill_confirmation_seconds
+                       (fill arrival -> confirmed by a snapshot).
+"""
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY,
+    t        REAL    NOT NULL,
+    type     TEXT    NOT NULL,
+    body     TEXT    NOT NULL,
+    decision TEXT
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    seq  INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS market_state (
+    market                   TEXT PRIMARY KEY,
+    connector                TEXT NOT NULL,
+    confirmed                TEXT NOT NULL,
+    confirmed_at             REAL,
+    effective                TEXT NOT NULL,
+    pending_fill_buys        TEXT NOT NULL,
+    pending_fill_sells       TEXT NOT NULL,
+    pending_fills            INTEGER NOT NULL,
+    open_buy_reservations    TEXT NOT NULL,
+    open_sell_reservations   TEXT NOT NULL,
+    conservative_exposure    TEXT NOT NULL,
+    available_to_sell        TEXT NOT NULL,
+    max_position             TEXT NOT NULL,
+    pending_fill_max_age_s   REAL NOT NULL,
+    halted                   INTEGER NOT NULL,
+    halted_reason            TEXT,
+    oldest_pending_fill_at   REAL,
+    oldest_pending_fill_age_s REAL NOT NULL,
+    last_force_reconcile_gap TEXT,
+    clock                    REAL NOT NULL,
+    last_seq                 INTEGER NOT NULL,
+    written_at               REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS market_counters (
+    market TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    value  INTEGER NOT NULL,
+    PRIMARY KEY (market, name, labels)
+);
+CREATE TABLE IF NOT EXISTS market_histograms (
+    market  TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    buckets TEXT NOT NULL,
+    sum     REAL NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (market, name)
+);
+"""
+
+# Upper bounds (seconds) of the fill-confirmation histogram; +Inf is implied.
+FILL_CONFIRMATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)

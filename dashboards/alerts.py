@@ -1,0 +1,221 @@
+"""Prometheus alert rules for inventory-guard, as data.
+
+``build_rules(RuleSettings())`` gives the production rules committed as ``alert_rules/inventory_guard.rules.yml``.
+Every threshold and ``for:`` duration is a field of ``RuleSettings`` so the end-to-end test can render the same rules
+with second-scale durations (``RuleSettings.fast()``) and still finish in well under a minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+RUNBOOK = "alert_rules/runbooks/README.md"
+MARKET = "bot, connector, market"
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    job: str = "inventory_guard"  # the Prometheus job scraping the exporter
+    # The guard's default pending_fill_max_age_s is 30 s; a balance snapshot arrives at least once a minute, so a
+    # drift that outlives both (plus margin) cannot be an unconfirmed fill any more: it is a phantom.
+    phantom_drift_for: str = "2m"
+    pending_stuck_for: str = "1m"
+    snapshot_stale_after_s: float = 120
+    snapshot_stale_for: str = "1m"
+    snapshot_missing_for: str = "10m"
+    exposure_over_limit_for: str = "0s"  # must never happen: page at once
+    reconcile_gap_ratio: float = 0.05  # gap as a fraction of max_position
+    reconcile_window: str = "15m"
+    blocked_buy_ratio: float = 0.5
+    blocked_window: str = "10m"
+    blocked_for: str = "10m"
+    halted_for: str = "1m"
+    state_stale_after_s: float = 300
+    state_stale_for: str = "2m"
+    target_down_for: str = "2m"
+    journal_unreadable_for: str = "2m"
+    absent_for: str = "5m"
+
+    @classmethod
+    def fast(cls, job: str = "inventory_guard") -> "RuleSettings":
+        """Second-scale variant for the end-to-end test (1 s scrape and evaluation intervals)."""
+        return replace(
+            cls(job=job),
+            phantom_drift_for="3s",
+            pending_stuck_for="1s",
+            snapshot_stale_after_s=4,
+            snapshot_stale_for="1s",
+            snapshot_missing_for="5s",
+            reconcile_window="30s",
+            blocked_window="10s",
+            blocked_for="2s",
+            halted_for="1s",
+            state_stale_after_s=10,
+            state_stale_for="2s",
+            target_down_for="2s",
+            journal_unreadable_for="2s",
+            absent_for="5s",
+        )
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    duration: str
+    severity: str  # "page" (wake someone) or "warning" (look during working hours)
+    summary: str
+    description: str
+
+    def to_rule(self) -> dict:
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": self.duration,
+            "labels": {"severity": self.severity},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": f"{RUNBOOK}#{self.name.lower()}",
+            },
+        }
+
+
+def _m(name: str, selector: str = "") -> str:
+    return f"inventory_guard_{name}{{{selector}}}" if selector else f"inventory_guard_{name}"
+
+
+def position_alerts(s: RuleSettings) -> list[Alert]:
+    where = "{{ $labels.bot }}/{{ $labels.connector }}/{{ $labels.market }}"
+    return [
+        Alert(
+            "InventoryGuardPhantomFillDrift",
+            f"{_m('effective_minus_confirmed')} != 0",
+            s.phantom_drift_for,
+            "page",
+            f"Phantom fill drift on {where}: effective - confirmed = {{{{ $value }}}}",
+            "Effective and confirmed position have differed for longer than the pending-fill age-out plus one "
+            "snapshot interval: a fill the exchange never confirmed is still counted.",
+        ),
+        Alert(
+            "InventoryGuardPendingFillStuck",
+            # The journal stores the oldest fill's age at the market's last event; add the time since that write so
+            # the age keeps growing when no events (and so no age-out) happen.
+            f"({_m('oldest_pending_fill_age_seconds')} + (time() - {_m('state_last_update_timestamp_seconds')}))"
+            f" > {_m('pending_fill_max_age_seconds')}"
+            f" and on({MARKET}) {_m('pending_fills')} > 0",
+            s.pending_stuck_for,
+            "warning",
+            f"Pending fill on {where} is {{{{ $value | humanizeDuration }}}} old, past its age-out",
+            "A fill is still pending although it is older than pending_fill_max_age: the guard is not processing "
+            "events (no ticks or snapshots), so the age-out cannot run.",
+        ),
+        Alert(
+            "InventoryGuardSnapshotStale",
+            f"time() - {_m('last_snapshot_timestamp_seconds')} > {s.snapshot_stale_after_s:g}",
+            s.snapshot_stale_for,
+            "warning",
+            f"API snapshot on {where} is {{{{ $value | humanizeDuration }}}} old",
+            f"No balance snapshot for more than {s.snapshot_stale_after_s:g} s: confirmed position is stale.",
+        ),
+        Alert(
+            "InventoryGuardSnapshotMissing",
+            f"{_m('effective_position')} unless on({MARKET}) {_m('last_snapshot_timestamp_seconds')}",
+            s.snapshot_missing_for,
+            "warning",
+            f"No API snapshot ever received on {where}",
+            "The market has state but has never had a balance snapshot, so nothing it holds is confirmed.",
+        ),
+        Alert(
+            "InventoryGuardExposureOverLimit",
+            f"{_m('conservative_exposure')} > {_m('max_position')}",
+            s.exposure_over_limit_for,
+            "page",
+            f"Conservative exposure {{{{ $value }}}} above max position on {where}",
+            "Confirmed position + pending buy fills + open buy orders exceed the configured limit. The guard must make this impossible: treat it "
+            "as a bug or a manual trade, and reduce the position now.",
+        ),
+        Alert(
+            "InventoryGuardLargeForceReconcileGap",
+            f"{_m('force_reconcile_gap')} > {s.reconcile_gap_ratio:g} * {_m('max_position')}"
+            f" and on({MARKET}) sum by ({MARKET}) (increase({_m('force_reconciles_total')}[{s.reconcile_window}])) > 0",
+            "0s",
+            "warning",
+            f"Force reconcile on {where} corrected a gap of {{{{ $value }}}}",
+            f"A force reconcile in the last {s.reconcile_window} found effective and exchange position more than "
+            f"{s.reconcile_gap_ratio:.0%} of max_position apart: fills were missed or invented.",
+        ),
+        Alert(
+            "InventoryGuardBuysBlocked",
+            f"sum by ({MARKET}) (rate({_m('orders_blocked_total', 'side=\"buy\"')}[{s.blocked_window}]))"
+            f" / sum by ({MARKET}) (rate({_m('orders_checked_total', 'side=\"buy\"')}[{s.blocked_window}]))"
+            f" > {s.blocked_buy_ratio:g}",
+            s.blocked_for,
+            "warning",
+            f"{{{{ $value | humanizePercentage }}}} of buy orders blocked on {where}",
+            f"More than {s.blocked_buy_ratio:.0%} of buy checks were blocked over {s.blocked_window}: the bot cannot "
+            "quote its bid side (limit reached, snapshot stale or halted).",
+        ),
+        Alert(
+            "InventoryGuardHalted",
+            f"{_m('halted')} == 1",
+            s.halted_for,
+            "page",
+            f"Inventory guard halted trading on {where}",
+            "The guard halted the market; every order is blocked until an operator resolves it.",
+        ),
+    ]
+
+
+def pipeline_alerts(s: RuleSettings) -> list[Alert]:
+    job = f'job="{s.job}"'
+    return [
+        Alert(
+            "InventoryGuardStateNotUpdating",
+            f"time() - {_m('state_last_update_timestamp_seconds')} > {s.state_stale_after_s:g}",
+            s.state_stale_for,
+            "warning",
+            "Journal state of {{ $labels.bot }}/{{ $labels.market }} not written for {{ $value | humanizeDuration }}",
+            "The bot has not written this market's state: it is stopped, stuck, or writing another journal.",
+        ),
+        Alert(
+            "InventoryGuardExporterDown",
+            f"up{{{job}}} == 0",
+            s.target_down_for,
+            "page",
+            "Inventory guard exporter {{ $labels.instance }} is down",
+            "Prometheus cannot scrape the exporter: no guard metric and no other inventory alert works meanwhile.",
+        ),
+        Alert(
+            "InventoryGuardJournalUnreadable",
+            f"inventory_guard_exporter_state_up{{{job}}} == 0",
+            s.journal_unreadable_for,
+            "page",
+            "Exporter {{ $labels.instance }} cannot read the journal of bot {{ $labels.bot }}",
+            "The state file is missing, locked, corrupt or of an unsupported schema version.",
+        ),
+        Alert(
+            "InventoryGuardMetricsAbsent",
+            f"absent(inventory_guard_exporter_state_up{{{job}}})",
+            s.absent_for,
+            "page",
+            f'No inventory guard metrics from job "{s.job}"',
+            "Prometheus has no series from the exporter at all: the scrape job is missing or misnamed, or the "
+            "target was removed.",
+        ),
+    ]
+
+
+def build_rules(settings: RuleSettings | None = None) -> dict:
+    s = settings or RuleSettings()
+    return {
+        "groups": [
+            {"name": "inventory_guard_positions", "rules": [a.to_rule() for a in position_alerts(s)]},
+            {"name": "inventory_guard_pipeline", "rules": [a.to_rule() for a in pipeline_alerts(s)]},
+        ]
+    }
+
+
+def all_alerts(settings: RuleSettings | None = None) -> list[Alert]:
+    s = settings or RuleSettings()
+    return position_alerts(s) + pipeline_alerts(s)

@@ -1,0 +1,125 @@
+"""The market detail dashboard: one market's position against its limits, its pending fills and age-out, fill
+confirmation latency, and the orders the guard blocked or resized."""
+
+from grafana_foundation_sdk.builders import dashboard
+
+from dashboards import layout
+from dashboards.panels import bars, graph, heatmap_query, latency_heatmap, query
+from dashboards.queries import MARKET_LABELS, SELECTOR, increase_by, market_legend, metric
+
+def position_vs_limits() -> dashboard.Panel:
+    return (
+        graph(
+            "Position: confirmed vs effective vs conservative exposure vs max position",
+            "Confirmed = last API snapshot; effective = confirmed plus fills not yet confirmed; conservative exposure "
+            "adds open reservations in the risky direction and must stay below the max position.",
+            "none",
+            width=24,
+            height=10,
+        )
+        .with_target(query(metric("confirmed_position"), market_legend("confirmed"), "A"))
+        .with_target(query(metric("effective_position"), market_legend("effective"), "B"))
+        .with_target(query(metric("conservative_exposure"), market_legend("conservative exposure"), "C"))
+        .with_target(query(metric("max_position"), market_legend("max position"), "D"))
+    )
+
+
+def pending_fill_sizes() -> dashboard.Panel:
+    return (
+        graph("Pending fill buys and sells", "Size of fills seen but not yet confirmed by a snapshot, by side.",
+              "none", 12)
+        .with_target(query(metric("pending_fill_buys"), market_legend("buys"), "A"))
+        .with_target(query(metric("pending_fill_sells"), market_legend("sells"), "B"))
+    )
+
+
+def reservations() -> dashboard.Panel:
+    return (
+        graph("Open reservations and available to sell",
+              "Size reserved by open orders on each side, and what the guard still lets the bot sell.", "none", 12)
+        .with_target(query(metric("open_buy_reservations"), market_legend("buy reservations"), "A"))
+        .with_target(query(metric("open_sell_reservations"), market_legend("sell reservations"), "B"))
+        .with_target(query(metric("available_to_sell"), market_legend("available to sell"), "C"))
+    )
+
+
+def oldest_pending_vs_age_out() -> dashboard.Panel:
+    return (
+        graph("Oldest pending fill age vs age-out",
+              "A pending fill older than the age-out line is dropped as a phantom fill.", "s", 12)
+        .with_target(query(metric("oldest_pending_fill_age_seconds"), market_legend("oldest pending"), "A"))
+        .with_target(query(metric("pending_fill_max_age_seconds"), market_legend("age-out"), "B"))
+    )
+
+
+def confirmation_latency() -> dashboard.Panel:
+    expr = (
+        "sum by (le) (increase(inventory_guard_fill_confirmation_seconds_bucket"
+        f"{{{SELECTOR}}}[$__rate_interval]))"
+    )
+    return latency_heatmap(
+        "Fill confirmation latency",
+        "Time from a fill's arrival to its confirmation by an API snapshot (histogram buckets).",
+        12,
+    ).with_target(heatmap_query(expr))
+
+
+def fill_outcomes() -> dashboard.Panel:
+    return (
+        bars("Fills and their outcomes", "Fills received, confirmed by a snapshot, aged out unconfirmed, and "
+             "duplicates ignored, per interval.", "none", 12)
+        .with_target(query(increase_by("fills_total", MARKET_LABELS + ("side",)), market_legend("{{side}} fills"), "A"))
+        .with_target(query(increase_by("fills_confirmed_total", MARKET_LABELS), market_legend("confirmed"), "B"))
+        .with_target(query(increase_by("fills_aged_out_total", MARKET_LABELS), market_legend("aged out"), "C"))
+        .with_target(query(increase_by("duplicate_fills_total", MARKET_LABELS), market_legend("duplicates"), "D"))
+    )
+
+
+def blocked_orders() -> dashboard.Panel:
+    return bars("Blocked orders by reason", "Order checks the guard refused, per interval.", "none", 12).with_target(
+        query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
+              market_legend("{{side}} {{reason}}"))
+    )
+
+
+def resized_orders() -> dashboard.Panel:
+    return (
+        bars("Checked and resized orders", "Order checks, and those the guard allowed at a reduced size.", "none", 12)
+        .with_target(query(increase_by("orders_checked_total", MARKET_LABELS + ("side",)),
+                           market_legend("{{side}} checked"), "A"))
+        .with_target(query(increase_by("orders_resized_total", MARKET_LABELS + ("side",)),
+                           market_legend("{{side}} resized"), "B"))
+    )
+
+
+def snapshots_and_reconciles() -> list:
+    return [
+        graph("Snapshot age", "Seconds since the last API position snapshot.", "s", 12)
+        .with_target(query(f"time() - {metric('last_snapshot_timestamp_seconds')}", market_legend("snapshot age"), "A")),
+        bars("Stale snapshots and force reconciles", "Snapshots rejected as stale, and forced re-syncs by reason.",
+             "none", 12)
+        .with_target(query(increase_by("stale_snapshots_total", MARKET_LABELS), market_legend("stale snapshots"), "A"))
+        .with_target(query(increase_by("force_reconciles_total", MARKET_LABELS + ("reason",)),
+                           market_legend("reconcile {{reason}}"), "B")),
+    ]
+
+
+def build():
+    board = layout.base(
+        layout.MARKET_UID,
+        "Inventory guard / Market detail",
+        "One market in depth: position against limits, pending fills and their age-out, confirmation latency, "
+        "blocked and resized orders.",
+    )
+    sections = [
+        ("Position", [position_vs_limits(), pending_fill_sizes(), reservations()]),
+        ("Fills", [oldest_pending_vs_age_out(), confirmation_latency(), fill_outcomes()] + snapshots_and_reconciles()[:1]),
+        ("Orders and reconciles", [blocked_orders(), resized_orders(), snapshots_and_reconciles()[1]]),
+    ]
+    for title, panels in sections:
+        board = board.with_row(dashboard.Row(title))
+        for panel in panels:
+            board = board.with_panel(panel)
+    built = board.build()
+    layout.number_panels(built)
+    return built

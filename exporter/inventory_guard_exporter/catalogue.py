@@ -1,0 +1,76 @@
+"""Every metric the exporter serves: name, type, source and one line of meaning (also the README's table).
+
+Names follow Prometheus conventions: prefix ``inventory_guard_``, units in the name, counters named without
+``_total`` (the exposition adds it). Position quantities are in the market's base asset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "inventory_guard_"
+BASE_LABELS = ("bot", "connector", "market")
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSpec:
+    name: str
+    column: str  # market_state column (see reader.MARKET_COLUMNS); "" for computed gauges
+    help: str
+    decimal: bool = False  # TEXT decimal converted with float() at export time
+    optional: bool = False  # NULL means "not yet": the series is omitted for that market
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSpec:
+    name: str  # as stored in market_counters.name; exported as PREFIX + name + "_total"
+    help: str
+    labels: tuple[str, ...] = ()
+    zero_series: tuple[dict[str, str], ...] = ({},)  # label sets exported as 0 until the journal counts one
+
+
+SIDES = ({"side": "buy"}, {"side": "sell"})
+# The core's force-reconcile reasons (inventory_guard.events.FORCE_RECONCILE_REASONS); others are exported as stored.
+REASONS = tuple({"reason": r} for r in ("manual", "periodic", "sequence_gap", "ws_reconnect"))
+
+GAUGES: tuple[GaugeSpec, ...] = (
+    GaugeSpec("confirmed_position", "confirmed", "Position confirmed by the last exchange balance snapshot (or force reconcile).", decimal=True),
+    GaugeSpec("effective_position", "effective", "Confirmed position plus pending buy fills minus pending sell fills.", decimal=True),
+    GaugeSpec("effective_minus_confirmed", "", "Drift: effective minus confirmed position (what pending fills add up to)."),
+    GaugeSpec("pending_fill_buys", "pending_fill_buys", "Base quantity of buy fills awaiting confirmation by a snapshot.", decimal=True),
+    GaugeSpec("pending_fill_sells", "pending_fill_sells", "Base quantity of sell fills awaiting confirmation by a snapshot.", decimal=True),
+    GaugeSpec("pending_fills", "pending_fills", "Number of fills awaiting confirmation by a snapshot."),
+    GaugeSpec("open_buy_reservations", "open_buy_reservations", "Base quantity reserved by open buy orders.", decimal=True),
+    GaugeSpec("open_sell_reservations", "open_sell_reservations", "Base quantity reserved by open sell orders.", decimal=True),
+    GaugeSpec("conservative_exposure", "conservative_exposure", "Confirmed position plus pending buy fills plus open buy orders: the worst case checked against max_position.", decimal=True),
+    GaugeSpec("max_position", "max_position", "Configured position limit for the market.", decimal=True),
+    GaugeSpec("available_to_sell", "available_to_sell", "Effective position minus open sell orders: what may still be sold.", decimal=True),
+    GaugeSpec("oldest_pending_fill_age_seconds", "oldest_pending_fill_age_s", "Age of the oldest unconfirmed fill at the market's last event (0 when none)."),
+    GaugeSpec("pending_fill_max_age_seconds", "pending_fill_max_age_s", "Configured age after which an unconfirmed fill ages out."),
+    GaugeSpec("last_snapshot_timestamp_seconds", "confirmed_at", "Event time of the last balance snapshot (series absent before the first one).", optional=True),
+    GaugeSpec("halted", "halted", "1 when the guard halted trading on the market, else 0."),
+    GaugeSpec("force_reconcile_gap", "last_force_reconcile_gap", "|effective - exchange| of the last force reconcile (series absent before the first one).", decimal=True, optional=True),
+    GaugeSpec("state_last_update_timestamp_seconds", "written_at", "Wall-clock time the journal last wrote the market's state."),
+)
+
+COUNTERS: tuple[CounterSpec, ...] = (
+    CounterSpec("fills", "Fills accepted, by side.", ("side",), SIDES),
+    CounterSpec("duplicate_fills", "Fills ignored because their trade id was already seen."),
+    CounterSpec("fills_confirmed", "Pending fills confirmed by a balance snapshot."),
+    CounterSpec("fills_aged_out", "Pending fills dropped after pending_fill_max_age without confirmation."),
+    CounterSpec("fills_failed", "Fills dropped or ignored because the venue reported their trade failed."),
+    CounterSpec("stale_snapshots", "Balance snapshots ignored because they were older than the state."),
+    CounterSpec("force_reconciles", "Forced reconciliations to the exchange balance, by reason.", ("reason",), REASONS),
+    CounterSpec("orders_checked", "Order checks answered, by side.", ("side",), SIDES),
+    CounterSpec("orders_blocked", "Orders blocked by a check, by side and reason.", ("reason", "side"), ()),
+    CounterSpec("orders_resized", "Orders allowed with a reduced size, by side.", ("side",), SIDES),
+)
+
+HISTOGRAMS: dict[str, str] = {
+    "fill_confirmation_seconds": "Time from a fill's arrival to its confirmation by a balance snapshot.",
+}
+
+EXPORTER_STATE_UP = "inventory_guard_exporter_state_up"
+EXPORTER_STATE_UP_HELP = "1 when the state file was read in this scrape, 0 when it is missing, locked or unreadable."
+EXPORTER_SCRAPE_DURATION = "inventory_guard_exporter_scrape_duration_seconds"
+EXPORTER_SCRAPE_DURATION_HELP = "Time spent reading all state files and building their metrics in this scrape."

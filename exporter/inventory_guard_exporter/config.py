@@ -1,0 +1,111 @@
+"""Exporter settings: from the command line and/or a YAML file for fleets.
+
+YAML keys (all optional, unknown keys are an error)::
+
+    listen: 127.0.0.1:9464          # host:port; [::1]:9464 for IPv6; binding beyond loopback is explicit
+    state:                           # explicit state files (a missing one is reported as state_up 0)
+      - /var/lib/bot-a/guard.sqlite
+    state_dirs:                      # glob patterns of state files, expanded at every scrape
+      - /var/lib/bots/*/guard.sqlite
+    openmetrics: false               # true: answer OpenMetrics whenever the client offers it
+    busy_timeout_seconds: 0.5        # how long a scrape waits for a locked database before state_up 0
+    log_level: INFO
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a message meant for the person running the exporter."""
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port`` -> (host, port). The host is required: there is no implicit "all interfaces"."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"listen address {value!r} must be host:port, e.g. 127.0.0.1:9464 (or 0.0.0.0:9464)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"listen address {value!r}: {host!r} is not an IPv6 address") from None
+    elif ":" in host:
+        raise ValueError(f"listen address {value!r}: write IPv6 hosts in brackets, e.g. [::1]:9464")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"listen address {value!r}: port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+class ExporterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = DEFAULT_LISTEN
+    state: list[str] = Field(default_factory=list)
+    state_dirs: list[str] = Field(default_factory=list)
+    openmetrics: bool = False
+    busy_timeout_seconds: float = Field(0.5, gt=0, le=60)
+    log_level: str = "INFO"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @field_validator("state", "state_dirs")
+    @classmethod
+    def _no_empty_paths(cls, value: list[str]) -> list[str]:
+        if any(not v.strip() for v in value):
+            raise ValueError("paths must not be empty")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def validate(data: dict, source: str) -> ExporterConfig:
+    try:
+        return ExporterConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid exporter configuration:\n{_describe(exc)}") from None
+
+
+def load_yaml(path: str) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys (listen, state, state_dirs, ...)")
+    return data

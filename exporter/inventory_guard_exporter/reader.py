@@ -1,0 +1,111 @@
+"""Read one journal's documented read interface in a single, consistent read transaction.
+
+The journal (schema in ``inventory_guard.schema``) is opened read-only through SQLite's ``mode=ro`` URI, so the
+exporter can never create, migrate or write a bot's database. ``BEGIN`` followed by the SELECTs makes every
+query of one scrape see the same snapshot (WAL readers get snapshot isolation), so a scrape never mixes a
+market's state with counters from a later event.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED_SCHEMA_VERSION = "1"
+
+# market_state columns the exporter reads, in the order the rows are returned.
+MARKET_COLUMNS = (
+    "market",
+    "connector",
+    "confirmed",
+    "confirmed_at",
+    "effective",
+    "pending_fill_buys",
+    "pending_fill_sells",
+    "pending_fills",
+    "open_buy_reservations",
+    "open_sell_reservations",
+    "conservative_exposure",
+    "available_to_sell",
+    "max_position",
+    "pending_fill_max_age_s",
+    "halted",
+    "oldest_pending_fill_age_s",
+    "last_force_reconcile_gap",
+    "written_at",
+)
+COL = {name: i for i, name in enumerate(MARKET_COLUMNS)}
+
+_PERMISSION_HINT = (
+    "; check that the exporter's user can read the file and, for a WAL journal, its -wal/-shm files (or create them "
+    "in its directory): run the exporter as the bot's user or group"
+)
+
+_MARKETS_SQL = f"SELECT {', '.join(MARKET_COLUMNS)} FROM market_state ORDER BY market"
+_COUNTERS_SQL = "SELECT market, name, labels, value FROM market_counters ORDER BY name, market, labels"
+_HISTOGRAMS_SQL = "SELECT market, name, buckets, sum, count FROM market_histograms ORDER BY name, market"
+
+
+class StateUnavailable(Exception):
+    """The state file cannot be read right now (missing, locked, corrupt, wrong schema); ``str()`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class BotState:
+    """One consistent snapshot of a journal's read tables, exactly as stored (decimals still TEXT)."""
+
+    path: str
+    bot: str
+    markets: list[tuple]  # rows in MARKET_COLUMNS order
+    counters: list[tuple[str, str, str, int]]  # (market, name, labels JSON, value)
+    histograms: list[tuple[str, str, str, float, int]]  # (market, name, buckets JSON, sum, count)
+
+
+def read_only_uri(path: str | os.PathLike[str]) -> str:
+    """``file:`` URI opening ``path`` read-only; percent-encodes characters SQLite would read as URI syntax."""
+    return Path(path).absolute().as_uri() + "?mode=ro"
+
+
+def read_state(path: str, busy_timeout_s: float = 0.5) -> BotState:
+    """Read ``path`` in one read transaction; raise ``StateUnavailable`` with a one-line reason on any failure."""
+    if not os.path.exists(path):
+        raise StateUnavailable("file does not exist")
+    try:
+        con = sqlite3.connect(
+            read_only_uri(path), uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StateUnavailable(_explain(exc, busy_timeout_s)) from exc
+    try:
+        con.execute("BEGIN")
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        version = meta.get("schema_version")
+        if version != SUPPORTED_SCHEMA_VERSION:
+            raise StateUnavailable(
+                f"unsupported journal schema_version {version!r} (this exporter reads {SUPPORTED_SCHEMA_VERSION!r})"
+            )
+        bot = meta.get("bot")
+        if not bot:
+            raise StateUnavailable("journal meta has no 'bot' name")
+        markets = con.execute(_MARKETS_SQL).fetchall()
+        counters = con.execute(_COUNTERS_SQL).fetchall()
+        histograms = con.execute(_HISTOGRAMS_SQL).fetchall()
+        return BotState(path=path, bot=bot, markets=markets, counters=counters, histograms=histograms)
+    except sqlite3.Error as exc:
+        raise StateUnavailable(_explain(exc, busy_timeout_s)) from exc
+    finally:
+        con.close()  # closing ends the read transaction; nothing was written
+
+
+def _explain(exc: sqlite3.Error, busy_timeout_s: float) -> str:
+    """SQLite's message plus what it means for someone running the exporter."""
+    message = str(exc)
+    if message.startswith(("no such table", "no such column")):
+        return f"not an inventory-guard journal (schema v1): {message}"
+    if "locked" in message or "busy" in message:
+        return f"{message} (gave up after {busy_timeout_s:g} s)"
+    if "unable to open" in message or "readonly" in message or "permission" in message.lower():
+        return message + _PERMISSION_HINT
+    return message
