@@ -238,7 +238,8 @@ class Guard:
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now
-        gap = abs(book.effective - size)
+        effective = book.effective
+        gap = abs(effective - size)
         cleared = book.pending.clear()
         for fill in cleared:
             self._forget_trade(config.name, fill)
@@ -246,7 +247,7 @@ class Guard:
         log.log(
             level,
             "%s: force reconcile (%s): effective %s, API %s, gap %s (error above %s); %d pending fills cleared",
-            config.name, event.reason, fmt(book.effective), fmt(size), fmt(gap), fmt(config.force_reconcile_error_gap),
+            config.name, event.reason, fmt(effective), fmt(size), fmt(gap), fmt(config.force_reconcile_error_gap),
             len(cleared),
         )
         book.confirmed = size

@@ -1,0 +1,360 @@
+"""The core's rules, one test each, written as the specification."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal as D
+
+import pytest
+
+from inventory_guard.events import InvalidEvent
+
+from guard_support import Driver
+
+
+@pytest.fixture
+def g():
+    d = Driver()
+    d.snapshot(0, "0")
+    return d
+
+
+# --- the three quantities and what is derived from them ----------------------------------------------------------
+
+
+def test_a_fill_is_pending_until_a_snapshot_shows_it(g):
+    g.fill(1, "buy", "10", trade_id="T1")
+    assert (g.state.confirmed, g.state.pending_fill_buys, g.state.effective) == (D(0), D(10), D(10))
+    g.snapshot(2, "10")
+    assert (g.state.confirmed, g.state.pending_fill_buys, g.state.pending_fills, g.state.effective) == (D(10), D(0), 0, D(10))
+    assert g.counter("fills_confirmed") == 1
+
+
+def test_effective_conservative_and_available_to_sell_are_derived(g):
+    g.snapshot(1, "50")
+    g.fill(2, "buy", "10", trade_id="B")
+    g.fill(3, "sell", "4", trade_id="S")
+    g.order_open(4, "OB", "buy", "7")
+    g.order_open(5, "OS", "sell", "20")
+    s = g.state
+    assert s.effective == D(56)  # 50 + 10 - 4
+    assert s.conservative_exposure == D(67)  # 50 + 10 + 7: every buy settles, no sell does
+    assert s.available_to_sell == D(36)  # 56 - 20: two sell orders cannot sell the same units
+
+
+def test_quantities_are_quantized_to_the_size_increment():
+    g = Driver(size_increment="0.5")
+    g.snapshot(0, "10.26")
+    assert g.state.confirmed == D("10.5")
+    g.fill(1, "buy", "0.74", trade_id="T")
+    assert g.state.pending_fill_buys == D("0.5")
+
+
+# --- fills: dedup, reservations, fees, failed trades -----------------------------------------------------------
+
+
+def test_a_redelivered_fill_is_ignored_while_pending_and_after_confirmation(g):
+    g.fill(1, "buy", "10", trade_id="T1", order_id="O1")
+    assert g.fill(1.5, "buy", "10", trade_id="T1", order_id="O1").changed == ()
+    g.snapshot(2, "10")
+    assert g.fill(3, "buy", "10", trade_id="T1", order_id="O1").changed == ()
+    assert (g.state.effective, g.counter("duplicate_fills")) == (D(10), 2)
+
+
+def test_a_redelivered_fill_is_ignored_after_it_aged_out(g):
+    g.fill(1, "buy", "10", trade_id="T1")
+    g.tick(40)
+    assert g.state.pending_fills == 0
+    g.fill(41, "buy", "10", trade_id="T1")
+    assert g.state.pending_fills == 0
+
+
+def test_one_venue_trade_filling_two_of_our_orders_counts_twice(g):
+    g.fill(1, "buy", "3", trade_id="T1", order_id="O1")
+    g.fill(1, "buy", "4", trade_id="T1", order_id="O2")
+    assert g.state.pending_fill_buys == D(7)
+
+
+def test_a_fill_without_trade_id_gets_a_deterministic_id_so_a_redelivery_dedups(g):
+    g.fill(1, "buy", "2", order_id="O1", price="1.5")
+    g.fill(1, "buy", "2", order_id="O1", price="1.5")
+    assert g.state.pending_fills == 1
+    g.fill(2, "buy", "2", order_id="O1", price="1.5")  # same content, later: a second partial fill, not a duplicate
+    assert g.state.pending_fills == 2
+
+
+def test_a_fill_on_an_open_order_shrinks_its_reservation_in_the_same_step(g):
+    g.order_open(1, "O1", "buy", "10")
+    assert g.state.conservative_exposure == D(10)
+    g.fill(2, "buy", "4", trade_id="T1", order_id="O1")  # partial fill
+    assert (g.state.open_buy_reservations, g.state.pending_fill_buys, g.state.conservative_exposure) == (D(6), D(4), D(10))
+    g.order_closed(3, "O1")
+    assert (g.state.open_buy_reservations, g.state.conservative_exposure) == (D(0), D(4))
+
+
+def test_closing_an_unknown_or_closed_order_changes_nothing(g):
+    g.order_open(1, "O1", "sell", "5")
+    g.order_closed(2, "O1")
+    assert g.order_closed(3, "O1").changed == ()
+    assert g.order_closed(3, "nope").changed == ()
+    assert g.state.open_sell_reservations == D(0)
+
+
+def test_a_base_asset_fee_never_shows_up_as_drift(g):
+    g.fill(1, "buy", "10", trade_id="B", fee_base="0.01")
+    assert g.state.effective == D("9.99")
+    g.snapshot(2, "9.99")
+    assert (g.state.pending_fills, g.state.effective) == (0, D("9.99"))
+    g.fill(3, "sell", "5", trade_id="S", fee_base="0.01")
+    g.snapshot(4, "4.98")
+    assert (g.state.pending_fills, g.state.effective) == (0, D("4.98"))
+
+
+def test_a_failed_trade_is_dropped_at_once_and_counted(g):
+    g.fill(1, "buy", "10", trade_id="T1")
+    g.fill(2, "buy", "5", trade_id="T2")
+    g.trade_failed(3, "T1")
+    assert (g.state.pending_fill_buys, g.counter("fills_failed")) == (D(5), 1)
+    g.fill(4, "buy", "10", trade_id="T1")  # a late re-delivery of the failed trade stays out
+    assert g.state.pending_fill_buys == D(5)
+
+
+def test_a_failed_trade_in_the_middle_keeps_reconciliation_exact(g):
+    g.fill(1, "buy", "1", trade_id="A")
+    g.fill(2, "buy", "2", trade_id="B")
+    g.fill(3, "buy", "4", trade_id="C")
+    g.trade_failed(4, "B")
+    g.snapshot(5, "5")  # A and C settled
+    assert (g.state.pending_fills, g.state.effective) == (0, D(5))
+
+
+# --- snapshots: always applied, reconciled oldest first, never dropping an unshown buy -------------------------
+
+
+def test_a_snapshot_always_applies_even_right_after_a_fill(g):
+    g.fill(1, "buy", "10", trade_id="T1")
+    g.snapshot(1.01, "3")
+    assert g.state.confirmed == D(3)
+
+
+def test_a_static_api_keeps_pending_fills_until_the_age_out(g):
+    g.fill(1, "buy", "10", trade_id="PHANTOM")
+    for t in range(2, 31):
+        g.snapshot(t, "0")
+        assert g.state.pending_fills == 1
+    g.snapshot(31.5, "0")
+    assert (g.state.pending_fills, g.state.effective, g.counter("fills_aged_out")) == (0, D(0), 1)
+
+
+def test_the_age_out_runs_on_ticks_even_without_snapshots(g, caplog):
+    g.fill(1, "buy", "10", trade_id="PHANTOM", order_id="O9")
+    g.tick(31)
+    assert g.state.pending_fills == 1  # exactly 30 s old: not older than the age-out
+    with caplog.at_level(logging.WARNING, logger="inventory_guard"):
+        g.tick(31.01)
+    assert g.state.pending_fills == 0
+    assert "aged out" in caplog.text and "PHANTOM" in caplog.text and "O9" in caplog.text
+
+
+def test_the_age_out_is_configurable_per_market():
+    g = Driver(pending_fill_max_age_s=30, markets={"slow": {"pending_fill_max_age_s": 60}})
+    g.send(t=0, type="snapshot", market="slow", size="0")
+    g.send(t=1, type="fill", market="slow", side="buy", size="1", trade_id="T")
+    g.tick(45)
+    assert g.guard.state("slow").pending_fills == 1
+
+
+def test_a_move_is_explained_by_the_oldest_fills_first(g):
+    for i, t in enumerate((1, 2, 3)):
+        g.fill(t, "buy", "10", trade_id=f"T{i}")
+    g.snapshot(4, "20")
+    assert (g.state.pending_fills, g.state.pending_fill_buys, g.state.effective) == (1, D(10), D(30))
+    oldest = g.guard.books["m"].pending.oldest()
+    assert oldest.key[0] == "T2"
+
+
+def test_an_unexplained_move_keeps_every_pending_fill(g):
+    g.fill(1, "buy", "5", trade_id="A")
+    g.fill(2, "buy", "10", trade_id="B")
+    g.snapshot(3, "7")  # nothing sums to 7: keep both, the age-out bounds the over-count
+    assert (g.state.confirmed, g.state.pending_fills) == (D(7), 2)
+
+
+def test_ambiguity_keeps_buys_pending_rather_than_dropping_one_the_api_has_not_shown(g):
+    # buy 10 settled; buy 5 and sell 5 still unsettled look exactly like "all settled"
+    g.fill(1, "buy", "10", trade_id="A")
+    g.fill(2, "buy", "5", trade_id="B")
+    g.fill(3, "sell", "5", trade_id="C")
+    g.snapshot(4, "10")
+    assert (g.state.pending_fill_buys, g.state.pending_fill_sells) == (D(5), D(5))
+    assert g.state.conservative_exposure == D(15)  # true exposure if B is real and unsettled: 10 + 5
+
+
+def test_a_mixed_prefix_drops_buys_only_up_to_the_move(g):
+    # Could be {B10 unsettled, S10 unsettled, B7 settled}: dropping B10 would under-count by 10.
+    g.fill(1, "buy", "10", trade_id="B10")
+    g.fill(2, "sell", "10", trade_id="S10")
+    g.fill(3, "buy", "7", trade_id="B7")
+    g.snapshot(4, "7")
+    assert g.state.conservative_exposure >= D(7) + D(10)
+    assert g.state.pending_fill_sells == D(0)
+
+
+def test_the_first_snapshot_confirms_no_fills(g):
+    g2 = Driver()
+    g2.fill(1, "buy", "10", trade_id="T")
+    g2.snapshot(2, "10")  # may be a position held before the guard started, not this fill
+    assert (g2.state.confirmed, g2.state.pending_fills) == (D(10), 1)
+
+
+def test_a_snapshot_older_than_the_last_applied_one_is_rejected_as_stale(g):
+    g.snapshot(5, "10", as_of=5)
+    out = g.snapshot(6, "3", as_of=4)
+    assert (g.state.confirmed, g.counter("stale_snapshots"), out.changed) == (D(10), 1, ())
+
+
+def test_confirmation_latency_is_measured(g):
+    g.fill(1, "buy", "1", trade_id="T")
+    g.snapshot(3.5, "1")
+    book = g.guard.books["m"]
+    assert (sum(book.histogram), book.histogram_sum) == (1, D("2.5"))
+
+
+# --- force reconcile ------------------------------------------------------------------------------------------
+
+
+def test_force_reconcile_trusts_the_api_and_clears_pending_fills(g, caplog):
+    g.fill(1, "buy", "10", trade_id="T1")
+    with caplog.at_level(logging.INFO, logger="inventory_guard"):
+        g.force_reconcile(2, "3", reason="sequence_gap")
+    assert (g.state.confirmed, g.state.pending_fills, g.state.effective) == (D(3), 0, D(3))
+    assert g.counter("force_reconciles", reason="sequence_gap") == 1
+    assert g.state.last_force_reconcile_gap == D(7)
+    assert caplog.records[-1].levelno == logging.ERROR and "gap 7.00" in caplog.text
+
+
+def test_force_reconcile_with_a_small_gap_is_not_an_error(g, caplog):
+    g.fill(1, "buy", "1", trade_id="T1")
+    with caplog.at_level(logging.INFO, logger="inventory_guard"):
+        g.force_reconcile(2, "0", reason="periodic")
+    assert caplog.records[-1].levelno == logging.INFO
+
+
+# --- the gate ----------------------------------------------------------------------------------------------
+
+
+def test_buys_are_resized_down_to_the_limit_then_blocked(g, caplog):
+    g.snapshot(1, "90")
+    g.fill(2, "buy", "3", trade_id="T")
+    g.order_open(3, "O", "buy", "2")
+    d = g.check(4, "buy", "10")
+    assert (d.allowed, d.size, d.reason) == (True, D(5), "position_limit")
+    g.order_open(5, "O2", "buy", "5")
+    with caplog.at_level(logging.WARNING, logger="inventory_guard"):
+        d = g.check(6, "buy", "1")
+    assert (d.allowed, d.size, d.reason) == (False, D(0), "position_limit")
+    assert "confirmed 90.00 + pending fill buys 3.00 + open buys 7.00 + new 1.00 = 101.00 > limit 100" in caplog.text
+    assert g.counter("orders_blocked", side="buy", reason="position_limit") == 1
+    assert g.counter("orders_resized", side="buy") == 1
+
+
+def test_a_resize_is_rounded_down_and_blocked_below_min_order_size():
+    g = Driver(size_increment="0.1", min_order_size="1")
+    g.snapshot(0, "99.45")  # quantized to 99.4 (half-even)
+    d = g.check(1, "buy", "5")
+    assert (d.allowed, d.reason) == (False, "position_limit")  # room 0.6 < min_order_size 1
+    g.snapshot(2, "98.3")
+    d = g.check(3, "buy", "5")
+    assert (d.allowed, d.size) == (True, D("1.7"))
+
+
+def test_a_check_does_not_reserve(g):
+    assert g.check(1, "buy", "60").allowed
+    assert g.check(2, "buy", "60").size == D(60)
+
+
+def test_sells_are_checked_against_effective_minus_open_sells(g):
+    g.snapshot(1, "10")
+    g.fill(2, "sell", "3", trade_id="S")
+    g.order_open(3, "O", "sell", "4")
+    d = g.check(4, "sell", "5")
+    assert (d.allowed, d.size, d.reason) == (True, D(3), "insufficient_inventory")
+    g.order_open(5, "O2", "sell", "3")
+    assert g.check(6, "sell", "1").reason == "insufficient_inventory"
+    assert not g.check(6, "sell", "1").allowed
+
+
+def test_perpetual_sells_may_go_short_down_to_minus_max_position():
+    g = Driver(allow_negative_position=True, max_position="10")
+    g.snapshot(0, "-4")
+    d = g.check(1, "sell", "10")
+    assert (d.allowed, d.size) == (True, D(6))
+
+
+def test_buys_are_blocked_while_the_snapshot_is_stale():
+    g = Driver(snapshot_max_age_s=10)
+    assert g.check(0, "buy", "1").reason == "snapshot_stale"  # no snapshot yet
+    g.snapshot(1, "0")
+    assert g.check(11, "buy", "1").allowed
+    d = g.check(11.5, "buy", "1")
+    assert (d.allowed, d.reason) == (False, "snapshot_stale")
+    assert g.check(11.5, "sell", "1").reason == "insufficient_inventory"  # sells do not need a fresh snapshot
+
+
+def test_a_halted_market_blocks_buys_until_resumed(g):
+    g.send(t=1, type="halt", reason="adapter fault")
+    assert g.check(2, "buy", "1").reason == "halted"
+    g.send(t=3, type="resume")
+    assert g.check(4, "buy", "1").allowed
+
+
+def test_limits_are_per_market():
+    g = Driver(max_position="100", markets={"small": {"max_position": "5"}})
+    g.send(t=0, type="snapshot", market="small", size="0")
+    d = g.guard.apply(__import__("inventory_guard.events", fromlist=["x"]).parse_event(
+        {"t": 1, "type": "check", "market": "small", "side": "buy", "size": "10"})).decision
+    assert d.size == D(5)
+
+
+# --- bad input never changes state --------------------------------------------------------------------------
+
+BAD_EVENTS = [
+    {"t": 1, "type": "fill", "side": "buy", "size": "NaN", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "Infinity", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "-1", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "0", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "0.001", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "hold", "size": "1", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "ten", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "1e30", "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": True, "trade_id": "x"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "1", "fee_base": "2"},
+    {"t": 1, "type": "fill", "side": "buy", "size": "1", "market": ""},
+    {"t": "soon", "type": "tick"},
+    {"t": 1, "type": "snapshot", "size": "-5"},
+    {"t": 1, "type": "snapshot"},
+    {"t": 1, "type": "order_open", "order_id": "O", "side": "buy", "size": "-3"},
+    {"t": 1, "type": "order_open", "order_id": "OPEN", "side": "sell", "size": "3"},
+    {"t": 1, "type": "force_reconcile", "size": "1", "reason": "because"},
+    {"t": 1, "type": "check", "side": "buy", "size": "0.001"},
+    {"t": 1, "type": "fill", "side": "sell", "size": "1", "trade_id": "y", "order_id": "OPEN"},
+    {"t": 1, "type": "teleport"},
+    {"t": float("nan"), "type": "tick"},
+]
+
+
+@pytest.mark.parametrize("event", BAD_EVENTS, ids=lambda e: str(e)[:60])
+def test_bad_input_is_rejected_with_a_clear_error_and_changes_nothing(g, event):
+    g.order_open(0.5, "OPEN", "buy", "3")
+    before = g.guard.to_dict()
+    with pytest.raises(InvalidEvent) as exc:
+        g.send(**event)
+    assert str(exc.value)
+    assert g.guard.to_dict() == before
+
+
+def test_an_unknown_market_is_rejected_when_there_is_no_default_limit():
+    g = Driver(max_position=None, markets={"a": {"max_position": "1"}})
+    with pytest.raises(InvalidEvent, match="unknown market 'b'"):
+        g.send(t=1, type="snapshot", market="b", size="0")
+    assert g.guard.markets == []
