@@ -440,7 +440,7 @@ class Guard:
         guard = cls(config)
         guard.clock = Decimal(data["clock"])
         for name, book_data in data["markets"].items():
-            book = MarketBook.from_dict(guard._market_config(name), book_data)
+            book = MarketBook.from_dict(config.market(name), book_data)
             guard.books[name] = book
             for fill in book.pending:
                 guard.trade_fills.setdefault(fill.key[0], []).append((name, fill.key))

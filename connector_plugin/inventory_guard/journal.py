@@ -115,13 +115,23 @@ class Journal:
                 guard = Guard.from_dict(self.config, json.loads(row[1]))
             seq = checkpoint_seq
             for seq, body in self._conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,)):
-                guard.apply(parse_event(json.loads(body)))
+                try:
+                    event = parse_event(json.loads(body))
+                except (InvalidEvent, ValueError) as exc:
+                    raise JournalCorrupt(f"{self.path}: event {seq} in the journal is damaged ({exc}); left untouched") from None
+                guard.apply(event)
             for book in guard.books.values():
                 book.dirty_counters = set(book.counters)
                 book.histogram_dirty = True
             return guard, seq, checkpoint_seq
         except UnknownMarket as exc:
             raise JournalError(f"{self.path}: the journal has state for a market the config does not know: {exc}") from None
+        except InvalidEvent as exc:
+            raise JournalError(
+                f"{self.path}: the current config rejects an event the journal accepted ({exc}); was the config changed?"
+            ) from None
+        except JournalError:
+            raise
         except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
             raise JournalCorrupt(f"{self.path}: cannot restore the guard from the journal ({exc}); it was left untouched") from None
 

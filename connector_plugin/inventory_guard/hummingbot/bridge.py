@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import time
 import weakref
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ class GuardBridge:
         self._pending_reconcile: Dict[str, str] = {}
         self._last_periodic: Dict[str, float] = {}
         self._watches: list = []
+        self._balance_watches: list = []
         self._tick_hooks: List[Callable[[float], None]] = []
         self._tasks: set = set()
         self.attached = False
@@ -183,11 +185,13 @@ class GuardBridge:
 
     def _default_clock(self) -> float:
         ts = [float(getattr(c, "current_timestamp", 0) or 0) for c in self.connectors.values()]
-        t = max(ts, default=0.0)
+        t = max((x for x in ts if math.isfinite(x)), default=0.0)
         return t if t > 0 else time.time()
 
     def now(self, ts: Optional[float] = None) -> float:
         t = float(ts) if ts is not None else float(self._clock())
+        if not math.isfinite(t) or t <= 0:        # e.g. a TimeIterator's NaN timestamp before its clock starts
+            t = time.time()
         if t < self._last_t:
             t = self._last_t
         self._last_t = t
@@ -544,6 +548,11 @@ class GuardBridge:
         for cname in self.connectors:
             if cname not in self._hooked_rest and self.refs_for(cname):
                 self.snapshot_now(cname)
+        for bw in list(self._balance_watches):
+            try:
+                bw.check()
+            except Exception:
+                log.exception("inventory-guard: balance watch failed")
         for w in self._watches:
             try:
                 w.on_tick(t)

@@ -39,6 +39,7 @@ class UserStreamWatch:
             watch.on_connected()
             return ws
 
+        watch._had = "_connected_websocket_assistant" in getattr(ds, "__dict__", {})
         try:
             ds._connected_websocket_assistant = connected_websocket_assistant
         except AttributeError:
@@ -47,7 +48,10 @@ class UserStreamWatch:
         return watch
 
     def uninstall(self):
-        self.data_source.__dict__.pop("_connected_websocket_assistant", None)
+        if getattr(self, "_had", False):
+            self.data_source._connected_websocket_assistant = self._orig
+        else:
+            self.data_source.__dict__.pop("_connected_websocket_assistant", None)
 
     def on_connected(self):
         self.connects += 1

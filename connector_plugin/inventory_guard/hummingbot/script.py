@@ -11,6 +11,8 @@ ready-to-run ``InventoryGuardedV2`` script (runs the controllers listed in its c
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 from decimal import Decimal
 from typing import Dict, List, Optional
@@ -50,11 +52,11 @@ class InventoryGuardMixin:
         self.executor_guard = ExecutorGuard(self.executor_orchestrator, self.inventory_guard)
 
     def _guard_clock(self) -> float:
-        import time
-        ts = getattr(self, "current_timestamp", 0) or 0
-        if not ts:
+        """The strategy clock (wall time in live trading, the backtest time in tests); NaN before it starts."""
+        ts = float(getattr(self, "current_timestamp", 0) or 0)
+        if not math.isfinite(ts) or ts <= 0:
             ts = max((float(getattr(c, "current_timestamp", 0) or 0) for c in self.connectors.values()), default=0)
-        return float(ts) if ts else time.time()
+        return ts if math.isfinite(ts) and ts > 0 else time.time()
 
     # ---- the gate
     def _gated(self, side: str, connector_name, trading_pair, amount, order_type, price, position_action):

@@ -5,8 +5,8 @@ even when the call failed), so we wrap the connector instance's ``_update_balanc
 perpetual connectors): the time taken *before* the request is the snapshot's ``as_of`` (a fill that arrived earlier
 is in the balance, a later one may not be), and only a call that returns normally produces a snapshot.
 
-Websocket balance writes (venues that push balances) land in ``connector._account_balances``; we swap that dict for
-a subclass that reports writes made outside a REST poll.
+Websocket balance writes (venues that push balances) land in ``connector._account_balances``; ``BalanceWatch``
+notices changes made outside a REST poll (after each user-stream message and on every tick).
 """
 from __future__ import annotations
 
@@ -34,21 +34,32 @@ def signed_position(connector, trading_pair: str) -> Decimal:
     return total
 
 
-class WatchedBalances(dict):
-    """``_account_balances`` replacement: reports ``asset -> total`` writes made outside a REST poll."""
+class BalanceWatch:
+    """Detects balance writes made outside a REST poll (websocket pushes): ``_account_balances`` is a cdef ``dict``
+    attribute (no subclass can be swapped in), so the base-asset totals are compared with the last values seen
+    after each user-stream message is processed and on every tick."""
 
-    def __init__(self, data, on_write: Callable[[str, Decimal], None]):
-        super().__init__(data)
-        self._on_write = on_write
+    def __init__(self, bridge, connector_name: str, conn, assets):
+        self.bridge, self.connector_name, self.conn = bridge, connector_name, conn
+        self.assets = sorted(set(assets))
         self.in_rest = 0
+        self.last = {}
+        self.remember()
 
-    def __setitem__(self, key, value):
-        super().__setitem__(key, value)
-        if not self.in_rest:
-            try:
-                self._on_write(key, value)
-            except Exception:
-                log.exception("inventory-guard: websocket balance hook failed")
+    def remember(self):
+        balances = self.conn._account_balances
+        self.last = {a: balances.get(a) for a in self.assets}
+
+    def check(self):
+        if self.in_rest:
+            return
+        balances = self.conn._account_balances
+        for asset in self.assets:
+            value = balances.get(asset)
+            if value != self.last.get(asset):
+                self.last[asset] = value
+                if value is not None:
+                    self.bridge.on_ws_balance(self.connector_name, asset, Decimal(value))
 
 
 def _wrap_async(conn, attr: str, after: Callable[[float], None], bridge, before=None, after_any=None):
@@ -67,8 +78,35 @@ def _wrap_async(conn, attr: str, after: Callable[[float], None], bridge, before=
         after(as_of)
         return result
 
+    had = attr in conn.__dict__
     setattr(conn, attr, wrapped)
-    return lambda: conn.__dict__.pop(attr, None)
+
+    def unhook():
+        if had:
+            setattr(conn, attr, orig)
+        else:
+            conn.__dict__.pop(attr, None)
+    return unhook
+
+
+def _wrap_iter(conn, watch):
+    orig = conn._iter_user_event_queue
+    had = "_iter_user_event_queue" in conn.__dict__
+
+    @functools.wraps(orig)
+    async def iter_user_event_queue(*args, **kwargs):
+        async for message in orig(*args, **kwargs):
+            yield message
+            watch.check()           # the listener has processed `message` when it asks for the next one
+
+    conn._iter_user_event_queue = iter_user_event_queue
+
+    def unhook():
+        if had:
+            conn._iter_user_event_queue = orig
+        else:
+            conn.__dict__.pop("_iter_user_event_queue", None)
+    return unhook
 
 
 def install(bridge, connector_name: str, conn) -> Optional[Callable[[], None]]:
@@ -79,29 +117,25 @@ def install(bridge, connector_name: str, conn) -> Optional[Callable[[], None]]:
     refs = bridge.refs_for(connector_name)
     unhooks = []
     try:
-        watched = None
-        if bridge.websocket_balance_snapshots and isinstance(getattr(conn, "_account_balances", None), dict) \
-                and any(not r.is_perp for r in refs):
-            watched = WatchedBalances(conn._account_balances,
-                                      lambda asset, total: bridge.on_ws_balance(connector_name, asset, total))
-            conn._account_balances = watched
-            unhooks.append(lambda: setattr(conn, "_account_balances", dict(conn._account_balances)))
-
-        state = {"watched": watched}
+        watch = None
+        spot_assets = [r.base for r in refs if not r.is_perp]
+        if bridge.websocket_balance_snapshots and spot_assets and isinstance(
+                getattr(conn, "_account_balances", None), dict):
+            watch = BalanceWatch(bridge, connector_name, conn, spot_assets)
+            bridge._balance_watches.append(watch)
+            unhooks.append(lambda: bridge._balance_watches.remove(watch))
+            if hasattr(conn, "_iter_user_event_queue"):
+                unhooks.append(_wrap_iter(conn, watch))
 
         def before():
-            w = state["watched"]
-            if w is not None and conn._account_balances is w:
-                w.in_rest += 1
+            if watch is not None:
+                watch.check()           # attribute earlier pushes to the stream, not to this poll
+                watch.in_rest += 1
 
         def after_any():
-            w = state["watched"]
-            if w is not None:
-                w.in_rest = max(0, w.in_rest - 1)
-                if conn._account_balances is not w:          # the connector replaced the dict: watch the new one
-                    nw = WatchedBalances(conn._account_balances, w._on_write)
-                    conn._account_balances = nw
-                    state["watched"] = nw
+            if watch is not None:
+                watch.in_rest = max(0, watch.in_rest - 1)
+                watch.remember()
 
         unhooks.append(_wrap_async(conn, "_update_balances",
                                    lambda as_of: bridge.on_rest_snapshot(connector_name, "balances", as_of),

@@ -32,7 +32,7 @@ def status_rows(bridge) -> List[dict]:
     for market in bridge.markets:
         row = {"market": market}
         if market not in set(bridge.guard.markets):
-            row["state"] = "no data yet"
+            row["state"] = "FAULT (buys blocked)" if market in bridge.faulted else "no data yet"
             rows.append(row)
             continue
         try:

@@ -110,6 +110,16 @@ class BalanceSnapshotEvent:
     available: Dict[str, Decimal] = field(default_factory=dict)
 
 
+def _guard_trade_failed(ev: "TradeFailedEvent"):
+    """(tag, event) of the adapter's ``GuardEvent.TradeFailed`` for a failed trade, when the adapter is installed."""
+    try:
+        from inventory_guard.hummingbot.bridge import GuardEvent, TradeFailedEvent as GuardTradeFailed
+    except ImportError:
+        return None
+    return GuardEvent.TradeFailed, GuardTradeFailed(timestamp=ev.timestamp, trading_pair=ev.trading_pair,
+                                                    exchange_trade_id=ev.trade_id, order_id=ev.order_id)
+
+
 class SimOrderBookDataSource(OrderBookTrackerDataSource):
     """Snapshots come from the venue object; nothing subscribes to anything."""
 
@@ -143,10 +153,17 @@ class SimUserStreamDataSource(UserStreamTrackerDataSource):
     def __init__(self):
         super().__init__()
         self.last_message_time: float = 0.0
+        self.connects = 0
 
     @property
     def last_recv_time(self) -> float:
         return self.last_message_time
+
+    async def _connected_websocket_assistant(self):
+        """Called by the connector on the first connect and on every reconnect, like the real data sources'
+        ``listen_for_user_stream`` loop does (the adapter's reconnect watch wraps this method)."""
+        self.connects += 1
+        return None
 
     async def listen_for_user_stream(self, output: asyncio.Queue):
         raise NotImplementedError("the simulated user stream is pumped by the driver (sim_pump_user_stream)")
@@ -398,10 +415,18 @@ class SimClobExchange(ExchangePyBase):
             except Exception:
                 self.logger().error("Unexpected error in user stream listener loop.", exc_info=True)
 
-    def sim_pump_user_stream(self) -> int:
-        """Deliver what the venue's websocket sent since the last pump. Returns the number of messages."""
+    async def sim_pump_user_stream(self) -> int:
+        """Deliver what the venue's websocket sent since the last pump. Returns the number of messages.
+
+        The first pump opens the stream (so attach listeners before the first step); a reconnect calls the data
+        source's ``_connected_websocket_assistant()`` and the reconnect listeners before any message of the new
+        connection is processed."""
         v = self._venue
         now = self._sim_time()
+        ds: SimUserStreamDataSource = self._user_stream_tracker.data_source   # type: ignore[assignment]
+        if ds.connects == 0 and v.ws_connected:
+            await ds._connected_websocket_assistant()
+            self._connection_id = v.connection_id
         if not v.ws_connected:
             if self._ws_up:
                 self._ws_up = False
@@ -412,7 +437,7 @@ class SimClobExchange(ExchangePyBase):
             return 0
         messages = v.ws_drain()
         # a heartbeat keeps last_recv_time current while the socket is up (Hummingbot's readiness and poll interval)
-        self._user_stream_tracker.data_source.last_message_time = now
+        ds.last_message_time = now
         if v.connection_id != self._connection_id:
             down_since = self._ws_down_since
             if self._ws_up:            # dropped and back between two pumps: report the drop too
@@ -424,6 +449,7 @@ class SimClobExchange(ExchangePyBase):
             self._ws_up = True
             self._ws_down_since = None
             self.sim_stats["reconnects_seen"] += 1
+            await ds._connected_websocket_assistant()
             self._notify(self._user_stream_listeners, SimVenueEvent.UserStreamReconnected,
                          UserStreamEvent(now, True, self._connection_id, down_since))
         for msg in messages:
@@ -497,6 +523,9 @@ class SimClobExchange(ExchangePyBase):
             else self._trading_pairs[0], trade_type=TradeType.BUY if tr["side"] == "BUY" else TradeType.SELL,
             amount=Decimal(tr["size"]), price=Decimal(tr["price"]), source=source)
         self._notify(self._trade_failed_listeners, SimVenueEvent.TradeFailed, ev)
+        guard_event = _guard_trade_failed(ev)
+        if guard_event is not None:             # the adapter's own tag (GuardBridge listens to it)
+            self.trigger_event(*guard_event)
 
     # ------------------------------------------------------------------ hooks
     def add_trade_failed_listener(self, callback: Callable[[TradeFailedEvent], None]) -> None:
@@ -534,6 +563,7 @@ class SimClobExchange(ExchangePyBase):
         self.sim_refresh_order_book()
         self.order_book_tracker._order_books_initialized.set()
         self._user_stream_tracker.data_source.last_message_time = self._sim_time() or self._venue.now or 1e-9
+        # the stream itself is opened by the first sim_pump_user_stream() (after listeners are attached)
 
     def sim_refresh_order_book(self) -> None:
         ds: SimOrderBookDataSource = self._orderbook_ds      # type: ignore[assignment]

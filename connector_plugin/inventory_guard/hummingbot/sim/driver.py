@@ -73,7 +73,7 @@ class SimDriver:
         self.clock.backtest_til(t)
         self.now = t
         await settle()
-        self.connector.sim_pump_user_stream()
+        await self.connector.sim_pump_user_stream()
         await settle()
         if t >= self._next_poll:
             self._next_poll = t + self.poll_interval_s

@@ -53,7 +53,7 @@ class VenueError(Exception):
 class VenueConfig:
     trading_pair: str = "YES-USDC"
     seed: int = 7
-    start_time: float = 0.0
+    start_time: float = 1_767_225_600.0    # 2026-01-01T00:00:00Z: a plausible epoch (consumers treat t <= 0 as unset)
     # prices / sizes
     tick_size: Decimal = D("0.01")
     size_increment: Decimal = D("1")
@@ -67,7 +67,8 @@ class VenueConfig:
     book_level_size: Decimal = D("300")
     book_half_spread_ticks: int = 2      # outside best bid/ask = mid -/+ this many ticks
     # outside takers hitting our resting orders
-    taker_rate_per_s: float = 0.35       # per side, probability per simulated second
+    outside_sell_rate_per_s: float = 0.35   # probability per simulated second that an outside seller hits bids
+    outside_buy_rate_per_s: float = 0.35    # ... that an outside buyer lifts asks
     taker_size_min: int = 3
     taker_size_max: int = 25
     taker_reach_ticks: int = 3           # a taker's limit reaches up to this many ticks through the mid
@@ -75,6 +76,7 @@ class VenueConfig:
     settle_delay_s: float = 6.0
     fail_prob: float = 0.08
     fail_delay_s: float = 15.0
+    failed_trade_reports: bool = True    # False: a failed trade silently vanishes (no FAILED message, not in REST)
     balance_lag_s: float = 4.0
     # websocket faults
     dup_prob: float = 0.10
@@ -414,7 +416,8 @@ class SimExchange:
 
     def get_trades(self, order_id: str) -> List[dict]:
         """REST trade history of one order (all statuses; ids as strings)."""
-        return [t.rest() for t in self.trades.values() if t.order_id == order_id]
+        return [t.rest() for t in self.trades.values() if t.order_id == order_id
+                and (t.status != "FAILED" or self.config.failed_trade_reports)]
 
     def _order_body(self, o: VenueOrder) -> dict:
         return {"id": o.order_id, "client_order_id": o.client_order_id, "side": o.side, "order_type": o.order_type,
@@ -449,7 +452,8 @@ class SimExchange:
         """Outside takers arrive on each side; they hit our live orders whose price reaches their limit."""
         c = self.config
         for taker_side in ("SELL", "BUY"):            # an outside SELL hits our bids, an outside BUY our asks
-            if self.rng.random() >= c.taker_rate_per_s:
+            rate = c.outside_sell_rate_per_s if taker_side == "SELL" else c.outside_buy_rate_per_s
+            if self.rng.random() >= rate:
                 continue
             size = D(self.rng.randint(c.taker_size_min, c.taker_size_max))
             reach = self.rng.randint(0, c.taker_reach_ticks) * c.tick_size
@@ -482,6 +486,8 @@ class SimExchange:
                 tr.status = "FAILED"
                 self.stats.trades_failed += 1
                 self.stats.base_failed += tr.size
+                if not self.config.failed_trade_reports:
+                    continue
             else:
                 tr.status = "CONFIRMED"
                 self.stats.trades_confirmed += 1
@@ -537,7 +543,7 @@ class SimExchange:
                                "connection_id": self.connection_id, "timestamp": self.now})
         horizon = self.now - self.config.replay_window_s
         for tr in self.trades.values():
-            if tr.matched_at >= horizon:
+            if tr.matched_at >= horizon and (tr.status != "FAILED" or self.config.failed_trade_reports):
                 self.stats.ws_replays_sent += 1
                 self._ws_queue.append(tr.message(numeric_id=True, replay=True))
 

@@ -1,0 +1,190 @@
+"""The journal: durable, exact restarts, damage is an error and never a silent reset."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal as D
+
+import pytest
+
+from inventory_guard.config import parse_config
+from inventory_guard.events import InvalidEvent, parse_event
+from inventory_guard.journal import Journal, JournalCorrupt, JournalError
+
+CONFIG = parse_config({"bot_name": "b1", "max_position": "100", "markets": {"small": {"max_position": "5"}}})
+
+
+def ev(**kw):
+    kw.setdefault("market", "m")
+    return parse_event(kw)
+
+
+def random_events(n: int, seed: int = 1):
+    rnd = random.Random(seed)
+    events, t = [], 0.0
+    for i in range(n):
+        t += rnd.random()
+        kind = rnd.choice(["fill", "fill", "snapshot", "check", "order_open", "order_closed", "tick", "trade_failed"])
+        side = rnd.choice(["buy", "sell"])
+        market = rnd.choice(["m", "small"])
+        if kind == "fill":
+            events.append(ev(t=t, type="fill", market=market, side=side, size=str(rnd.randint(1, 5)),
+                             trade_id=f"T{rnd.randint(0, n // 2)}", order_id=f"O{rnd.randint(0, 5)}"))
+        elif kind == "snapshot":
+            events.append(ev(t=t, type="snapshot", market=market, size=str(rnd.randint(0, 20))))
+        elif kind == "check":
+            events.append(ev(t=t, type="check", market=market, side=side, size=str(rnd.randint(1, 50))))
+        elif kind == "order_open":
+            events.append(ev(t=t, type="order_open", market=market, order_id=f"O{i}", side=side, size="3"))
+        elif kind == "order_closed":
+            events.append(parse_event({"t": t, "type": "order_closed", "order_id": f"O{rnd.randint(0, i)}"}))
+        elif kind == "tick":
+            events.append(parse_event({"t": t, "type": "tick"}))
+        else:
+            events.append(parse_event({"t": t, "type": "trade_failed", "trade_id": f"T{rnd.randint(0, n // 2)}"}))
+    return events
+
+
+def apply_all(journal, events):
+    for event in events:
+        try:
+            journal.apply(event)
+        except InvalidEvent:
+            pass
+
+
+def test_a_restart_restores_exactly_the_state_before_it(tmp_path):
+    path = tmp_path / "g.sqlite"
+    events = random_events(600)
+    with Journal.open(path, CONFIG, checkpoint_every=250) as j:
+        apply_all(j, events)
+        before = j.guard.to_dict()
+        views = {m: j.state(m) for m in j.markets}
+    with Journal.open(path, CONFIG, checkpoint_every=250) as j:
+        assert j.guard.to_dict() == before  # same pending fills with their arrival times, same seen keys
+        assert {m: j.state(m) for m in j.markets} == views
+
+
+def test_restoring_from_the_event_log_alone_matches_the_checkpoint(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG, checkpoint_every=10**9) as j:
+        apply_all(j, random_events(300, seed=2))
+        j._conn.execute("DELETE FROM checkpoints")  # simulate a crash before any checkpoint
+        before = j.guard.to_dict()
+        j._checkpoint_seq = j.seq  # skip the closing checkpoint
+    with Journal.open(path, CONFIG) as j:
+        assert j.guard.to_dict() == before
+
+
+def test_state_tables_follow_every_event(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        j.apply(ev(t=1, type="snapshot", size="10"))
+        j.apply(ev(t=2, type="fill", side="buy", size="2.5", trade_id="T1"))
+        j.apply(ev(t=3, type="check", side="buy", size="200"))
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        row = dict(zip([c[0] for c in conn.execute("SELECT * FROM market_state").description],
+                       conn.execute("SELECT * FROM market_state WHERE market='m'").fetchone()))
+        assert (row["confirmed"], row["effective"], row["pending_fill_buys"], row["conservative_exposure"]) == (
+            "10.00", "12.50", "2.50", "12.50")
+        assert row["oldest_pending_fill_age_s"] == 1.0 and row["max_position"] == "100"
+        counters = {(n, l): v for n, l, v in conn.execute("SELECT name, labels, value FROM market_counters")}
+        assert counters[("fills", '{"side":"buy"}')] == 1
+        assert counters[("orders_resized", '{"side":"buy"}')] == 1
+        decision = conn.execute("SELECT decision FROM events WHERE type='check'").fetchone()[0]
+        assert json.loads(decision) == {"allowed": True, "size": "87.50", "reason": "position_limit"}
+        assert conn.execute("SELECT value FROM meta WHERE key='bot'").fetchone()[0] == "b1"
+
+
+def test_an_invalid_event_writes_nothing(tmp_path):
+    with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:
+        j.apply(ev(t=1, type="snapshot", size="10"))
+        with pytest.raises(InvalidEvent):
+            j.apply(ev(t=2, type="snapshot", size="-1"))
+        assert j._conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    with Journal.open(tmp_path / "g.sqlite", CONFIG):
+        with pytest.raises(JournalError, match="in use by another process"):
+            Journal.open(tmp_path / "g.sqlite", CONFIG)
+
+
+def test_a_corrupt_database_is_a_clear_error_and_is_left_untouched(tmp_path):
+    path = tmp_path / "g.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(JournalCorrupt, match="not a readable SQLite database"):
+        Journal.open(path, CONFIG)
+    assert path.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_a_foreign_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalCorrupt, match="not an inventory-guard journal"):
+        Journal.open(path, CONFIG)
+
+
+def test_a_damaged_event_log_is_a_clear_error(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        j.apply(ev(t=1, type="snapshot", size="10"))
+        j._checkpoint_seq = j.seq
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE events SET body = '{\"type\":\"fill\"}'")
+    conn.execute("DELETE FROM checkpoints")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalCorrupt, match="event 1 in the journal is damaged"):
+        Journal.open(path, CONFIG)
+
+
+def test_a_market_dropped_from_the_config_is_a_clear_error(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        j.apply(ev(t=1, type="snapshot", market="other", size="1"))
+    strict = parse_config({"markets": {"m": {"max_position": "1"}}})
+    with pytest.raises(JournalError, match="market the config does not know"):
+        Journal.open(path, strict)
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    from inventory_guard.config import parse_config
+    from inventory_guard.events import parse_event
+    from inventory_guard.journal import Journal
+    j = Journal.open(sys.argv[1], parse_config({"max_position": "1000000"}), checkpoint_every=int(sys.argv[2]))
+    for i in range(1, 100000):
+        j.apply(parse_event({"t": i / 1000, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": f"T{i}"}))
+        print(i, flush=True)  # acknowledged: apply returned
+""")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sigkill_at_a_random_point_loses_no_acknowledged_event(tmp_path, seed):
+    rnd = random.Random(seed)
+    path = tmp_path / "g.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(rnd.choice([7, 50, 10**6]))],
+                            stdout=subprocess.PIPE, text=True)
+    target, acknowledged = rnd.randint(20, 400), 0
+    for line in proc.stdout:
+        acknowledged = int(line)
+        if acknowledged >= target:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    with Journal.open(path, parse_config({"max_position": "1000000"})) as j:
+        assert j.seq >= acknowledged  # an event may have been committed but not yet acknowledged
+        assert j.state("m").pending_fill_buys == D(j.seq)
+        assert j.state("m").pending_fills == j.seq
