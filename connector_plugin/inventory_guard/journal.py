@@ -14,6 +14,7 @@ table of current per-market state for readers such as the exporter (see ``schema
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -55,20 +56,24 @@ _UPSERT_HISTOGRAM = (
 )
 
 
-def _state_row(view: MarketView, seq: int, written_at: float) -> tuple:
-    def real(value):
-        return None if value is None else float(value)
-
+def _state_row(book: MarketBook, seq: int, written_at: float) -> tuple:
+    """One market_state row, built straight from the book (this runs once per event and market)."""
+    config, pending = book.config, book.pending
+    oldest = pending.oldest()
+    confirmed_at, gap = book.confirmed_at, book.last_force_reconcile_gap
+    effective = book.confirmed + pending.buys - pending.sells
     return (
-        view.market, view.connector, fmt(view.confirmed), real(view.confirmed_at), fmt(view.effective),
-        fmt(view.pending_fill_buys), fmt(view.pending_fill_sells), view.pending_fills,
-        fmt(view.open_buy_reservations), fmt(view.open_sell_reservations), fmt(view.conservative_exposure),
-        fmt(view.available_to_sell), fmt(view.max_position), float(view.pending_fill_max_age_s), int(view.halted),
-        view.halted_reason, real(view.oldest_pending_fill_at), float(view.oldest_pending_fill_age_s),
-        fmt(view.last_force_reconcile_gap), float(view.clock), seq, written_at,
+        config.name, config.connector, fmt(book.confirmed), None if confirmed_at is None else float(confirmed_at),
+        fmt(effective), fmt(pending.buys), fmt(pending.sells), len(pending), fmt(book.open_buys),
+        fmt(book.open_sells), fmt(book.confirmed + pending.buys + book.open_buys), fmt(effective - book.open_sells),
+        fmt(config.max_position), float(config.pending_fill_max_age_s), int(book.halted_reason is not None),
+        book.halted_reason, None if oldest is None else float(oldest.arrived),
+        0.0 if oldest is None else float(max(book.clock - oldest.arrived, 0)), None if gap is None else fmt(gap),
+        float(book.clock), seq, written_at,
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def _labels_json(labels: tuple) -> str:
     return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
 
@@ -205,14 +210,10 @@ class Journal:
         execute = self._conn.execute
         for market in markets:
             book: MarketBook = self.guard.books[market]
-            execute(_UPSERT_STATE, _state_row(book.view(), self.seq, now))
-            if book.dirty_counters:
-                self._conn.executemany(
-                    _UPSERT_COUNTER,
-                    [(market, name, _labels_json(labels), book.counters[(name, labels)])
-                     for name, labels in book.dirty_counters],
-                )
-                book.dirty_counters.clear()
+            execute(_UPSERT_STATE, _state_row(book, self.seq, now))
+            for key in book.dirty_counters:
+                execute(_UPSERT_COUNTER, (market, key[0], _labels_json(key[1]), book.counters[key]))
+            book.dirty_counters.clear()
             if book.histogram_dirty:
                 execute(
                     _UPSERT_HISTOGRAM,

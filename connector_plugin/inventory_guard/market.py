@@ -59,12 +59,13 @@ class MarketView:
 class MarketBook:
     def __init__(self, config: MarketConfig) -> None:
         self.config = config
-        self.confirmed = ZERO
+        zero = quantize(ZERO, config.size_increment)  # every quantity carries the step's exponent: 0.00, not 0
+        self.confirmed = zero
         self.confirmed_at: Decimal | None = None
         self.last_as_of: Decimal | None = None
-        self.pending = PendingBook()
-        self.open_buys = ZERO
-        self.open_sells = ZERO
+        self.pending = PendingBook(zero)
+        self.open_buys = zero
+        self.open_sells = zero
         self.halted_reason: str | None = None
         self.clock = ZERO
         self.last_force_reconcile_gap: Decimal | None = None
@@ -90,22 +91,21 @@ class MarketBook:
         return self.effective - self.open_sells
 
     def view(self) -> MarketView:
-        """Quantities are shown at the market's size step (they are exact multiples of it already)."""
+        """Quantities are exact multiples of the size step, carried at its exponent (sums of quantized values)."""
         oldest = self.pending.oldest()
-        step = self.config.size_increment
         return MarketView(
             market=self.config.name,
             connector=self.config.connector,
-            confirmed=quantize(self.confirmed, step),
+            confirmed=self.confirmed,
             confirmed_at=self.confirmed_at,
-            effective=quantize(self.effective, step),
-            pending_fill_buys=quantize(self.pending.buys, step),
-            pending_fill_sells=quantize(self.pending.sells, step),
+            effective=self.effective,
+            pending_fill_buys=self.pending.buys,
+            pending_fill_sells=self.pending.sells,
             pending_fills=len(self.pending),
-            open_buy_reservations=quantize(self.open_buys, step),
-            open_sell_reservations=quantize(self.open_sells, step),
-            conservative_exposure=quantize(self.conservative_exposure, step),
-            available_to_sell=quantize(self.available_to_sell, step),
+            open_buy_reservations=self.open_buys,
+            open_sell_reservations=self.open_sells,
+            conservative_exposure=self.conservative_exposure,
+            available_to_sell=self.available_to_sell,
             max_position=self.config.max_position,
             size_increment=self.config.size_increment,
             pending_fill_max_age_s=self.config.pending_fill_max_age_s,
@@ -177,7 +177,7 @@ class MarketBook:
         book.confirmed = Decimal(data["confirmed"])
         book.confirmed_at = opt(data["confirmed_at"])
         book.last_as_of = opt(data["last_as_of"])
-        book.pending = PendingBook.from_dict(data["pending"])
+        book.pending = PendingBook.from_dict(data["pending"], book.pending.zero)
         book.open_buys = Decimal(data["open_buys"])
         book.open_sells = Decimal(data["open_sells"])
         book.halted_reason = data["halted_reason"]

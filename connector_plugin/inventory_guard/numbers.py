@@ -6,6 +6,8 @@ not the binary expansion), and no arithmetic is ever done in float.
 
 from __future__ import annotations
 
+import functools
+
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 # Anything larger than this is a unit or parsing mistake, not a position: reject it instead of carrying it along.
@@ -58,8 +60,20 @@ def non_negative(value: object, field: str) -> Decimal:
     return number
 
 
+@functools.lru_cache(maxsize=256)
+def _decimal_grid(step: Decimal) -> Decimal | None:
+    """For steps like 0.01 or 1 (10**-k), the exponent Decimal.quantize can round to directly; else None."""
+    grid = step.normalize(CONTEXT)
+    sign, digits, exponent = grid.as_tuple()
+    return grid if digits == (1,) and exponent <= 0 else None
+
+
 def quantize(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
     """Round ``value`` to a whole multiple of ``step`` (any positive step, e.g. 0.01 or 5)."""
+    grid = _decimal_grid(step)
+    if grid is not None:  # fast path: one C call, then carry the step's own exponent (1.0 -> "12.0")
+        result = value.quantize(grid, rounding=rounding, context=CONTEXT)
+        return result if grid is step or grid.as_tuple().exponent == step.as_tuple().exponent else result.quantize(step, context=CONTEXT)
     steps = CONTEXT.divide(value, step).to_integral_value(rounding=rounding)
     result = CONTEXT.multiply(steps, step)
     return result.quantize(step, context=CONTEXT) if step.as_tuple().exponent < 0 else result

@@ -103,11 +103,12 @@ class _CumIndex:
 
 
 class PendingBook:
-    def __init__(self) -> None:
+    def __init__(self, zero: Decimal = ZERO) -> None:
+        self.zero = zero  # zero at the market's size-step exponent, so sums print as 0.00
         self.fills: OrderedDict[FillKey, PendingFill] = OrderedDict()
-        self.buys = ZERO  # sum of pending buy amounts
-        self.sells = ZERO  # sum of pending sell amounts
-        self.head_buys = ZERO  # sum of the head-buys region
+        self.buys = zero  # sum of pending buy amounts
+        self.sells = zero  # sum of pending sell amounts
+        self.head_buys = zero  # sum of the head-buys region
         self.head_count = 0
         self.total = ZERO  # cum of the last fill added
         self.base = ZERO  # cum just before the clean region's first fill
@@ -171,7 +172,7 @@ class PendingBook:
 
     def clear(self) -> list[PendingFill]:
         dropped = list(self.fills.values())
-        self.__init__()
+        self.__init__(self.zero)
         return dropped
 
     def reconcile(self, move: Decimal) -> list[Removed]:
@@ -290,8 +291,8 @@ class PendingBook:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PendingBook":
-        book = cls()
+    def from_dict(cls, data: dict, zero: Decimal = ZERO) -> "PendingBook":
+        book = cls(zero)
         book.total = Decimal(data["total"])
         book.base = Decimal(data["base"])
         book.next_seq = data["next_seq"]

@@ -33,7 +33,7 @@ DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     seq      INTEGER PRIMARY KEY,
     t        REAL    NOT NULL,
@@ -68,14 +68,14 @@ CREATE TABLE IF NOT EXISTS market_state (
     clock                    REAL NOT NULL,
     last_seq                 INTEGER NOT NULL,
     written_at               REAL NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS market_counters (
     market TEXT NOT NULL,
     name   TEXT NOT NULL,
     labels TEXT NOT NULL,
     value  INTEGER NOT NULL,
     PRIMARY KEY (market, name, labels)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS market_histograms (
     market  TEXT NOT NULL,
     name    TEXT NOT NULL,
@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS market_histograms (
     sum     REAL NOT NULL,
     count   INTEGER NOT NULL,
     PRIMARY KEY (market, name)
-);
+) WITHOUT ROWID;
 """
 
 # Upper bounds (seconds) of the fill-confirmation histogram; +Inf is implied.

@@ -80,6 +80,14 @@ def _is_perp(connector_name: str, connector) -> bool:
     return "perpetual" in connector_name or hasattr(type(connector), "account_positions")
 
 
+def _text(value) -> Optional[str]:
+    """Venue ids as text: a re-delivery may carry the same id as a number (1001 vs "1001")."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
 def _side(trade_type) -> str:
     return "buy" if trade_type == TradeType.BUY else "sell"
 
@@ -109,7 +117,9 @@ class GuardBridge:
                  clock: Optional[Callable[[], float]] = None,
                  user_stream_silence_s: Optional[float] = None,
                  periodic_reconcile_s: Optional[float] = None,
-                 websocket_balance_snapshots: bool = True):
+                 websocket_balance_snapshots: bool = True,
+                 reconcile_event: str = "force",
+                 cancel_release_delay_s: float = 5.0):
         self.connectors = dict(connectors)
         pairs = self._resolve_markets(markets)
         multi = len(self.connectors) > 1
@@ -123,6 +133,8 @@ class GuardBridge:
             user_stream_silence_s = config.user_stream_silence_s
             periodic_reconcile_s = config.periodic_reconcile_s
             websocket_balance_snapshots = config.websocket_balance_snapshots
+            reconcile_event = config.reconcile_event
+            cancel_release_delay_s = config.cancel_release_delay_s
             if journal_path is None and config.journal_path:
                 journal_path = config.journal_path
             config = config.to_guard_config(pairs)
@@ -130,6 +142,13 @@ class GuardBridge:
         self.user_stream_silence_s = user_stream_silence_s
         self.periodic_reconcile_s = periodic_reconcile_s
         self.websocket_balance_snapshots = websocket_balance_snapshots
+        if reconcile_event not in ("force", "snapshot"):
+            raise ValueError("reconcile_event: expected 'force' or 'snapshot'")
+        self.reconcile_event = reconcile_event
+        self.cancel_release_delay_s = float(cancel_release_delay_s or 0)
+        self._stream_down: Dict[str, bool] = {}
+        self._stream_up_at: Dict[str, float] = {}
+        self._deferred_closes: Dict[str, str] = {}       # order id -> connector name
         self._clock = clock or self._default_clock
         self._last_t = 0.0
         self.journal_path = Path(journal_path) if journal_path else None
@@ -309,10 +328,48 @@ class GuardBridge:
             self._consume_executor_budget(exec_id, market, side, Decimal(amount))
 
     def order_closed(self, order_id: str):
+        """Release an order's reservation (idempotent; also for orders restored from the journal)."""
+        order_id = _text(order_id)
+        if order_id is None:
+            return
         market = self._orders.pop(order_id, None)
-        if market is None:
+        self._deferred_closes.pop(order_id, None)
+        if market is None and order_id not in self._core_orders():
             return
         self._apply(E.OrderClosed(self._t(), order_id), market, "closing an order")
+
+    def _core_orders(self) -> dict:
+        core = getattr(self.guard, "guard", self.guard)       # a Journal wraps a Guard
+        return getattr(core, "orders", None) or {}
+
+    def _sync_open_orders(self):
+        """On attach (e.g. after a restart from the journal): release reservations of orders that are no longer
+        open on the connectors (and of executors of the previous run), reserve open orders the core lacks."""
+        live: Dict[str, Tuple[str, object]] = {}
+        complete = True
+        for cname, conn in self.connectors.items():
+            try:
+                ifo = getattr(conn, "in_flight_orders", None)
+            except Exception:
+                ifo = None
+            if not isinstance(ifo, dict):
+                complete = False
+                continue
+            for oid, o in ifo.items():
+                if not getattr(o, "is_done", False):
+                    live[oid] = (cname, o)
+        for oid, order in list(self._core_orders().items()):
+            if oid.startswith("executor:") or (complete and oid not in live):
+                log.info("inventory-guard: releasing the reservation of %s (not open any more)", oid)
+                self._orders[oid] = order.market
+                self.order_closed(oid)
+            else:
+                self._orders.setdefault(oid, order.market)
+        for oid, (cname, o) in live.items():
+            if oid not in self._core_orders():
+                remaining = Decimal(o.amount) - Decimal(getattr(o, "executed_amount_base", 0) or 0)
+                if remaining > 0:
+                    self.order_opened(cname, o.trading_pair, oid, _side(o.trade_type), remaining, o.price)
 
     # executor budgets: an approved executor holds a reservation until its own orders replace it or it ends
     def executor_approved(self, executor_id: str, connector_name: str, trading_pair: str, side: str,
@@ -362,9 +419,10 @@ class GuardBridge:
             self._listen(conn, MarketEvent.OrderFilled, lambda e, c=cname: self._on_fill(c, e))
             self._listen(conn, MarketEvent.BuyOrderCreated, lambda e, c=cname: self._on_created(c, "buy", e))
             self._listen(conn, MarketEvent.SellOrderCreated, lambda e, c=cname: self._on_created(c, "sell", e))
-            for tag in (MarketEvent.BuyOrderCompleted, MarketEvent.SellOrderCompleted, MarketEvent.OrderCancelled,
-                        MarketEvent.OrderFailure, MarketEvent.OrderExpired):
+            for tag in (MarketEvent.BuyOrderCompleted, MarketEvent.SellOrderCompleted):
                 self._listen(conn, tag, self._on_order_done)
+            for tag in (MarketEvent.OrderCancelled, MarketEvent.OrderFailure, MarketEvent.OrderExpired):
+                self._listen(conn, tag, lambda e, c=cname: self._on_order_released(c, e))
             self._listen(conn, GuardEvent.TradeFailed, lambda e, c=cname: self._on_trade_failed(c, e))
             unhook = snapshots.install(self, cname, conn)
             if unhook is not None:
@@ -379,6 +437,10 @@ class GuardBridge:
                 self._watches.append(watch)
                 self._unhooks.append(watch.uninstall)
             _BRIDGES[id(conn)] = self
+        try:
+            self._sync_open_orders()
+        except Exception:
+            log.exception("inventory-guard: could not sync open orders at attach")
         self.attached = True
         return self
 
@@ -443,7 +505,7 @@ class GuardBridge:
         if Decimal(ev.amount) <= 0:
             return
         self._apply(E.Fill(self._t(), r.market, "buy" if is_buy else "sell", Decimal(ev.amount), price=price,
-                           trade_id=(ev.exchange_trade_id or None), order_id=ev.order_id, fee_base=fee),
+                           trade_id=_text(ev.exchange_trade_id), order_id=_text(ev.order_id), fee_base=fee),
                     r.market, "recording a fill")
 
     def _on_created(self, cname: str, side: str, ev):
@@ -453,11 +515,49 @@ class GuardBridge:
     def _on_order_done(self, ev):
         self.order_closed(ev.order_id)
 
+    def _on_order_released(self, cname: str, ev):
+        """Cancelled / failed / expired: release now, unless fills of it may still be in flight (stream down or
+        just back), in which case the reservation is kept until ``cancel_release_delay_s`` after the stream is up."""
+        if ev.order_id in self._orders and not self._stream_settled(cname):
+            self._deferred_closes[ev.order_id] = cname
+            log.info("inventory-guard: keeping the reservation of %s until %s's user stream has settled",
+                     ev.order_id, cname)
+            return
+        self.order_closed(ev.order_id)
+
+    def _stream_settled(self, cname: str) -> bool:
+        if self._stream_down.get(cname):
+            return False
+        up_at = self._stream_up_at.get(cname)
+        return up_at is None or self.now() - up_at >= self.cancel_release_delay_s
+
+    def _release_deferred(self):
+        for oid, cname in list(self._deferred_closes.items()):
+            if self._stream_settled(cname):
+                del self._deferred_closes[oid]
+                self.order_closed(oid)
+
+    def user_stream_down(self, connector_name: str):
+        if not self._stream_down.get(connector_name):
+            log.warning("inventory-guard: %s user stream down", connector_name)
+        self._stream_down[connector_name] = True
+
+    def user_stream_up(self, connector_name: str, reconnect: bool = True):
+        """The user stream (re)connected; a reconnect forces a reconcile (reason ``ws_reconnect``)."""
+        was_down = self._stream_down.pop(connector_name, False)
+        if reconnect or was_down:
+            self._stream_up_at[connector_name] = self.now()
+            log.warning("inventory-guard: %s user stream reconnected", connector_name)
+            self.request_reconcile(connector_name, "ws_reconnect")
+
     def _on_trade_failed(self, cname: str, ev):
         self.trade_failed(cname, ev.trading_pair, ev.exchange_trade_id)
 
     def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str):
         market = self.market_id(connector_name, trading_pair)
+        trade_id = _text(trade_id)
+        if trade_id is None:
+            return
         self._apply(E.TradeFailed(self._t(), trade_id), market, "dropping a failed trade")
 
     # ------------------------------------------------------------------ snapshots and reconciles
@@ -480,7 +580,7 @@ class GuardBridge:
             except Exception as exc:
                 self._fault(r.market, "reading a snapshot", exc)
                 continue
-            if reason:
+            if reason and self.reconcile_event == "force":
                 self._apply(E.ForceReconcile(t, r.market, size, reason), r.market, "force reconciling")
             else:
                 self._apply(E.Snapshot(t, r.market, size, as_of=as_of), r.market, "applying a snapshot")
@@ -519,7 +619,7 @@ class GuardBridge:
         conn = self.connectors[connector_name]
         log.info("inventory-guard: force reconcile of %s (%s)", connector_name, reason)
         if connector_name not in self._hooked_rest:
-            self.snapshot_now(connector_name, reason=reason)
+            self.snapshot_now(connector_name, reason=reason if self.reconcile_event == "force" else None)
             return
         self._pending_reconcile[connector_name] = reason
         try:
@@ -553,6 +653,7 @@ class GuardBridge:
                 bw.check()
             except Exception:
                 log.exception("inventory-guard: balance watch failed")
+        self._release_deferred()
         for w in self._watches:
             try:
                 w.on_tick(t)

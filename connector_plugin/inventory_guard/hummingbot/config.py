@@ -11,7 +11,7 @@ applies to that pair on every connector.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Literal, Optional, Tuple
 
 from pydantic import Field, model_validator
 
@@ -57,6 +57,11 @@ class InventoryGuardSettings(BaseClientModel):
         None, "Force a reconcile every N seconds (empty = off): ")
     websocket_balance_snapshots: bool = _f(
         True, "Treat balances written by the venue's websocket as snapshots: ")
+    reconcile_event: Literal["force", "snapshot"] = _f(
+        "force", "Reconcile on reconnect/silence/period as 'force' (trust the API, clear pending fills) or "
+                 "'snapshot' (keep pending fills the API does not show yet; for venues whose balance API lags): ")
+    cancel_release_delay_s: float = _f(
+        5.0, "Keep a cancelled order's reservation while the user stream is down and this long after it is back: ")
 
     @model_validator(mode="after")
     def _core_accepts(self):

@@ -2,6 +2,9 @@
 
 * reconnect: every successful ``_connected_websocket_assistant()`` of the connector's user stream data source after
   the first one is a reconnect (messages may have been lost) -> ``ForceReconcile(reason="ws_reconnect")``.
+  ``_on_user_stream_interruption()`` marks the stream down: while it is down (and ``cancel_release_delay_s`` after
+  it is back) the reservation of a cancelled / failed / expired order is kept, since fills of it may not have
+  arrived yet. Connectors with their own notifications can call ``bridge.user_stream_down/up(name)``.
 * silence: no user-stream message for ``user_stream_silence_s`` -> ``ForceReconcile(reason="sequence_gap")``, once
   per silent stretch (re-armed when a message arrives).
 * periodic: ``GuardBridge(periodic_reconcile_s=...)`` -> ``reason="periodic"`` (handled in the bridge's tick).
@@ -45,19 +48,32 @@ class UserStreamWatch:
         except AttributeError:
             return None
         watch._orig = orig
+        orig_int = getattr(ds, "_on_user_stream_interruption", None)
+        watch._had_int = "_on_user_stream_interruption" in getattr(ds, "__dict__", {})
+        watch._orig_int = orig_int
+        if orig_int is not None:
+            @functools.wraps(orig_int)
+            async def on_user_stream_interruption(*args, **kwargs):
+                watch.on_interrupted()
+                return await orig_int(*args, **kwargs)
+            ds._on_user_stream_interruption = on_user_stream_interruption
         return watch
 
     def uninstall(self):
-        if getattr(self, "_had", False):
-            self.data_source._connected_websocket_assistant = self._orig
-        else:
-            self.data_source.__dict__.pop("_connected_websocket_assistant", None)
+        for attr, had, orig in (("_connected_websocket_assistant", getattr(self, "_had", False), self._orig),
+                                ("_on_user_stream_interruption", getattr(self, "_had_int", False),
+                                 getattr(self, "_orig_int", None))):
+            if had:
+                setattr(self.data_source, attr, orig)
+            else:
+                self.data_source.__dict__.pop(attr, None)
+
+    def on_interrupted(self):
+        self.bridge.user_stream_down(self.connector_name)
 
     def on_connected(self):
         self.connects += 1
-        if self.connects > 1:
-            log.warning("inventory-guard: %s user stream reconnected", self.connector_name)
-            self.bridge.request_reconcile(self.connector_name, "ws_reconnect")
+        self.bridge.user_stream_up(self.connector_name, reconnect=self.connects > 1)
 
     def last_recv_time(self) -> float:
         try:
