@@ -132,7 +132,8 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             s.exposure_over_limit_for,
             "page",
             f"Conservative exposure {{{{ $value }}}} above max position on {where}",
-            "Confirmed position + pending buy fills + open buy orders exceed the configured limit. The guard must make this impossible: treat it "
+            "Confirmed position + pending buy fills + open buy orders exceed the configured limit. "
+            "The guard must make this impossible: treat it "
             "as a bug or a manual trade, and reduce the position now.",
         ),
         Alert(
@@ -162,7 +163,7 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             s.halted_for,
             "page",
             f"Inventory guard halted trading on {where}",
-            "The guard halted the market; every order is blocked until an operator resolves it.",
+            "The guard halted the market (fail-closed after an internal fault): buys are blocked until it is resumed.",
         ),
     ]
 

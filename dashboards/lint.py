@@ -38,7 +38,9 @@ def panels_of(dashboard: dict) -> list[dict]:
 
 
 def _overlap(a: dict, b: dict) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    side_by_side = a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
+    stacked = a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"]
+    return not (side_by_side or stacked)
 
 
 def _check_grid(panels: list[dict]) -> list[str]:
@@ -74,7 +76,9 @@ def _check_panel(p: dict) -> list[str]:
     title = p.get("title")
     errors = []
     if not _is_datasource_ref(p.get("datasource")):
-        errors.append(f"panel {title!r}: datasource must be {{type: prometheus, uid: {DATASOURCE_UID}}}, got {p.get('datasource')!r}")
+        errors.append(
+            f"panel {title!r}: datasource must be {{type: prometheus, uid: {DATASOURCE_UID}}}, got {p.get('datasource')!r}"
+        )
     targets = p.get("targets") or []
     if not targets:
         errors.append(f"panel {title!r}: no queries")

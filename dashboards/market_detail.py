@@ -92,16 +92,26 @@ def resized_orders() -> dashboard.Panel:
     )
 
 
-def snapshots_and_reconciles() -> list:
-    return [
-        graph("Snapshot age", "Seconds since the last API position snapshot.", "s", 12)
-        .with_target(query(f"time() - {metric('last_snapshot_timestamp_seconds')}", market_legend("snapshot age"), "A")),
+def snapshot_age() -> dashboard.Panel:
+    return graph("Snapshot age", "Seconds since the last API position snapshot.", "s", 12).with_target(
+        query(f"time() - {metric('last_snapshot_timestamp_seconds')}", market_legend("snapshot age"))
+    )
+
+
+def stale_snapshots_and_reconciles() -> dashboard.Panel:
+    return (
         bars("Stale snapshots and force reconciles", "Snapshots rejected as stale, and forced re-syncs by reason.",
              "none", 12)
         .with_target(query(increase_by("stale_snapshots_total", MARKET_LABELS), market_legend("stale snapshots"), "A"))
         .with_target(query(increase_by("force_reconciles_total", MARKET_LABELS + ("reason",)),
-                           market_legend("reconcile {{reason}}"), "B")),
-    ]
+                           market_legend("reconcile {{reason}}"), "B"))
+    )
+
+
+def force_reconcile_gap() -> dashboard.Panel:
+    return graph("Force reconcile gap", "|effective - API| found by the last force reconcile.", "none", 12).with_target(
+        query(metric("force_reconcile_gap"), market_legend("gap"))
+    )
 
 
 def build():
@@ -113,8 +123,9 @@ def build():
     )
     sections = [
         ("Position", [position_vs_limits(), pending_fill_sizes(), reservations()]),
-        ("Fills", [oldest_pending_vs_age_out(), confirmation_latency(), fill_outcomes()] + snapshots_and_reconciles()[:1]),
-        ("Orders and reconciles", [blocked_orders(), resized_orders(), snapshots_and_reconciles()[1]]),
+        ("Fills", [oldest_pending_vs_age_out(), confirmation_latency(), fill_outcomes(), snapshot_age()]),
+        ("Orders and reconciles", [blocked_orders(), resized_orders(), stale_snapshots_and_reconciles(),
+                                   force_reconcile_gap()]),
     ]
     for title, panels in sections:
         board = board.with_row(dashboard.Row(title))

@@ -48,7 +48,8 @@ def drift_table() -> dashboard.Panel:
 
 def health_stats() -> list:
     return [
-        single_stat("Markets halted", "Markets whose guard is halted (orders blocked with reason 'halted').", "none", 6)
+        single_stat("Markets halted", "Markets whose guard is halted: buys blocked (reason 'halted') until resumed.",
+                    "none", 6)
         .with_target(query(f"sum({metric('halted')})", "halted"))
         .thresholds(thresholds((None, "green"), (1, "red"))),
         single_stat("Pending fills", "Fills seen on the websocket but not yet confirmed by an API snapshot.", "none", 6)
@@ -65,7 +66,8 @@ def health_stats() -> list:
 
 def activity_panels() -> list:
     return [
-        bars("Blocked orders by reason", "Order checks the guard refused, per interval, by side and reason.", "none", 12)
+        bars("Blocked orders by reason", "Order checks the guard refused, per interval, by side and reason.",
+             "none", 12)
         .with_target(query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
                            market_legend("{{side}} {{reason}}"))),
         graph("Pending fills", "Number of fills waiting for API confirmation, per market.", "none", 12)

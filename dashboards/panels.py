@@ -73,7 +73,9 @@ def graph(title: str, description: str, unit: str, width: int, height: int = 8) 
         .fill_opacity(10)
         .show_points(common.VisibilityMode.NEVER)
         .legend(_legend())
-        .tooltip(common_builder.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
+        .tooltip(
+            common_builder.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING)
+        )
     )
 
 

@@ -20,12 +20,6 @@ def by(*labels: str) -> str:
     return ", ".join(labels)
 
 
-def rate_by(counter: str, labels: tuple[str, ...], extra: str = "") -> str:
-    """Per-second rate of ``counter`` summed by ``labels`` over Grafana's ``$__rate_interval``."""
-    selector = SELECTOR + (f", {extra}" if extra else "")
-    return f"sum by ({by(*labels)}) (rate({metric(counter, selector)}[$__rate_interval]))"
-
-
 def increase_by(counter: str, labels: tuple[str, ...]) -> str:
     """Increase of ``counter`` per ``$__rate_interval``, summed by ``labels`` (counts, not rates, for bar charts)."""
     return f"sum by ({by(*labels)}) (increase({metric(counter)}[$__rate_interval]))"

@@ -16,7 +16,8 @@ def datasource() -> dashboard.DatasourceVariable:
 
 
 def _label_variable(name: str, label: str, selector: str) -> dashboard.QueryVariable:
-    query = f"label_values({_SOURCE_SERIES}{{{selector}}}, {name})" if selector else f"label_values({_SOURCE_SERIES}, {name})"
+    series = f"{_SOURCE_SERIES}{{{selector}}}" if selector else _SOURCE_SERIES
+    query = f"label_values({series}, {name})"
     return (
         dashboard.QueryVariable(name)
         .label(label)

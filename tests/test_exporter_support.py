@@ -200,3 +200,12 @@ def write_raw_journal(path: Path, bot: str, markets: dict[str, str], counters=()
     )
     con.commit()
     con.close()
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for programs that cannot report the port they bound)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

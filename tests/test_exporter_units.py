@@ -148,7 +148,10 @@ def test_fast_text_renderer_serves_what_prometheus_client_would(tmp_path):
     odd = 'we"ird\\mar\nket'
     write_raw_journal(
         tmp_path / "j.sqlite", 'bot "x"', {odd: "con\\nector", "BTC-USDT": "binance"},
-        counters=[(odd, "fills", {"side": "buy"}, 3), ("BTC-USDT", "orders_blocked", {"side": "buy", "reason": 'r"1'}, 2)],
+        counters=[
+            (odd, "fills", {"side": "buy"}, 3),
+            ("BTC-USDT", "orders_blocked", {"side": "buy", "reason": 'r"1'}, 2),
+        ],
         histograms=[(odd, "fill_confirmation_seconds", [["0.5", 1], ["1", 2], ["+Inf", 3]], 4.5, 3)],
     )
     collector = StateCollector(Targets(paths=(str(tmp_path / "j.sqlite"),)))

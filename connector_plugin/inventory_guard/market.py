@@ -74,7 +74,7 @@ class MarketBook:
         self.histogram_sum = ZERO
         # What changed since the journal last wrote this market (drained by the journal; not part of the state).
         self.dirty_counters: set[tuple[str, tuple]] = set()
-        self.histogram_dirty = False
+        self.histogram_dirty = True  # a new market gets its (empty) histogram row at once
 
     # --- derived quantities (O(1)) ---------------------------------------------------------------------------
 

@@ -1,0 +1,158 @@
+"""The Prometheus alert rules and the example Alertmanager config: promtool/amtool clean, unit-tested firing and not
+firing with promtool, every alert with a severity, a summary naming bot/market/value, and a runbook.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from monitoring_support import REPO, require_monitoring_binaries  # also puts the repository root on sys.path
+
+from dashboards import alerts  # noqa: E402
+from dashboards.generate import RULES_FILE, rules_yaml  # noqa: E402
+
+RULES_DIR = REPO / "alert_rules"
+UNIT_TESTS = RULES_DIR / "inventory_guard.rules.test.yml"
+EXAMPLE_AM = RULES_DIR / "alertmanager.example.yml"
+RUNBOOKS = RULES_DIR / "runbooks" / "README.md"
+SEVERITIES = {"page", "warning"}
+MARKET_ALERTS = {a.name for a in alerts.position_alerts(alerts.RuleSettings())} | {"InventoryGuardStateNotUpdating"}
+
+
+@pytest.fixture(scope="module")
+def tools() -> dict[str, str]:
+    return require_monitoring_binaries()
+
+
+def run(argv: list[str], cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def committed_rules() -> list[dict]:
+    return [r for g in yaml.safe_load((REPO / RULES_FILE).read_text())["groups"] for r in g["rules"]]
+
+
+# --- promtool ----------------------------------------------------------------------------------------------------
+
+
+def test_rules_pass_promtool_check(tools):
+    result = run([tools["promtool"], "check", "rules", str(REPO / RULES_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(committed_rules())} rules found" in result.stdout
+
+
+def test_fast_variant_used_by_the_e2e_test_passes_promtool_check(tools, tmp_path):
+    (tmp_path / "fast.yml").write_text(rules_yaml(alerts.RuleSettings.fast()))
+    result = run([tools["promtool"], "check", "rules", str(tmp_path / "fast.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass(tools):
+    result = run([tools["promtool"], "test", "rules", UNIT_TESTS.name], cwd=RULES_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"phantom_drift_for": "5m"},  # drift would no longer page after age-out + one snapshot interval
+        {"snapshot_stale_after_s": 600},
+        {"reconcile_gap_ratio": 0.2},
+        {"blocked_buy_ratio": 0.7},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_promtool_unit_tests_catch_a_changed_threshold(tools, tmp_path, change):
+    """The unit tests pin the production thresholds: rendering the rules with another value makes them fail."""
+    shutil.copy(UNIT_TESTS, tmp_path / UNIT_TESTS.name)
+    (tmp_path / "inventory_guard.rules.yml").write_text(rules_yaml(alerts.RuleSettings(**change)))
+    result = run([tools["promtool"], "test", "rules", UNIT_TESTS.name], cwd=tmp_path)
+    assert result.returncode != 0, result.stdout
+
+
+def test_every_alert_has_a_firing_and_a_not_firing_unit_test():
+    tests = yaml.safe_load(UNIT_TESTS.read_text())["tests"]
+    cases = [c for t in tests for c in t["alert_rule_test"]]
+    for rule in committed_rules():
+        mine = [c for c in cases if c["alertname"] == rule["alert"]]
+        assert any(c["exp_alerts"] for c in mine), f"{rule['alert']}: no firing case"
+        assert any(not c["exp_alerts"] for c in mine), f"{rule['alert']}: no not-firing case"
+
+
+def test_position_alerts_are_tested_resolving_after_the_force_reconcile():
+    tests = yaml.safe_load(UNIT_TESTS.read_text())["tests"]
+    for alertname in ("InventoryGuardPhantomFillDrift", "InventoryGuardSnapshotStale"):
+        cases = [c for t in tests for c in t["alert_rule_test"] if c["alertname"] == alertname]
+        times = [(c["eval_time"], bool(c["exp_alerts"])) for c in cases]
+        assert [firing for _, firing in times] == [False, True, False], f"{alertname}: pending, firing, resolved"
+
+
+# --- content of every alert ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", committed_rules(), ids=lambda r: r["alert"])
+def test_alert_has_severity_summary_and_runbook(rule):
+    assert rule["labels"]["severity"] in SEVERITIES
+    summary = rule["annotations"]["summary"]
+    if rule["alert"] in MARKET_ALERTS:
+        assert "$labels.bot" in summary and "$labels.market" in summary, summary
+    anchor = rule["annotations"]["runbook_url"].split("#")[1]
+    runbook_headings = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    assert anchor in runbook_headings, f"no '## {rule['alert']}' section in {RUNBOOKS}"
+
+
+def test_summaries_that_carry_a_value_show_it():
+    for rule in committed_rules():
+        if rule["alert"] in {"InventoryGuardSnapshotMissing", "InventoryGuardHalted", "InventoryGuardExporterDown",
+                             "InventoryGuardJournalUnreadable", "InventoryGuardMetricsAbsent"}:
+            continue  # the condition itself is the value
+        assert "$value" in rule["annotations"]["summary"], rule["alert"]
+
+
+def test_the_issue_alerts_exist_with_their_severity():
+    severity = {r["alert"]: r["labels"]["severity"] for r in committed_rules()}
+    assert severity == {
+        "InventoryGuardPhantomFillDrift": "page",
+        "InventoryGuardPendingFillStuck": "warning",
+        "InventoryGuardSnapshotStale": "warning",
+        "InventoryGuardSnapshotMissing": "warning",
+        "InventoryGuardExposureOverLimit": "page",
+        "InventoryGuardLargeForceReconcileGap": "warning",
+        "InventoryGuardBuysBlocked": "warning",
+        "InventoryGuardHalted": "page",
+        "InventoryGuardStateNotUpdating": "warning",
+        "InventoryGuardExporterDown": "page",
+        "InventoryGuardJournalUnreadable": "page",
+        "InventoryGuardMetricsAbsent": "page",
+    }
+
+
+def test_exposure_over_limit_pages_at_once():
+    rule = next(r for r in committed_rules() if r["alert"] == "InventoryGuardExposureOverLimit")
+    assert rule["for"] == "0s"
+
+
+# --- Alertmanager example -------------------------------------------------------------------------------------------
+
+
+def test_example_alertmanager_config_passes_amtool(tools):
+    result = run([tools["amtool"], "check-config", str(EXAMPLE_AM)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("severity, receiver", [("page", "pager"), ("warning", "chat")])
+def test_example_alertmanager_config_routes_by_severity(tools, severity, receiver):
+    result = run([tools["amtool"], "config", "routes", "test", f"--config.file={EXAMPLE_AM}",
+                  f"severity={severity}", "alertname=InventoryGuardPhantomFillDrift", "bot=b1", "market=m"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receiver
