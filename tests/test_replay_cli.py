@@ -63,7 +63,7 @@ def test_every_documented_event_type_gives_exactly_one_line_in_order(tmp_path):
             assert set(line) == {"line", "ok", "error"} and line["error"]
     assert lines[1]["markets"]["m"]["confirmed"] == "110.00"
     assert lines[1]["markets"]["m"]["confirmed_at"] == "1.5"
-    assert lines[5]["decision"] == {"allowed": False, "size": "0", "reason": "position_limit"}
+    assert lines[5]["decision"] == {"allowed": False, "size": "0.00", "reason": "position_limit"}
     assert lines[11]["decision"] == {"allowed": True, "size": "5.00", "reason": None}
     assert lines[4]["markets"]["m"]["open_buy_reservations"] == "0.00"
     assert "12 " not in result.stderr and "replay: 9 events, 2 rejected lines, 1 blocks" in result.stderr

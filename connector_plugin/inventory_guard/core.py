@@ -334,7 +334,7 @@ class Guard:
 
     def _block(self, book: MarketBook, side: str, size: Decimal, reason: str, why: str) -> Decision:
         log.warning("%s: %s of %s blocked (%s): %s", book.config.name, side, fmt(size), reason, why)
-        return Decision(False, ZERO, reason)
+        return Decision(False, book.pending.zero, reason)
 
     @staticmethod
     def _breakdown(book: MarketBook, side: str, size: Decimal) -> str:
