@@ -165,11 +165,8 @@ class Harness:
             fill = v.phantoms.pop(op[1] % len(v.phantoms))
             g.apply(TradeFailed(v.now, fill.trade_id))
         elif kind == "reconnect":
-            # A force reconcile trusts the API and clears pending fills by design, so the model reconnects when
-            # the venue has caught up (everything matched is settled); a fill still unsettled at a reconnect
-            # would be under-counted until the API shows it — the price of "trust the API".
-            for fill in list(v.unsettled):
-                v.settle(fill)
+            # A force reconcile trusts the API for the effective position; buys it clears stay in conservative
+            # exposure (held) because a matched but unsettled buy is invisible to the API.
             g.apply(ForceReconcile(v.now, M, v.settled, "ws_reconnect"))
             assert g.state(M).effective == v.settled
         elif kind == "tick":

@@ -73,6 +73,7 @@ GAUGE_OF_VIEW = {
     "pending_fill_buys": "pending_fill_buys",
     "pending_fill_sells": "pending_fill_sells",
     "pending_fills": "pending_fills",
+    "held_buys": "held_buys",
     "open_buy_reservations": "open_buy_reservations",
     "open_sell_reservations": "open_sell_reservations",
     "conservative_exposure": "conservative_exposure",

@@ -186,8 +186,8 @@ def write_raw_journal(path: Path, bot: str, markets: dict[str, str], counters=()
     con.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("bot", bot), ("created_at", "0")])
     for market, connector in markets.items():
         con.execute(
-            "INSERT INTO market_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (market, connector, "10.5", None, "12.25", "1.75", "0", 2, "3", "1", "15.25", "10.5", "50", 30.0, 0,
+            "INSERT INTO market_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (market, connector, "10.5", None, "12.25", "1.75", "0", 2, "0", "3", "1", "15.25", "10.5", "50", 30.0, 0,
              None, None, 1.5, None, 101.0, 7, 1700000000.0),
         )
     con.executemany(

@@ -240,15 +240,16 @@ class Guard:
         book.clock = now
         effective = book.effective
         gap = abs(effective - size)
-        cleared = book.pending.clear()
-        for fill in cleared:
+        cleared = len(book.pending) - book.pending.held_count
+        for fill in book.pending.force_clear():
             self._forget_trade(config.name, fill)
         level = logging.ERROR if gap > config.force_reconcile_error_gap else logging.INFO
         log.log(
             level,
-            "%s: force reconcile (%s): effective %s, API %s, gap %s (error above %s); %d pending fills cleared",
+            "%s: force reconcile (%s): effective %s, API %s, gap %s (error above %s); %d pending fills cleared, "
+            "%s of buys held in conservative exposure until a snapshot shows them or they age out",
             config.name, event.reason, fmt(effective), fmt(size), fmt(gap), fmt(config.force_reconcile_error_gap),
-            len(cleared),
+            cleared, fmt(book.pending.held_buys),
         )
         book.confirmed = size
         book.confirmed_at = now
@@ -341,8 +342,9 @@ class Guard:
         limit = book.config.max_position
         if side == "buy":
             projected = book.conservative_exposure + size
+            held = f" + held buys {fmt(book.pending.held_buys)}" if book.pending.held_buys else ""
             return (
-                f"confirmed {fmt(book.confirmed)} + pending fill buys {fmt(book.pending.buys)} + open buys "
+                f"confirmed {fmt(book.confirmed)} + pending fill buys {fmt(book.pending.buys)}{held} + open buys "
                 f"{fmt(book.open_buys)} + new {fmt(size)} = {fmt(projected)} > limit {fmt(limit)}"
             )
         floor = f" (short limit {fmt(-limit)})" if book.config.allow_negative_position else ""

@@ -39,7 +39,7 @@ class JournalCorrupt(JournalError):
 
 _STATE_COLUMNS = (
     "market", "connector", "confirmed", "confirmed_at", "effective", "pending_fill_buys", "pending_fill_sells",
-    "pending_fills", "open_buy_reservations", "open_sell_reservations", "conservative_exposure", "available_to_sell",
+    "pending_fills", "held_buys", "open_buy_reservations", "open_sell_reservations", "conservative_exposure", "available_to_sell",
     "max_position", "pending_fill_max_age_s", "halted", "halted_reason", "oldest_pending_fill_at",
     "oldest_pending_fill_age_s", "last_force_reconcile_gap", "clock", "last_seq", "written_at",
 )
@@ -64,8 +64,9 @@ def _state_row(book: MarketBook, seq: int, written_at: float) -> tuple:
     effective = book.confirmed + pending.buys - pending.sells
     return (
         config.name, config.connector, fmt(book.confirmed), None if confirmed_at is None else float(confirmed_at),
-        fmt(effective), fmt(pending.buys), fmt(pending.sells), len(pending), fmt(book.open_buys),
-        fmt(book.open_sells), fmt(book.confirmed + pending.buys + book.open_buys), fmt(effective - book.open_sells),
+        fmt(effective), fmt(pending.buys), fmt(pending.sells), len(pending) - pending.held_count,
+        fmt(pending.held_buys), fmt(book.open_buys), fmt(book.open_sells),
+        fmt(book.confirmed + pending.buys + pending.held_buys + book.open_buys), fmt(effective - book.open_sells),
         fmt(config.max_position), float(config.pending_fill_max_age_s), int(book.halted_reason is not None),
         book.halted_reason, None if oldest is None else float(oldest.arrived),
         0.0 if oldest is None else float(max(book.clock - oldest.arrived, 0)), None if gap is None else fmt(gap),

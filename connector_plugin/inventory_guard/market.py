@@ -33,6 +33,7 @@ class MarketView:
     pending_fill_buys: Decimal
     pending_fill_sells: Decimal
     pending_fills: int
+    held_buys: Decimal
     open_buy_reservations: Decimal
     open_sell_reservations: Decimal
     conservative_exposure: Decimal
@@ -84,7 +85,7 @@ class MarketBook:
 
     @property
     def conservative_exposure(self) -> Decimal:
-        return self.confirmed + self.pending.buys + self.open_buys
+        return self.confirmed + self.pending.buys + self.pending.held_buys + self.open_buys
 
     @property
     def available_to_sell(self) -> Decimal:
@@ -101,7 +102,8 @@ class MarketBook:
             effective=self.effective,
             pending_fill_buys=self.pending.buys,
             pending_fill_sells=self.pending.sells,
-            pending_fills=len(self.pending),
+            pending_fills=len(self.pending) - self.pending.held_count,
+            held_buys=self.pending.held_buys,
             open_buy_reservations=self.open_buys,
             open_sell_reservations=self.open_sells,
             conservative_exposure=self.conservative_exposure,
@@ -121,7 +123,7 @@ class MarketBook:
         """What the replay contract's STATE shows, cheaply, to tell whether an event changed it."""
         return (
             self.confirmed, self.confirmed_at, self.pending.buys, self.pending.sells, len(self.pending),
-            self.open_buys, self.open_sells,
+            self.pending.held_buys, self.open_buys, self.open_sells,
         )
 
     # --- counters ------------------------------------------------------------------------------------------

@@ -42,18 +42,20 @@ class PendingFill:
     seq: int
     cum: Decimal  # running signed total of the book up to and including this fill (as added)
     head: bool = False  # kept back by an ambiguous reconciliation (lives in the head-buys region)
+    held: bool = False  # a buy a force reconcile took out of effective but keeps in conservative exposure
 
     @property
     def signed(self) -> Decimal:
         return self.amount if self.side == "buy" else -self.amount
 
     def to_list(self) -> list:
-        return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, str(self.cum), self.head]
+        return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, str(self.cum),
+                self.head, self.held]
 
     @classmethod
     def from_list(cls, row: list) -> "PendingFill":
-        trade_id, order_id, side, amount, arrived, seq, cum, head = row
-        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head)
+        trade_id, order_id, side, amount, arrived, seq, cum, head, held = row
+        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head, held)
 
 
 @dataclass(slots=True)
@@ -106,8 +108,10 @@ class PendingBook:
     def __init__(self, zero: Decimal = ZERO) -> None:
         self.zero = zero  # zero at the market's size-step exponent, so sums print as 0.00
         self.fills: OrderedDict[FillKey, PendingFill] = OrderedDict()
-        self.buys = zero  # sum of pending buy amounts
+        self.buys = zero  # sum of pending buy amounts (held buys excluded)
         self.sells = zero  # sum of pending sell amounts
+        self.held_buys = zero  # sum of held buys (see force_clear)
+        self.held_count = 0
         self.head_buys = zero  # sum of the head-buys region
         self.head_count = 0
         self.total = ZERO  # cum of the last fill added
@@ -132,10 +136,10 @@ class PendingBook:
 
     # --- writing -------------------------------------------------------------------------------------------
 
-    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal) -> PendingFill:
+    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal, held: bool = False) -> PendingFill:
         signed = amount if side == "buy" else -amount
         self.total += signed
-        fill = PendingFill(key, side, amount, arrived, self.next_seq, self.total)
+        fill = PendingFill(key, side, amount, arrived, self.next_seq, self.total, held=held)
         self.next_seq += 1
         self.fills[key] = fill
         self.index.add(fill)
@@ -170,10 +174,17 @@ class PendingBook:
             dropped.append(fill)
         return dropped
 
-    def clear(self) -> list[PendingFill]:
-        dropped = list(self.fills.values())
+    def force_clear(self) -> list[PendingFill]:
+        """A force reconcile trusts the API: every fill leaves the effective position. Buys stay in the book as
+        *held* buys — out of effective, still in conservative exposure — because a buy matched but not yet settled
+        is invisible to the API, and dropping it could let the gate pass the limit. They leave like any pending
+        fill: confirmed by a later snapshot's move, failed, or aged out. Returns the sells that left."""
+        fills = list(self.fills.values())
         self.__init__(self.zero)
-        return dropped
+        for fill in fills:
+            if fill.side == "buy":
+                self.add(fill.key, "buy", fill.amount, fill.arrived, held=True)
+        return [fill for fill in fills if fill.side == "sell"]
 
     def reconcile(self, move: Decimal) -> list[Removed]:
         """Confirm the fills that a snapshot's ``move`` explains (see the module docstring); return what left."""
@@ -213,10 +224,17 @@ class PendingBook:
         return not fill.head and self.fills.get(fill.key) is fill
 
     def _count(self, fill: PendingFill, sign: int) -> None:
-        if fill.side == "buy":
-            self.buys += sign * fill.amount
+        self._add_amount(fill, sign * fill.amount)
+        if fill.held:
+            self.held_count += sign
+
+    def _add_amount(self, fill: PendingFill, delta: Decimal) -> None:
+        if fill.side == "sell":
+            self.sells += delta
+        elif fill.held:
+            self.held_buys += delta
         else:
-            self.sells += sign * fill.amount
+            self.buys += delta
 
     def _pop_front(self) -> None:
         key, fill = self.fills.popitem(last=False)
@@ -244,7 +262,7 @@ class PendingBook:
             self.index.forget_front(fill, self._live_clean)
 
     def _keep_in_head(self, fill: PendingFill, amount: Decimal) -> None:
-        self.buys -= fill.amount - amount
+        self._add_amount(fill, amount - fill.amount)
         if fill.head:
             self.head_buys -= fill.amount - amount
         else:

@@ -25,6 +25,7 @@ MARKET_COLUMNS = (
     "pending_fill_buys",
     "pending_fill_sells",
     "pending_fills",
+    "held_buys",
     "open_buy_reservations",
     "open_sell_reservations",
     "conservative_exposure",
