@@ -200,6 +200,14 @@ def test_a_mixed_prefix_drops_buys_only_up_to_the_move(g):
     assert g.state.pending_fill_sells == D(0)
 
 
+def test_an_unambiguous_mix_of_buys_and_sells_is_confirmed_whole(g):
+    # Only {buy 10, sell 5} sums to +5: the market maker's everyday case is confirmed exactly.
+    g.fill(1, "buy", "10", trade_id="B")
+    g.fill(2, "sell", "5", trade_id="S")
+    g.snapshot(3, "5")
+    assert (g.state.pending_fills, g.state.effective, g.state.conservative_exposure) == (0, D(5), D(5))
+
+
 def test_the_first_snapshot_confirms_no_fills(g):
     g2 = Driver()
     g2.fill(1, "buy", "10", trade_id="T")
