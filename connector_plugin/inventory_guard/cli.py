@@ -55,16 +55,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             return run_demo(duration_s=args.duration, metrics_port=args.metrics_port, seed=args.seed,
-                            live=not args.no_live, journal=args.journal)
+                            live=not args.no_live, journal=args.journal, speed=args.speed)
     from .demo_trace import run_trace_demo
 
     return run_trace_demo(sys.stdout)
 
 
 def _cmd_hummingbot_init(args: argparse.Namespace) -> int:
-    from .hummingbot.install import init_root
+    from .hummingbot.install import InitError, init_root
 
-    for path in init_root(Path(args.path)):
+    try:
+        written = init_root(Path(args.path), force=args.force)
+    except InitError as exc:
+        print(f"inventory-guard: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=60.0, help="seconds to run the live demo (default 60)")
     p.add_argument("--seed", type=int, default=7, help="random seed of the simulated venue")
     p.add_argument("--metrics-port", type=int, default=None, help="serve the exporter's metrics on 127.0.0.1:PORT")
+    p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall second (default 10)")
     p.add_argument("--no-live", action="store_true", help="print periodic lines instead of a live table")
     p.add_argument("--journal", default=None, help="journal path (default: a temporary one)")
     p.set_defaults(func=_cmd_demo)
@@ -93,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     hsub = p.add_subparsers(dest="hummingbot_command", required=True)
     pi = hsub.add_parser("init", help="write the shim script, shim controller and example confs into a Hummingbot root")
     pi.add_argument("path", help="the Hummingbot root (source checkout or docker volume)")
+    pi.add_argument("--force", action="store_true", help="overwrite files that exist with other content")
     pi.set_defaults(func=_cmd_hummingbot_init)
     return parser
 

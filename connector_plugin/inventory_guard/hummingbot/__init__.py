@@ -11,6 +11,14 @@ Public API (what a script, a controller or the demo uses)::
     bridge.status_rows() / bridge.format_status()                              # per-market table
     bridge.snapshot_now(name) / bridge.request_reconcile(name, "manual") / bridge.trade_failed(name, pair, trade_id)
     bridge.faulted, bridge.resume(market), bridge.detach(), bridge.close()
+    bridge.user_stream_down(name) / bridge.user_stream_up(name)   # connectors with their own stream notifications
+    bridge.executor_approved(id, name, pair, side, amount) / bridge.executor_finished(id)   # (ExecutorGuard does it)
+
+Keyword options: ``user_stream_silence_s`` (None = off), ``periodic_reconcile_s``, ``websocket_balance_snapshots``,
+``reconcile_event`` ("force" = ForceReconcile, or "snapshot" = keep pending fills a lagging balance API does not show
+yet), ``cancel_release_delay_s`` (a cancelled/failed/expired order keeps its reservation while the user stream is
+down and this long after it is back). At attach, balances the connector already holds are the first snapshot and
+open orders are synced with the journal (reservations of orders gone since a restart are released).
 
 ``config`` is a core ``GuardConfig`` (or its dict), or an ``InventoryGuardSettings`` (the strategy YAML section).
 Attaching subscribes (strong refs) to the connectors' OrderFilled / Buy|SellOrderCreated / completed / cancelled /

@@ -11,6 +11,7 @@ clamped to be non-decreasing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextvars
 import logging
 import math
@@ -431,6 +432,15 @@ class GuardBridge:
             else:
                 log.info("inventory-guard: %s has no REST balance hook; its balances are read as snapshots on "
                          "every tick", cname)
+            add_stream_listener = getattr(conn, "add_user_stream_listener", None)
+            if callable(add_stream_listener):
+                # A connector that reports its user stream going down and up (the simulated venue does) lets the
+                # guard hold the reservations of orders cancelled while fills could not be delivered.
+                callback = functools.partial(self._on_user_stream_state, cname)
+                add_stream_listener(callback)
+                remove = getattr(conn, "remove_sim_listener", None)
+                if callable(remove):
+                    self._unhooks.append(functools.partial(remove, callback))
             from .reconcile import UserStreamWatch
             watch = UserStreamWatch.install(self, cname, conn)
             if watch is not None:
@@ -441,6 +451,15 @@ class GuardBridge:
             self._sync_open_orders()
         except Exception:
             log.exception("inventory-guard: could not sync open orders at attach")
+        for cname, conn in self.connectors.items():
+            # The connector fetched its balances before the strategy existed; without this the first snapshot
+            # would wait for the next REST poll (up to minutes) with the position taken as 0.
+            try:
+                known = bool(getattr(conn, "ready", False)) or bool(getattr(conn, "_account_balances", None))
+            except Exception:
+                known = False
+            if known and self.refs_for(cname):
+                self.snapshot_now(cname)
         self.attached = True
         return self
 
@@ -536,6 +555,15 @@ class GuardBridge:
             if self._stream_settled(cname):
                 del self._deferred_closes[oid]
                 self.order_closed(oid)
+
+    def _on_user_stream_state(self, connector_name: str, event) -> None:
+        try:
+            if getattr(event, "connected", False):
+                self.user_stream_up(connector_name)
+            else:
+                self.user_stream_down(connector_name)
+        except Exception:
+            log.exception("inventory-guard: user stream state of %s not handled", connector_name)
 
     def user_stream_down(self, connector_name: str):
         if not self._stream_down.get(connector_name):

@@ -50,8 +50,10 @@ def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal
     return None
 
 
-def gate_create_action(bridge, action: ExecutorAction, connectors=None, reserve: bool = True) -> Optional[ExecutorAction]:
-    """Return the action (possibly with a smaller amount) or None to drop it. Never raises."""
+def gate_create_action(bridge, action: ExecutorAction, connectors=None, quiet: bool = False) -> Optional[ExecutorAction]:
+    """Return the action (possibly with a smaller amount) or None to drop it. Never raises. ``quiet`` logs the
+    decision at DEBUG (the controller-level pre-filter; the orchestrator logs the final decision)."""
+    warn = log.debug if quiet else log.warning
     if not isinstance(action, CreateExecutorAction):
         return action
     cfg = action.executor_config
@@ -64,13 +66,13 @@ def gate_create_action(bridge, action: ExecutorAction, connectors=None, reserve:
         cname, pair, side, amount, resizable = size
         decision = bridge.check(cname, pair, side, amount)
         if not decision.allowed or decision.size <= 0:
-            log.warning("inventory-guard: dropped %s %s %s %s proposal of %s (%s)", type(cfg).__name__, side,
+            warn("inventory-guard: dropped %s %s %s %s proposal of %s (%s)", type(cfg).__name__, side,
                         amount, pair, action.controller_id, decision.reason)
             return None
         new_amount = amount
         if decision.size < amount:
             if not resizable:
-                log.warning("inventory-guard: dropped %s %s %s %s proposal of %s (%s; cannot resize this type)",
+                warn("inventory-guard: dropped %s %s %s %s proposal of %s (%s; cannot resize this type)",
                             type(cfg).__name__, side, amount, pair, action.controller_id, decision.reason)
                 return None
             new_amount = Decimal(decision.size)
@@ -78,12 +80,13 @@ def gate_create_action(bridge, action: ExecutorAction, connectors=None, reserve:
             if conn is not None and hasattr(conn, "quantize_order_amount"):
                 new_amount = min(new_amount, Decimal(conn.quantize_order_amount(pair, new_amount)))
             if new_amount <= 0:
-                log.warning("inventory-guard: dropped %s %s %s proposal of %s (%s; resized to zero)", side, amount,
+                warn("inventory-guard: dropped %s %s %s proposal of %s (%s; resized to zero)", side, amount,
                             pair, action.controller_id, decision.reason)
                 return None
             cfg.amount = new_amount
-            log.warning("inventory-guard: resized %s %s %s proposal of %s from %s to %s (%s)", type(cfg).__name__,
-                        side, pair, action.controller_id, amount, new_amount, decision.reason)
+            (warn if decision.reason else log.debug)(     # reason None: only rounded to size_increment
+                "inventory-guard: resized %s %s %s proposal of %s from %s to %s (%s)", type(cfg).__name__,
+                side, pair, action.controller_id, amount, new_amount, decision.reason or "size_increment")
         return action
     except Exception as exc:
         bridge._fault(bridge.market_id(getattr(cfg, "connector_name", ""), getattr(cfg, "trading_pair", "")),
@@ -117,11 +120,20 @@ class ExecutorGuard:
         if gated is None:
             self.dropped.append(action)
             return None
-        if before is not None and getattr(gated.executor_config, "amount", None) != before:
+        after = getattr(gated.executor_config, "amount", None)
+        if before is not None and after is not None and after < before - self._increment(gated):
             self.resized.append(gated)
         result = self._orig(gated)
         self._track(gated)
         return result
+
+    def _increment(self, action) -> Decimal:
+        cfg = action.executor_config
+        market = self.bridge.market_id(getattr(cfg, "connector_name", ""), getattr(cfg, "trading_pair", ""))
+        try:
+            return Decimal(self.bridge.config.market(market).size_increment) if market else Decimal(0)
+        except Exception:
+            return Decimal(0)
 
     def _track(self, action: CreateExecutorAction):
         cfg = action.executor_config
@@ -183,7 +195,7 @@ class GuardedControllerMixin:
                     self.logger().error("inventory-guard: no guard attached to %s; proposals dropped (%s). Run this "
                                         "controller under the guarded script.", cname, GUARD_ERROR)
                 continue
-            gated = gate_create_action(bridge, action)
+            gated = gate_create_action(bridge, action, quiet=True)
             if gated is not None:
                 out.append(gated)
         return out

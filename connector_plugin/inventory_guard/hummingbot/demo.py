@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -507,7 +506,7 @@ async def _run(duration_s, metrics_port, seed, out, live, journal_path, speed, m
                 if exporter is not None:
                     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
             print(f"inventory-guard demo: market making on simulated {TRADING_PAIR} (seed {seed}), "
-                  f"{sim_total / 60:.0f} simulated minutes in ~{duration_s:.0f} s; max_position {_fmt(max_position)}, "
+                  f"{sim_total / 60:g} simulated minutes in ~{duration_s:g} s; max_position {_fmt(max_position)}, "
                   f"quotes of {_fmt(order_amount)}", file=out)
             print(f"  journal {journal_path}  |  log {log_path}" + (f"  |  metrics {metrics_url}" if metrics_url
                                                                        else ""), file=out)

@@ -79,7 +79,7 @@ class InventoryGuardMixin:
             self.logger().warning(f"inventory-guard refused {side.upper()} {amount} {trading_pair} on "
                                   f"{connector_name}: {decision.reason}")
             return None
-        if size < Decimal(amount):
+        if size < Decimal(amount) and decision.reason:      # reason None: only rounded to size_increment
             self.logger().warning(f"inventory-guard resized {side.upper()} {trading_pair} on {connector_name} "
                                   f"from {amount} to {size}: {decision.reason}")
         order_id = place(connector_name, trading_pair, size, order_type, price, position_action)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import random
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Deque, Dict, List, Optional, Tuple
 

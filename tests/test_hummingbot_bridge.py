@@ -1,0 +1,392 @@
+"""GuardBridge on a real BinanceExchange (ExchangePyBase) with mocked REST: events, snapshots, reconciles."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from unittest.mock import AsyncMock, MagicMock
+
+import pytest
+
+from conftest_hummingbot import BIN, BIN_PAIR, FakeClock, make_binance, order_update, set_account, trade_update
+
+pytestmark = pytest.mark.hummingbot
+D = Decimal
+
+
+def _bridge(ex, clock, **kw):
+    from inventory_guard.hummingbot import GuardBridge
+    cfg = {"max_position": "2", "size_increment": "0.0001", **kw.pop("cfg", {})}
+    return GuardBridge(cfg, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=clock, **kw).attach()
+
+
+def _counter(bridge, name, **labels):
+    want = tuple(sorted(labels.items()))
+    total = 0
+    for (n, lab), v in bridge.counters(BIN_PAIR).items():
+        if n == name and (not labels or tuple(sorted(dict(lab).items())) == want):
+            total += v
+    return total
+
+
+def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reservation():
+    from hummingbot.core.data_type.common import OrderType
+    from hummingbot.core.data_type.in_flight_order import OrderState
+
+    async def run():
+        ex, clock = make_binance(btc_free="1.0", btc_locked="0"), FakeClock(1000)
+        bridge = _bridge(ex, clock)
+        await ex._update_all_balances()                   # what the status polling loop runs
+        st = bridge.state(BIN_PAIR)
+        assert st.confirmed == D("1.0") and st.confirmed_at == D("1000") and st.connector == BIN
+
+        oid = ex.buy(BIN_PAIR, D("0.4"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)                         # BuyOrderCreated -> OrderOpen
+        assert bridge.state(BIN_PAIR).open_buy_reservations == D("0.4")
+
+        clock.t = 1001
+        ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.1", trade_id="T1"))
+        st = bridge.state(BIN_PAIR)
+        assert st.pending_fill_buys == D("0.1") and st.effective == D("1.1")
+        assert st.open_buy_reservations == D("0.3")        # the partial fill shrank the reservation
+        assert st.conservative_exposure == D("1.4")
+        d = bridge.check(BIN, BIN_PAIR, "buy", D("1"))
+        assert d.allowed and d.size == D("0.6") and d.reason == "position_limit"
+
+        clock.t = 1005                                    # REST snapshot now includes the fill
+        set_account(ex, "1.1")
+        await ex._update_all_balances()
+        st = bridge.state(BIN_PAIR)
+        assert st.confirmed == D("1.1") and st.pending_fills == 0 and st.effective == D("1.1")
+        assert _counter(bridge, "fills_confirmed") == 1
+
+        clock.t = 1010                                    # a failed balance call is not a snapshot
+        ex.fail_account = True
+        await ex._update_all_balances()
+        assert bridge.state(BIN_PAIR).confirmed_at == D("1005")
+        ex.fail_account = False
+
+        ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.3", trade_id="T2"))
+        ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.FILLED))
+        await asyncio.sleep(0.05)
+        st = bridge.state(BIN_PAIR)
+        assert st.open_buy_reservations == 0 and st.pending_fill_buys == D("0.3")
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_failed_trade_is_dropped_and_duplicate_fill_ignored():
+    from hummingbot.core.data_type.common import OrderType
+    from hummingbot.core.event.events import MarketEvent
+    from inventory_guard.hummingbot import GuardEvent, TradeFailedEvent
+
+    async def run():
+        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        bridge = _bridge(ex, clock)
+        await ex._update_all_balances()
+        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        fills = []
+        ex.add_listener(MarketEvent.OrderFilled, keep := __import__(
+            "hummingbot.core.event.event_forwarder", fromlist=["EventForwarder"]).EventForwarder(fills.append))
+        upd = trade_update(ex, oid, "0.5", trade_id="T1")
+        ex._order_tracker.process_trade_update(upd)
+        ex._order_tracker.process_trade_update(upd)        # re-delivered by the websocket
+        assert len(fills) == 1                              # hummingbot's tracker already drops it
+        ex.trigger_event(MarketEvent.OrderFilled, fills[0])  # a venue connector re-emitting it
+        st = bridge.state(BIN_PAIR)
+        assert st.pending_fill_buys == D("0.5") and _counter(bridge, "duplicate_fills") == 1
+
+        ex.trigger_event(GuardEvent.TradeFailed, TradeFailedEvent(1001.0, BIN_PAIR, "T1", oid))
+        st = bridge.state(BIN_PAIR)
+        assert st.pending_fill_buys == 0 and st.effective == 0 and _counter(bridge, "fills_failed") == 1
+        del keep
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_fee_in_base_asset_reduces_the_fill():
+    from hummingbot.core.data_type.common import OrderType
+    from hummingbot.core.data_type.trade_fee import DeductedFromReturnsTradeFee, TokenAmount
+
+    async def run():
+        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        bridge = _bridge(ex, clock)
+        await ex._update_all_balances()
+        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        fee = DeductedFromReturnsTradeFee(flat_fees=[TokenAmount("BTC", D("0.001"))])
+        ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1", fee=fee))
+        assert bridge.state(BIN_PAIR).pending_fill_buys == D("0.499")
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_websocket_balance_write_is_a_snapshot():
+    async def run():
+        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        bridge = _bridge(ex, clock)
+        await ex._update_all_balances()
+        clock.t = 1003
+        queue = ex._user_stream_tracker.user_stream
+        queue.put_nowait({"e": "outboundAccountPosition"})
+        queue.put_nowait({"e": "next"})
+        messages = ex._iter_user_event_queue()              # what _user_stream_event_listener iterates
+        await messages.__anext__()
+        ex._account_balances["BTC"] = D("1.7")               # the listener applies the venue's balance push
+        await messages.__anext__()                          # ...and asks for the next message
+        st = bridge.state(BIN_PAIR)
+        assert st.confirmed == D("1.7") and st.confirmed_at == D("1003")
+        clock.t = 1004
+        ex._account_balances["BTC"] = D("1.9")               # also noticed on the next tick
+        bridge.on_tick()
+        assert bridge.state(BIN_PAIR).confirmed == D("1.9")
+        await messages.aclose()
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_user_stream_reconnect_forces_reconcile():
+    from hummingbot.core.data_type.common import OrderType
+
+    async def run():
+        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        ds = ex._user_stream_tracker.data_source
+        ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())   # no network
+        bridge = _bridge(ex, clock)
+        await ex._update_all_balances()
+        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
+        assert bridge.state(BIN_PAIR).effective == D("1.5")
+
+        await ds._connected_websocket_assistant()           # first connection: nothing to reconcile
+        assert _counter(bridge, "force_reconciles") == 0
+        clock.t = 1010
+        set_account(ex, "1.2")                              # API disagrees with our fills
+        await ds._connected_websocket_assistant()           # reconnect
+        await asyncio.sleep(0.05)                           # the reconcile poll runs
+        st = bridge.state(BIN_PAIR)
+        assert _counter(bridge, "force_reconciles", reason="ws_reconnect") == 1
+        assert st.confirmed == D("1.2") and st.pending_fills == 0 and st.last_force_reconcile_gap == D("0.3")
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_user_stream_silence_and_periodic_force_reconcile():
+    async def run():
+        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        ds = ex._user_stream_tracker.data_source
+        ds._ws_assistant = MagicMock(last_recv_time=1000.0)
+        bridge = _bridge(ex, clock, user_stream_silence_s=60, periodic_reconcile_s=500)
+        await ex._update_all_balances()
+        clock.t = 1050
+        bridge.on_tick()
+        await asyncio.sleep(0.05)
+        assert _counter(bridge, "force_reconciles") == 0
+        clock.t = 1100
+        bridge.on_tick()
+        await asyncio.sleep(0.05)
+        assert _counter(bridge, "force_reconciles", reason="sequence_gap") == 1
+        clock.t = 1200
+        bridge.on_tick()                                    # same silent stretch: not again
+        await asyncio.sleep(0.05)
+        assert _counter(bridge, "force_reconciles", reason="sequence_gap") == 1
+        ds._ws_assistant.last_recv_time = 1190.0            # stream alive again
+        clock.t = 1600
+        bridge.on_tick()                                    # silent again (410 s) and periodic due (600 s):
+        await asyncio.sleep(0.05)                           # both requests fold into one reconcile
+        assert _counter(bridge, "force_reconciles") == 2
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_periodic_reconcile():
+    async def run():
+        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        bridge = _bridge(ex, clock, periodic_reconcile_s=300)
+        await ex._update_all_balances()
+        bridge.on_tick()
+        clock.t = 1299
+        bridge.on_tick()
+        await asyncio.sleep(0.05)
+        assert _counter(bridge, "force_reconciles") == 0
+        clock.t = 1300
+        bridge.on_tick()
+        await asyncio.sleep(0.05)
+        assert _counter(bridge, "force_reconciles", reason="periodic") == 1
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
+    from hummingbot.core.data_type.common import OrderType
+
+    async def run():
+        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        bridge = _bridge(ex, clock)
+        await ex._update_all_balances()
+        real_apply = bridge.guard.apply
+
+        def broken(event):
+            if type(event).__name__ == "Fill":
+                raise RuntimeError("boom")
+            return real_apply(event)
+        bridge.guard.apply = broken
+        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        with caplog.at_level(logging.ERROR):
+            ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
+        assert BIN_PAIR in bridge.faulted
+        assert any("BLOCKED" in r.getMessage() for r in caplog.records)
+        d = bridge.check(BIN, BIN_PAIR, "buy", D("0.1"))
+        assert not d.allowed and d.reason == "guard_error"
+        assert bridge.check(BIN, BIN_PAIR, "sell", D("0.1")).allowed
+        assert bridge.state(BIN_PAIR).halted                 # recorded in the core (and journal/exporter)
+        assert "FAULT" in bridge.format_status()
+        bridge.guard.apply = real_apply
+        bridge.resume(BIN_PAIR)
+        assert bridge.check(BIN, BIN_PAIR, "buy", D("0.1")).allowed
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_signed_perp_position_and_market_naming():
+    from hummingbot.connector.derivative.position import Position
+    from hummingbot.core.data_type.common import PositionSide
+    from inventory_guard.hummingbot.config import market_id
+    from inventory_guard.hummingbot.snapshots import signed_position
+
+    conn = MagicMock()
+    conn.account_positions = {
+        "a": Position("ETH-USDT", PositionSide.SHORT, D(0), D(100), D("-2"), D(1)),
+        "b": Position("ETH-USDT", PositionSide.LONG, D(0), D(100), D("0.5"), D(1)),
+        "c": Position("BTC-USDT", PositionSide.LONG, D(0), D(100), D("9"), D(1)),
+    }
+    assert signed_position(conn, "ETH-USDT") == D("-1.5")
+    assert market_id("binance", "BTC-USDT", False) == "BTC-USDT"
+    assert market_id("binance", "BTC-USDT", True) == "binance:BTC-USDT"
+
+
+def test_two_connectors_use_connector_prefixed_market_ids():
+    from inventory_guard.hummingbot import GuardBridge
+
+    async def run():
+        a, b = make_binance(), make_binance()
+        bridge = GuardBridge({"max_position": "1"}, {"binance": a, "kucoin": b},
+                             markets={"binance": [BIN_PAIR], "kucoin": [BIN_PAIR]}, clock=FakeClock())
+        assert bridge.markets == ["binance:BTC-USDT", "kucoin:BTC-USDT"]
+        assert bridge.config.market("kucoin:BTC-USDT").connector == "kucoin"
+    asyncio.run(run())
+
+
+def test_cancel_during_user_stream_outage_keeps_the_reservation_until_the_stream_settles():
+    from hummingbot.core.data_type.common import OrderType
+    from hummingbot.core.data_type.in_flight_order import OrderState
+
+    async def run():
+        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        ds = ex._user_stream_tracker.data_source
+        ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
+        ds._on_user_stream_interruption = AsyncMock()
+        bridge = _bridge(ex, clock, cancel_release_delay_s=5)
+        await ex._update_all_balances()
+        await ds._connected_websocket_assistant()
+        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        await ds._on_user_stream_interruption(None)           # the websocket dropped
+        ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.CANCELED))   # seen via REST
+        await asyncio.sleep(0.01)
+        assert bridge.state(BIN_PAIR).open_buy_reservations == D("1")    # fills may still be in flight
+        clock.t = 1002
+        await ds._connected_websocket_assistant()           # back: replays a fill of the cancelled order
+        await asyncio.sleep(0.05)
+        bridge.on_tick()
+        assert bridge.state(BIN_PAIR).open_buy_reservations == D("1")
+        clock.t = 1008
+        bridge.on_tick()
+        assert bridge.state(BIN_PAIR).open_buy_reservations == 0
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_cancel_with_healthy_stream_releases_at_once():
+    from hummingbot.core.data_type.common import OrderType
+    from hummingbot.core.data_type.in_flight_order import OrderState
+
+    async def run():
+        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        bridge = _bridge(ex, clock)
+        await ex._update_all_balances()
+        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.CANCELED))
+        await asyncio.sleep(0.01)
+        assert bridge.state(BIN_PAIR).open_buy_reservations == 0
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
+    from hummingbot.core.data_type.common import OrderType
+
+    async def run():
+        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        ds = ex._user_stream_tracker.data_source
+        ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
+        bridge = _bridge(ex, clock, reconcile_event="snapshot")
+        await ex._update_all_balances()
+        await ds._connected_websocket_assistant()
+        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        clock.t = 1001
+        ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
+        clock.t = 1005
+        await ds._connected_websocket_assistant()           # reconnect; the balance API has not settled T1
+        await asyncio.sleep(0.05)
+        st = bridge.state(BIN_PAIR)
+        assert st.confirmed == D("1") and st.pending_fill_buys == D("0.5") and st.effective == D("1.5")
+        assert _counter(bridge, "force_reconciles") == 0
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_attach_after_restart_releases_orders_that_are_gone_and_reserves_open_ones(tmp_path):
+    from hummingbot.core.data_type.common import OrderType
+    from inventory_guard.hummingbot import GuardBridge
+
+    async def run():
+        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        cfg = {"max_position": "2", "size_increment": "0.0001"}
+        bridge = GuardBridge(cfg, {BIN: ex}, tmp_path / "j.sqlite", markets={BIN: [BIN_PAIR]}, clock=clock).attach()
+        await ex._update_all_balances()
+        ex.buy(BIN_PAIR, D("0.7"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        bridge.executor_approved("E1", BIN, BIN_PAIR, "buy", D("0.2"))
+        assert bridge.state(BIN_PAIR).open_buy_reservations == D("0.9")
+        bridge.close()
+
+        ex2 = make_binance(btc_free="0")                      # restart: the old order is gone, a new one is open
+        oid2 = ex2.buy(BIN_PAIR, D("0.3"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        bridge2 = GuardBridge(cfg, {BIN: ex2}, tmp_path / "j.sqlite", markets={BIN: [BIN_PAIR]}, clock=clock)
+        assert bridge2.state(BIN_PAIR).open_buy_reservations == D("0.9")     # restored from the journal
+        bridge2.attach()
+        assert bridge2.state(BIN_PAIR).open_buy_reservations == D("0.3")
+        bridge2.order_closed(oid2)
+        assert bridge2.state(BIN_PAIR).open_buy_reservations == 0
+        bridge2.close()
+    asyncio.run(run())
+
+
+def test_attach_takes_the_balances_the_connector_already_has_as_the_first_snapshot():
+    async def run():
+        ex, clock = make_binance(btc_free="0.8", btc_locked="0.2"), FakeClock(1000)
+        await ex._update_all_balances()                     # fetched before the strategy existed
+        bridge = _bridge(ex, clock)
+        st = bridge.state(BIN_PAIR)
+        assert st.confirmed == D("1.0") and st.confirmed_at == D("1000")
+        d = bridge.check(BIN, BIN_PAIR, "buy", D("5"))
+        assert d.allowed and d.size == D("1")
+        bridge.close()
+    asyncio.run(run())
