@@ -200,11 +200,13 @@ def test_a_mixed_prefix_drops_buys_only_up_to_the_move(g):
     assert g.state.pending_fill_sells == D(0)
 
 
-def test_an_unambiguous_mix_of_buys_and_sells_is_confirmed_whole(g):
-    # Only {buy 10, sell 5} sums to +5: the market maker's everyday case is confirmed exactly.
+def test_a_mixed_prefix_keeps_its_newest_buys_pending_until_shown_or_aged_out(g):
+    # buy 10 + sell 5 explain +5, but so would other histories; the buy's 5 beyond the move stays pending.
     g.fill(1, "buy", "10", trade_id="B")
     g.fill(2, "sell", "5", trade_id="S")
     g.snapshot(3, "5")
+    assert (g.state.pending_fill_buys, g.state.pending_fill_sells, g.state.conservative_exposure) == (D(5), D(0), D(10))
+    g.tick(31.5)
     assert (g.state.pending_fills, g.state.effective, g.state.conservative_exposure) == (0, D(5), D(5))
 
 
@@ -381,3 +383,67 @@ def test_an_unknown_market_is_rejected_when_there_is_no_default_limit():
     with pytest.raises(InvalidEvent, match="unknown market 'b'"):
         g.send(t=1, type="snapshot", market="b", size="0")
     assert g.guard.markets == []
+
+
+# --- found in review: reservations, dedup scope, precision ---------------------------------------------------
+
+
+def test_a_fill_that_never_settles_gives_its_order_reservation_back(g):
+    # A re-delivery without a trade id is counted again (the safe side) — but it must not eat the order's
+    # reservation for good: when the extra fill ages out, the order is reserved as before.
+    g.order_open(0, "O1", "buy", "10")
+    g.fill(1, "buy", "4", order_id="O1")
+    g.fill(2, "buy", "4", order_id="O1")  # the same fill re-delivered later: a new synthesized id
+    g.snapshot(3, "4")  # the first one settles
+    g.tick(40)
+    assert (g.state.open_buy_reservations, g.state.conservative_exposure) == (D(6), D(10))
+
+
+def test_a_failed_trade_gives_its_order_reservation_back(g):
+    g.order_open(1, "O1", "buy", "10")
+    g.fill(2, "buy", "4", trade_id="T1", order_id="O1")
+    g.trade_failed(3, "T1")
+    assert (g.state.open_buy_reservations, g.state.conservative_exposure) == (D(10), D(10))
+
+
+def test_fill_dedup_is_per_market():
+    g = Driver()
+    g.send(t=1, type="fill", market="BTC-USDT", side="buy", size="5", trade_id="1001")
+    g.send(t=1, type="fill", market="ETH-USDT", side="buy", size="7", trade_id="1001")
+    assert g.guard.state("ETH-USDT").pending_fill_buys == D(7)
+
+
+def test_a_recreated_order_after_it_closed_reserves_nothing(g):
+    g.order_open(1, "O1", "buy", "5")
+    g.order_closed(2, "O1")
+    g.order_open(3, "O1", "buy", "5")  # a late re-delivery of the creation
+    assert g.state.open_buy_reservations == D(0)
+
+
+def test_fine_steps_and_large_positions_stay_exact():
+    g = Driver(size_increment="1e-18", max_position="1e15")
+    g.snapshot(0, "10000000000.000000000000000001")
+    g.fill(1, "buy", "0.000000000000000001", trade_id="T")
+    assert g.state.effective == D("10000000000.000000000000000002")
+    g.snapshot(2, "10000000000.000000000000000002")
+    assert g.state.pending_fills == 0
+
+
+def test_a_base_asset_rebate_moves_the_position_the_other_way(g):
+    g.fill(1, "buy", "10", trade_id="B", fee_base="-0.01")
+    assert g.state.effective == D("10.01")
+
+
+def test_a_venue_clock_ahead_of_ours_does_not_freeze_later_snapshots(g):
+    g.snapshot(5, "1", as_of=500)  # as_of in the future is taken as "now"
+    g.snapshot(6, "2")
+    assert g.state.confirmed == D(2)
+
+
+def test_failed_fills_in_the_middle_leave_no_index_behind(g):
+    for i in range(300):
+        g.fill(1 + i / 1000, "buy", "1", trade_id=f"T{i}")
+    for i in range(0, 300, 3):
+        g.trade_failed(2, f"T{i + 1}")
+    book = g.guard.books["m"].pending
+    assert sum(len(v) for v in book.index.lists.values()) == len(book)

@@ -188,3 +188,18 @@ def test_sigkill_at_a_random_point_loses_no_acknowledged_event(tmp_path, seed):
         assert j.seq >= acknowledged  # an event may have been committed but not yet acknowledged
         assert j.state("m").pending_fill_buys == D(j.seq)
         assert j.state("m").pending_fills == j.seq
+
+
+def test_an_event_the_journal_could_not_read_back_is_refused_up_front(tmp_path):
+    from decimal import Decimal
+
+    from inventory_guard.events import Fill
+
+    with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:
+        with pytest.raises(InvalidEvent, match="trade_id: must not be empty"):
+            j.apply(Fill(Decimal(1), "m", "buy", Decimal(1), trade_id=" "))
+        with pytest.raises(InvalidEvent, match="longer than 256"):
+            j.apply(Fill(Decimal(1), "m", "buy", Decimal(1), order_id="x" * 300))
+        j.apply(Fill(Decimal(1), "m", "buy", Decimal(1), trade_id="ok", fee_base=Decimal("-0.01")))
+    with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:  # reopens: everything journaled reads back
+        assert j.state("m").pending_fill_buys == Decimal("1.01")

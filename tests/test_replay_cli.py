@@ -188,3 +188,13 @@ def test_bad_lines_never_change_state(events, dt, bad):
     assert all(not r["ok"] for r, text in zip(results, polluted) if text not in lines)
     kept = [{k: v for k, v in r.items() if k != "line"} for r, text in zip(results, polluted) if text in lines]
     assert kept == [{k: v for k, v in r.items() if k != "line"} for r in run_replay(lines)]
+
+
+def test_a_line_that_is_not_utf8_or_holds_a_carriage_return_is_one_line(tmp_path):
+    trace = tmp_path / "t.jsonl"
+    trace.write_bytes(b'{"t":1,"type":"tick"}\n{"t":2,\xff"type":"tick"}\n{"t":3,"type":\r"tick"}\r\n')
+    result = run_cli(tmp_path, str(trace))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [x["ok"] for x in lines] == [True, False, True]
+    assert lines[1]["error"] == "not valid UTF-8"

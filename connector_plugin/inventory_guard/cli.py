@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from .config import ConfigError, load_config
@@ -18,25 +19,33 @@ def _setup_logging() -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+def _lines(stream) -> Iterator[str]:
+    """Lines of a binary stream split on \\n only (a stray \\r stays inside its line), decoded as UTF-8; a line
+    that is not UTF-8 becomes text the parser rejects with a clear error instead of ending the replay."""
+    for raw in stream:
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+        yield raw.decode("utf-8", errors="surrogateescape")
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from .replay import replay
 
     config = load_config(args.config)
     if args.trace == "-":
-        source, flush = sys.stdin, True
+        source, flush = sys.stdin.buffer, True
     else:
         try:
-            source = open(args.trace, encoding="utf-8")  # noqa: SIM115 - closed below
+            source = open(args.trace, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             print(f"inventory-guard: cannot read trace {args.trace}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         flush = False
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     try:
-        lines = (line.rstrip("\r\n") for line in source)
-        summary = replay(lines, config, out, journal_path=Path(args.journal) if args.journal else None, flush=flush)
+        summary = replay(_lines(source), config, out, journal_path=Path(args.journal) if args.journal else None,
+                         flush=flush)
     finally:
-        if source is not sys.stdin:
+        if source is not sys.stdin.buffer:
             source.close()
         if out is not sys.stdout:
             out.close()

@@ -28,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .numbers import InvalidNumber, to_decimal
 
 
+FINEST_STEP = Decimal("1e-18")
+
+
 class ConfigError(ValueError):
     """A configuration problem; the message names the key (``markets.BTC-USDT.max_position: ...``)."""
 
@@ -73,6 +76,13 @@ class _Limits(BaseModel):
     def _positive(cls, value):
         if value is not None and value <= 0:
             raise ValueError("must be positive")
+        return value
+
+    @field_validator("size_increment")
+    @classmethod
+    def _representable_step(cls, value):
+        if value is not None and value < FINEST_STEP:
+            raise ValueError(f"must be at least {FINEST_STEP} (the finest step the guard computes exactly)")
         return value
 
     @field_validator("connector")

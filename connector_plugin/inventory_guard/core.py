@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
@@ -17,7 +17,7 @@ from .events import (
     TradeFailed,
 )
 from .market import MarketBook, MarketView
-from .numbers import fmt, quantize, round_down
+from .numbers import CONTEXT, fmt, quantize, round_down
 from .pending import FillKey, PendingFill
 
 log = logging.getLogger("inventory_guard")
@@ -97,8 +97,9 @@ class Guard:
         self.config = config
         self.books: dict[str, MarketBook] = {}
         self.orders: dict[str, Order] = {}
-        self.seen_fills = _BoundedSet(config.seen_fill_keys_max)
-        self.failed_trades = _BoundedSet(config.seen_fill_keys_max)
+        self.seen_fills = _BoundedSet(config.seen_fill_keys_max)  # (market, trade_id, order_id)
+        self.failed_trades = _BoundedSet(config.seen_fill_keys_max)  # trade ids (trade_failed names no market)
+        self.closed_orders = _BoundedSet(config.seen_fill_keys_max)  # so a re-delivered creation cannot reserve again
         self.trade_fills: dict[str, list[tuple[str, FillKey]]] = {}  # trade_id -> pending fills of that trade
         self.clock = ZERO
 
@@ -112,7 +113,8 @@ class Guard:
         book = self.books.get(market)
         if book is None:
             raise KeyError(f"no state for market {market!r} yet")
-        return book.view()
+        with localcontext(CONTEXT):
+            return book.view()
 
     def counters(self, market: str) -> dict[tuple[str, tuple], int]:
         return dict(self.books[market].counters)
@@ -124,7 +126,8 @@ class Guard:
         if handler is None:
             raise InvalidEvent(f"type: unsupported event {type(event).__name__}")
         step = _Step()
-        decision = handler(self, event, step)
+        with localcontext(CONTEXT):  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
+            decision = handler(self, event, step)
         changed = tuple(m for m, before in step.touched.items() if self.books[m].state_key() != before)
         return Outcome(changed=changed, touched=tuple(step.touched), decision=decision)
 
@@ -175,34 +178,41 @@ class Guard:
         book = self._book(config, step)
         book.clock = now
         self._age_out(book, now)
-        if key in self.seen_fills or key in book.pending:
+        if (event.market, *key) in self.seen_fills or key in book.pending:
             book.bump("duplicate_fills")
             return
         if key[0] in self.failed_trades:
             book.bump("fills_failed")
             log.warning("%s: ignored a fill of trade %s, which the venue already reported failed", book.config.name, key[0])
             return
-        self.seen_fills.add(key)
-        book.pending.add(key, event.side, amount, now)
+        self.seen_fills.add((event.market, *key))
+        fill = book.pending.add(key, event.side, amount, now)
         self.trade_fills.setdefault(key[0], []).append((event.market, key))
         book.bump("fills", side=event.side)
         if order is not None:
-            self._shrink_order(event.order_id, order, book, gross)
+            fill.reserved = self._move_reservation(order, book, -min(order.remaining, gross))
 
-    def _shrink_order(self, order_id: str, order: Order, book: MarketBook, filled: Decimal) -> None:
-        used = min(order.remaining, filled)
-        order.remaining -= used
+    def _move_reservation(self, order: Order, book: MarketBook, delta: Decimal) -> Decimal:
+        """Change an open order's remaining size (and its side's sum) by ``delta``; return how much it shrank."""
+        order.remaining += delta
         if order.side == "buy":
-            book.open_buys -= used
+            book.open_buys += delta
         else:
-            book.open_sells -= used
-        if order.remaining == 0:
-            del self.orders[order_id]
+            book.open_sells += delta
+        return -delta
+
+    def _unsettled_exit(self, book: MarketBook, fill: PendingFill) -> None:
+        """A fill left without a snapshot showing it (aged out, failed, cleared): give back what it took from its
+        order's reservation while the order is open — a phantom fill must not leave the order under-reserved."""
+        self._forget_trade(book.config.name, fill)
+        order = self.orders.get(fill.key[1]) if fill.reserved else None
+        if order is not None and order.market == book.config.name:
+            self._move_reservation(order, book, fill.reserved)
 
     def _snapshot(self, event: Snapshot, step: _Step) -> None:
         config = self._market_config(event.market)
         size = self._position(config, event.size)
-        as_of = event.as_of if event.as_of is not None else event.t
+        as_of = event.t if event.as_of is None else min(event.as_of, event.t)  # a venue clock ahead is "now"
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now
@@ -242,7 +252,7 @@ class Guard:
         gap = abs(effective - size)
         cleared = len(book.pending) - book.pending.held_count
         for fill in book.pending.force_clear():
-            self._forget_trade(config.name, fill)
+            self._unsettled_exit(book, fill)
         level = logging.ERROR if gap > config.force_reconcile_error_gap else logging.INFO
         log.log(
             level,
@@ -268,8 +278,8 @@ class Guard:
         book = self._book(config, step)
         book.clock = now
         self._age_out(book, now)
-        if existing is not None:
-            return  # a re-delivered creation: the reservation already counts (and may have shrunk by fills)
+        if existing is not None or event.order_id in self.closed_orders:
+            return  # a re-delivered creation: the reservation already counts (or the order is already closed)
         self.orders[event.order_id] = Order(event.market, event.side, size)
         if event.side == "buy":
             book.open_buys += size
@@ -279,6 +289,7 @@ class Guard:
     def _order_closed(self, event: OrderClosed, step: _Step) -> None:
         now = self._advance(event.t)
         order = self.orders.pop(event.order_id, None)
+        self.closed_orders.add(event.order_id)
         if order is None:
             return  # unknown or already closed: closing is idempotent
         book = self._book(self.books[order.market].config, step)
@@ -369,6 +380,7 @@ class Guard:
             book.clock = now
             fill = book.pending.remove(key)
             if fill is not None:
+                self._unsettled_exit(book, fill)
                 book.bump("fills_failed")
                 log.warning(
                     "%s: dropped pending %s fill %s (trade %s, order %s): the venue reported the trade failed",
@@ -395,7 +407,7 @@ class Guard:
     def _age_out(self, book: MarketBook, now: Decimal) -> None:
         dropped = book.pending.age_out(now - book.config.pending_fill_max_age_s)
         for fill in dropped:
-            self._forget_trade(book.config.name, fill)
+            self._unsettled_exit(book, fill)
             book.bump("fills_aged_out")
             log.warning(
                 "%s: aged out pending %s fill %s (trade %s, order %s) after %ss without a snapshot showing it",
@@ -435,6 +447,7 @@ class Guard:
             "orders": [[oid, o.market, o.side, str(o.remaining)] for oid, o in self.orders.items()],
             "seen_fills": [list(key) for key in self.seen_fills.order],
             "failed_trades": list(self.failed_trades.order),
+            "closed_orders": list(self.closed_orders.order),
         }
 
     @classmethod
@@ -450,4 +463,5 @@ class Guard:
             guard.orders[oid] = Order(market, side, Decimal(remaining))
         guard.seen_fills = _BoundedSet(config.seen_fill_keys_max, (tuple(k) for k in data["seen_fills"]))
         guard.failed_trades = _BoundedSet(config.seen_fill_keys_max, data["failed_trades"])
+        guard.closed_orders = _BoundedSet(config.seen_fill_keys_max, data["closed_orders"])
         return guard

@@ -212,7 +212,7 @@ def _fill(f: _Fields) -> Fill:
         price=f.optional("price", positive),
         trade_id=f.text("trade_id", required=False),
         order_id=f.text("order_id", required=False),
-        fee_base=f.optional("fee_base", non_negative) or ZERO,
+        fee_base=f.optional("fee_base", to_decimal) or ZERO,  # negative: a rebate paid in the base asset
     )
 
 

@@ -19,13 +19,14 @@ import json
 import os
 import sqlite3
 import time
+from decimal import localcontext
 from pathlib import Path
 
 from .config import GuardConfig, UnknownMarket
 from .core import Guard, Outcome
 from .events import Event, InvalidEvent, event_to_dict, parse_event
 from .market import MarketBook, MarketView
-from .numbers import fmt
+from .numbers import CONTEXT, fmt
 from .schema import DDL, SCHEMA_VERSION
 
 
@@ -159,7 +160,10 @@ class Journal:
         """Apply one event and commit it. Invalid events raise InvalidEvent and write nothing."""
         if self._broken:
             raise JournalError(f"{self.path}: journal unusable after an earlier write failure: {self._broken}")
-        body = json.dumps(event_to_dict(event), separators=(",", ":"))
+        canonical = event_to_dict(event)
+        # Apply exactly what a restart will read back: an event the parser refuses is refused now, not at restart.
+        event = parse_event(canonical)
+        body = json.dumps(canonical, separators=(",", ":"))
         outcome = self.guard.apply(event)  # raises InvalidEvent before any state change
         try:
             with self._conn:
@@ -207,6 +211,10 @@ class Journal:
         self._checkpoint_seq = self.seq
 
     def _write_markets(self, markets) -> None:
+        with localcontext(CONTEXT):
+            self._write_market_rows(markets)
+
+    def _write_market_rows(self, markets) -> None:
         now = time.time()
         execute = self._conn.execute
         for market in markets:

@@ -43,6 +43,7 @@ class PendingFill:
     cum: Decimal  # running signed total of the book up to and including this fill (as added)
     head: bool = False  # kept back by an ambiguous reconciliation (lives in the head-buys region)
     held: bool = False  # a buy a force reconcile took out of effective but keeps in conservative exposure
+    reserved: Decimal = ZERO  # what this fill took from its order's reservation (given back if it never settles)
 
     @property
     def signed(self) -> Decimal:
@@ -50,12 +51,13 @@ class PendingFill:
 
     def to_list(self) -> list:
         return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, str(self.cum),
-                self.head, self.held]
+                self.head, self.held, str(self.reserved)]
 
     @classmethod
     def from_list(cls, row: list) -> "PendingFill":
-        trade_id, order_id, side, amount, arrived, seq, cum, head, held = row
-        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head, held)
+        trade_id, order_id, side, amount, arrived, seq, cum, head, held, reserved = row
+        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head, held,
+                   Decimal(reserved))
 
 
 @dataclass(slots=True)
@@ -77,6 +79,15 @@ class _CumIndex:
 
     def add(self, fill: PendingFill) -> None:
         self.lists.setdefault(fill.cum, []).append(fill)
+
+    def discard(self, fill: PendingFill) -> None:
+        entries = self.lists.get(fill.cum, ())
+        for i, entry in enumerate(entries):
+            if entry is fill:
+                del entries[i]
+                if not entries:
+                    del self.lists[fill.cum]
+                return
 
     def first_live(self, cum: Decimal, after_seq: int, before_seq: int | None, live) -> PendingFill | None:
         entries = self.lists.get(cum)
@@ -161,6 +172,7 @@ class PendingBook:
             self.head_count -= 1
         else:
             bisect.insort(self.tombstones, (fill.seq, fill.signed))
+            self.index.discard(fill)
         return fill
 
     def age_out(self, cutoff: Decimal) -> list[PendingFill]:
@@ -183,7 +195,7 @@ class PendingBook:
         self.__init__(self.zero)
         for fill in fills:
             if fill.side == "buy":
-                self.add(fill.key, "buy", fill.amount, fill.arrived, held=True)
+                self.add(fill.key, "buy", fill.amount, fill.arrived, held=True).reserved = fill.reserved
         return [fill for fill in fills if fill.side == "sell"]
 
     def reconcile(self, move: Decimal) -> list[Removed]:
@@ -199,7 +211,10 @@ class PendingBook:
             prefix.append(fill)
             if fill is end:
                 break
-        budget = max(move, ZERO)  # buys may be dropped only up to what the API has shown
+        # Whatever really settled since the last snapshot, its buys are `move` plus its sells, so at least `move`:
+        # buys may be dropped only up to that. (Tighter bounds that reason about which pending fills could have
+        # settled are unsound: an earlier ambiguous match may already have dropped a sell that settles only now.)
+        budget = max(move, ZERO)
         removed: list[Removed] = []
         for fill in prefix:
             if fill.side == "sell" or budget >= fill.amount:

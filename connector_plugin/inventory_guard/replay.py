@@ -51,6 +51,10 @@ def parse_line(text: str) -> dict:
     if not text.strip():
         raise InvalidEvent("empty line")
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent("not valid UTF-8") from None
+    try:
         obj = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise InvalidEvent(f"not valid JSON: {exc}") from None
