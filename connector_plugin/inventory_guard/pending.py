@@ -1,24 +1,27 @@
 """Pending fills of one market, with running sums and an O(1) index for reconciling a snapshot's move.
 
 A snapshot moves the confirmed position by ``move``. Pending fills are settled by the venue mostly in arrival
-order, so the fills a snapshot "explains" are the shortest oldest-first prefix whose signed sum equals ``move``.
-Finding that prefix must not cost O(pending), so every fill remembers ``cum``: the running signed total of all fills
-ever added to this book, up to and including itself. For the fills in the *clean region* (see below) the prefix
-sum up to fill ``g`` is ``g.cum - base - tombstones_before(g)``, so "the earliest fill whose prefix sum is X" is a
-dict lookup of ``cum == base + X + tombstones``.
+order, so the fills a snapshot "explains" are the shortest oldest-first run whose signed sum equals ``move``.
+Finding that run must not cost O(pending), so every fill remembers ``cum``: the running signed total of all fills
+ever added to the clean region, up to and including itself. For the fills in the *clean region* (see below) the
+sum of the run up to fill ``g`` is ``g.cum - base - tombstones_before(g)``, so "the earliest fill whose run sums to
+X" is a dict lookup of ``cum == base + X + tombstones``.
 
 The book's order is arrival order: ``[head buys][clean region]``.
 
 * clean region — fills exactly as they arrived. Fills removed from its middle (failed trades) leave *tombstones*
-  (seq, signed amount) so prefix sums stay computable; the head advancing past them forgets them.
-* head buys — buys kept back by an ambiguous reconciliation (below), possibly partly confirmed. All buys, so their
-  prefix sums increase strictly and a short scan finds a match among them; the age-out bounds how many there are.
+  (seq, signed amount) so run sums stay computable; the head advancing past them forgets them.
+* head buys — buys kept back by an ambiguous reconciliation (possibly partly confirmed), and the *held* buys a
+  force reconcile took out of the effective position. The API has most likely shown them already, so a run may
+  explain a move with them or without them. All buys, so their running sums increase strictly and a short scan
+  finds a match among them; the age-out bounds how many there are.
 
-Safety rule (conservative exposure never under-counts): a reconciliation drops every sell of the matched prefix
-but drops buys only up to ``max(move, 0)``, oldest first. Whatever subset of the pending fills really settled, its
-buys are at least ``move`` (its sells are at least 0), so no buy the API has not shown is dropped. When the prefix
-holds only buys this confirms it whole; when it mixes sides, the newest buys of it stay pending (an over-count of
-effective and conservative exposure until they settle or age out — never an under-count).
+Safety rule (conservative exposure never under-counts): a reconciliation drops every sell of the matched run but
+drops buys only up to ``max(move, 0)``, oldest first (head buys first). Whatever subset of the pending fills really
+settled, its buys are at least ``move`` (its sells are at least 0), so no buy the API has not shown is dropped. When
+the run holds only buys this confirms it whole; when it mixes sides, the newest buys of it stay pending (an
+over-count of effective and conservative exposure until a later move shows them or they age out — never an
+under-count). Which run is chosen affects how fast the over-count resolves, never safety.
 """
 
 from __future__ import annotations
@@ -194,8 +197,14 @@ class PendingBook:
         fills = list(self.fills.values())
         self.__init__(self.zero)
         for fill in fills:
-            if fill.side == "buy":
-                self.add(fill.key, "buy", fill.amount, fill.arrived, held=True).reserved = fill.reserved
+            if fill.side == "buy":  # held buys live in the head region: kept back, matched with or without
+                held = PendingFill(fill.key, "buy", fill.amount, fill.arrived, self.next_seq, ZERO,
+                                   head=True, held=True, reserved=fill.reserved)
+                self.next_seq += 1
+                self.fills[held.key] = held
+                self._count(held, +1)
+                self.head_buys += held.amount
+                self.head_count += 1
         return [fill for fill in fills if fill.side == "sell"]
 
     def reconcile(self, move: Decimal) -> list[Removed]:
@@ -288,6 +297,12 @@ class PendingBook:
         fill.amount = amount
 
     def _shortest_prefix(self, move: Decimal) -> PendingFill | None:
+        """Where the run of fills that explains ``move`` ends (None: nothing explains it).
+
+        Head buys were kept back by an earlier ambiguous match, most likely because the API had already shown
+        them; so a clean-region run may explain the move either with the head buys or without them. The run that
+        ends first wins. Which run is chosen never affects safety: the budget rule in ``reconcile`` does.
+        """
         # 1. inside the head buys: strictly increasing prefix sums
         running = ZERO
         last_head = None
@@ -301,8 +316,17 @@ class PendingBook:
                     break
             if running == move:
                 return last_head
-        # 2. in the clean region, one segment between tombstones at a time
-        target = self.base + move - self.head_buys
+        # 2. in the clean region, with the head buys counted and (when there are any) without them
+        with_head = self._clean_prefix(self.base + move - self.head_buys)
+        if not self.head_count:
+            return with_head
+        without_head = self._clean_prefix(self.base + move)
+        if with_head is None or (without_head is not None and without_head.seq < with_head.seq):
+            return without_head
+        return with_head
+
+    def _clean_prefix(self, target: Decimal) -> PendingFill | None:
+        """The first clean-region fill whose cum, corrected for tombstones before it, equals ``target``."""
         after = -1
         for seq, signed in self.tombstones:
             found = self.index.first_live(target, after, seq, self._live_clean)
