@@ -14,23 +14,26 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 py_ok() { "$@" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; }
 
 find_python() {
+    # Hummingbot 20260922 and its native dependencies build on Python 3.12 (coincurve fails to build on 3.13), so
+    # 3.12 is preferred wherever it is found; a newer Python is the last resort.
     if [ -n "${PYTHON:-}" ]; then
         py_ok "$PYTHON" && { echo "$PYTHON"; return; }
         say "PYTHON=$PYTHON is not a working Python >= 3.12"; exit 2
     fi
-    local c
-    for c in python3.12 python3.13 python3; do
-        if command -v "$c" >/dev/null 2>&1 && py_ok "$c"; then command -v "$c"; return; fi
-    done
-    # pyenv: shims only work with a version selected, so ask pyenv for an installed 3.12+.
+    if command -v python3.12 >/dev/null 2>&1 && py_ok python3.12; then command -v python3.12; return; fi
+    # pyenv: its shims only work with a version selected, so ask pyenv for an installed 3.12 (then 3.13+).
     if command -v pyenv >/dev/null 2>&1; then
-        local v
-        for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.[0-9]+)?$' | sort -V -r); do
-            local p
+        local v p
+        for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.[0-9]+)?$' | sort -V -r) \
+                 $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[3-9])(\.[0-9]+)?$' | sort -V); do
             p="$(pyenv root)/versions/$v/bin/python3"
             if py_ok "$p"; then echo "$p"; return; fi
         done
     fi
+    local c
+    for c in python3 python3.13; do
+        if command -v "$c" >/dev/null 2>&1 && py_ok "$c"; then command -v "$c"; return; fi
+    done
     say "no Python >= 3.12 found. Install Python 3.12 (e.g. 'apt-get install python3.12' or 'pyenv install 3.12')"
     say "or point PYTHON at one: PYTHON=/path/to/python3.12 bash connector_plugin/bootstrap.sh $MODE"
     exit 2
