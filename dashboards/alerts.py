@@ -23,7 +23,12 @@ class RuleSettings:
     snapshot_stale_after_s: float = 120
     snapshot_stale_for: str = "1m"
     snapshot_missing_for: str = "10m"
-    exposure_over_limit_for: str = "0s"  # must never happen: page at once
+    # Conservative exposure over-counts on purpose (buys kept pending or held after an ambiguous snapshot until a later
+    # snapshot shows them or they age out), so it may exceed max_position for about one age-out after the last buy
+    # fills. Like phantom drift, that is bounded by the age-out plus a snapshot interval: lasting longer is real trouble.
+    exposure_over_limit_for: str = "2m"
+    # Confirmed position + open buy orders is a lower bound of the venue's exposure: above the limit is never fine.
+    confirmed_exposure_over_limit_for: str = "0s"
     reconcile_gap_ratio: float = 0.05  # gap as a fraction of max_position
     reconcile_window: str = "15m"
     blocked_buy_ratio: float = 0.5
@@ -42,6 +47,7 @@ class RuleSettings:
         return replace(
             cls(job=job),
             phantom_drift_for="3s",
+            exposure_over_limit_for="3s",
             pending_stuck_for="1s",
             snapshot_stale_after_s=4,
             snapshot_stale_for="1s",
@@ -131,10 +137,21 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             f"{_m('conservative_exposure')} > {_m('max_position')}",
             s.exposure_over_limit_for,
             "page",
-            f"Conservative exposure {{{{ $value }}}} above max position on {where}",
-            "Confirmed position + pending buy fills + open buy orders exceed the configured limit. "
-            "The guard must make this impossible: treat it "
-            "as a bug or a manual trade, and reduce the position now.",
+            f"Conservative exposure {{{{ $value }}}} above max position on {where} for {s.exposure_over_limit_for}",
+            "The guard's worst-case view (confirmed position + pending buy fills + held buys + open buy orders) has "
+            f"exceeded max_position for {s.exposure_over_limit_for}. A short excursion is the guard's deliberate "
+            "over-count of buys an ambiguous snapshot did not settle (buys are blocked meanwhile); one lasting past "
+            "the age-out plus a snapshot interval means a fill that never settles, a manual trade or a bug.",
+        ),
+        Alert(
+            "InventoryGuardConfirmedExposureOverLimit",
+            f"{_m('confirmed_position')} + {_m('open_buy_reservations')} > {_m('max_position')}",
+            s.confirmed_exposure_over_limit_for,
+            "page",
+            f"Confirmed position + open buys {{{{ $value }}}} above max position on {where}",
+            "The API-confirmed position plus open buy orders, a lower bound of the true exposure, exceeds "
+            "max_position: the venue itself is over the limit. Reduce the position now, then find the fill the "
+            "guard never saw (websocket gap, manual trade, fills during an outage).",
         ),
         Alert(
             "InventoryGuardLargeForceReconcileGap",

@@ -65,8 +65,11 @@ def test_promtool_unit_tests_pass(tools):
         {"snapshot_stale_after_s": 600},
         {"reconcile_gap_ratio": 0.2},
         {"blocked_buy_ratio": 0.7},
+        {"exposure_over_limit_for": "0s"},  # the guard's deliberate over-count would page
+        {"exposure_over_limit_for": "5m"},  # a lasting excursion would no longer page after age-out + snapshot interval
+        {"confirmed_exposure_over_limit_for": "1m"},  # the venue over the limit must page at once
     ],
-    ids=lambda c: next(iter(c)),
+    ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
 )
 def test_promtool_unit_tests_catch_a_changed_threshold(tools, tmp_path, change):
     """The unit tests pin the production thresholds: rendering the rules with another value makes them fail."""
@@ -127,6 +130,7 @@ def test_the_issue_alerts_exist_with_their_severity():
         "InventoryGuardSnapshotStale": "warning",
         "InventoryGuardSnapshotMissing": "warning",
         "InventoryGuardExposureOverLimit": "page",
+        "InventoryGuardConfirmedExposureOverLimit": "page",
         "InventoryGuardLargeForceReconcileGap": "warning",
         "InventoryGuardBuysBlocked": "warning",
         "InventoryGuardHalted": "page",
@@ -137,9 +141,35 @@ def test_the_issue_alerts_exist_with_their_severity():
     }
 
 
-def test_exposure_over_limit_pages_at_once():
-    rule = next(r for r in committed_rules() if r["alert"] == "InventoryGuardExposureOverLimit")
+def rule_named(name: str) -> dict:
+    return next(r for r in committed_rules() if r["alert"] == name)
+
+
+def test_conservative_exposure_over_limit_waits_out_the_guards_deliberate_over_count():
+    """Conservative exposure may exceed max_position for about one age-out after the last buy fills (buys kept
+    pending or held after an ambiguous snapshot): only an excursion outlasting age-out + a snapshot interval pages."""
+    rule = rule_named("InventoryGuardExposureOverLimit")
+    assert rule["expr"] == "inventory_guard_conservative_exposure > inventory_guard_max_position"
+    assert rule["for"] == "2m"
+    assert rule["for"] == alerts.RuleSettings().phantom_drift_for  # the same bound as phantom drift
+
+
+def test_confirmed_exposure_over_limit_pages_at_once():
+    """Confirmed position + open buy orders is a lower bound of the venue's exposure: over the limit is never fine."""
+    rule = rule_named("InventoryGuardConfirmedExposureOverLimit")
+    assert rule["expr"] == (
+        "inventory_guard_confirmed_position + inventory_guard_open_buy_reservations > inventory_guard_max_position"
+    )
     assert rule["for"] == "0s"
+    assert rule["labels"]["severity"] == "page"
+
+
+def test_exposure_unit_tests_show_a_short_excursion_not_firing_and_a_lasting_one_firing():
+    tests = yaml.safe_load(UNIT_TESTS.read_text())["tests"]
+    cases = [c for t in tests for c in t["alert_rule_test"] if c["alertname"] == "InventoryGuardExposureOverLimit"]
+    assert [bool(c["exp_alerts"]) for c in cases if c["eval_time"] in ("45s", "2m", "2m30s", "3m30s")] == [
+        False, False, True, False
+    ], "30 s excursion silent, lasting one pending, firing, resolved"
 
 
 # --- Alertmanager example -------------------------------------------------------------------------------------------
