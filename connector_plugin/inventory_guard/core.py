@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
@@ -80,15 +80,15 @@ class _BoundedSet:
             self.members.discard(self.order.popleft())
 
 
-@dataclass(slots=True)
-class _Step:
-    """What one event did, collected while applying it."""
+class _Step(dict):
+    """What one event touched: market -> its state_key before the event (to tell which states changed)."""
 
-    touched: dict[str, tuple] = field(default_factory=dict)  # market -> state_key before the event
+    __slots__ = ()
 
     def touch(self, book: MarketBook) -> MarketBook:
-        if book.config.name not in self.touched:
-            self.touched[book.config.name] = book.state_key()
+        name = book.config.name
+        if name not in self:
+            self[name] = book.state_key()
         return book
 
 
@@ -128,8 +128,9 @@ class Guard:
         step = _Step()
         with localcontext(CONTEXT):  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
             decision = handler(self, event, step)
-        changed = tuple(m for m, before in step.touched.items() if self.books[m].state_key() != before)
-        return Outcome(changed=changed, touched=tuple(step.touched), decision=decision)
+        books = self.books
+        changed = tuple([m for m, before in step.items() if books[m].state_key() != before])
+        return Outcome(changed, tuple(step), decision)
 
     # --- handlers: validate everything first, then mutate ------------------------------------------------------
 

@@ -57,6 +57,11 @@ class MarketView:
         return out
 
 
+def _counter_key(name: str, labels: dict[str, str]) -> tuple[str, tuple]:
+    """(name, sorted label pairs): the counters' key, and the journal's labels column."""
+    return (name, tuple(sorted(labels.items())) if len(labels) > 1 else tuple(labels.items()))
+
+
 class MarketBook:
     def __init__(self, config: MarketConfig) -> None:
         self.config = config
@@ -129,13 +134,13 @@ class MarketBook:
     # --- counters ------------------------------------------------------------------------------------------
 
     def bump(self, name: str, amount: int = 1, **labels: str) -> tuple[str, tuple]:
-        key = (name, tuple(sorted(labels.items())))
+        key = _counter_key(name, labels)
         self.counters[key] += amount
         self.dirty_counters.add(key)
         return key
 
     def count(self, name: str, **labels: str) -> int:
-        return self.counters[(name, tuple(sorted(labels.items())))]
+        return self.counters[_counter_key(name, labels)]
 
     def observe_confirmation(self, seconds: Decimal) -> None:
         for i, bound in enumerate(BUCKET_BOUNDS):

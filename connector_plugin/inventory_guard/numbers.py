@@ -61,19 +61,23 @@ def non_negative(value: object, field: str) -> Decimal:
 
 
 @functools.lru_cache(maxsize=256)
-def _decimal_grid(step: Decimal) -> Decimal | None:
-    """For steps like 0.01 or 1 (10**-k), the exponent Decimal.quantize can round to directly; else None."""
+def _decimal_grid(step: Decimal, exponent: int) -> tuple[Decimal, bool] | None:
+    """For steps like 0.01 or 1.0 (10**-k): the exponent Decimal.quantize can round to directly, and whether the
+    result needs the step's own exponent afterwards (1.0 -> "12.0"); None for other steps (0.5, 5, 100).
+    Keyed by the exponent too: Decimal("1.0") and Decimal("1") are equal and hash alike."""
     grid = step.normalize(CONTEXT)
-    sign, digits, exponent = grid.as_tuple()
-    return grid if digits == (1,) and exponent <= 0 else None
+    _sign, digits, grid_exponent = grid.as_tuple()
+    if digits != (1,) or grid_exponent > 0:
+        return None
+    return grid, grid_exponent != exponent
 
 
 def quantize(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
     """Round ``value`` to a whole multiple of ``step`` (any positive step, e.g. 0.01 or 5)."""
-    grid = _decimal_grid(step)
-    if grid is not None:  # fast path: one C call, then carry the step's own exponent (1.0 -> "12.0")
-        result = value.quantize(grid, rounding=rounding, context=CONTEXT)
-        return result if grid is step or grid.as_tuple().exponent == step.as_tuple().exponent else result.quantize(step, context=CONTEXT)
+    fast = _decimal_grid(step, step.as_tuple()[2])
+    if fast is not None:  # one C call
+        result = value.quantize(fast[0], rounding=rounding, context=CONTEXT)
+        return result.quantize(step, context=CONTEXT) if fast[1] else result
     steps = CONTEXT.divide(value, step).to_integral_value(rounding=rounding)
     result = CONTEXT.multiply(steps, step)
     return result.quantize(step, context=CONTEXT) if step.as_tuple().exponent < 0 else result
