@@ -10,6 +10,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
@@ -26,8 +27,7 @@ ZERO = Decimal(0)
 BLOCK_REASONS = ("position_limit", "insufficient_inventory", "snapshot_stale", "halted")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The gate's answer. ``reason`` is None when the full size is allowed; a resized order keeps its reason."""
 
     allowed: bool
@@ -42,8 +42,7 @@ class Decision:
         return {"allowed": self.allowed, "size": fmt(self.size), "reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     changed: tuple[str, ...] = ()  # markets whose replay STATE changed
     touched: tuple[str, ...] = ()  # markets with any change (state, counters, clock) — what a journal rewrites
     decision: Decision | None = None
