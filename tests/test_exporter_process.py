@@ -90,6 +90,7 @@ def write_journal(path: Path, events: list[dict], config: dict = CONFIG) -> Jour
     journal = Journal.open(path, GuardConfig.model_validate(config))
     for event in events:
         journal.apply(parse_event(event))
+    journal.flush()  # state tables are batched during bursts; a bot's next tick writes them within a second
     return journal
 
 
@@ -282,6 +283,7 @@ WRITER = textwrap.dedent(
         t, n = 1, 0
         for m in markets:
             j.apply(parse_event({"t": t, "type": "snapshot", "market": m, "size": "0"}))
+        j.flush()
         print("ready", flush=True)
         while not stop.exists() and n < 200_000:
             t += 1

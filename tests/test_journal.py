@@ -85,7 +85,7 @@ def test_restoring_from_the_event_log_alone_matches_the_checkpoint(tmp_path):
 
 def test_state_tables_follow_every_event(tmp_path):
     path = tmp_path / "g.sqlite"
-    with Journal.open(path, CONFIG) as j:
+    with Journal.open(path, CONFIG, state_write_interval_s=0) as j:
         j.apply(ev(t=1, type="snapshot", size="10"))
         j.apply(ev(t=2, type="fill", side="buy", size="2.5", trade_id="T1"))
         j.apply(ev(t=3, type="check", side="buy", size="200"))
@@ -203,3 +203,21 @@ def test_an_event_the_journal_could_not_read_back_is_refused_up_front(tmp_path):
         j.apply(Fill(Decimal(1), "m", "buy", Decimal(1), trade_id="ok", fee_base=Decimal("-0.01")))
     with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:  # reopens: everything journaled reads back
         assert j.state("m").pending_fill_buys == Decimal("1.01")
+
+
+def test_state_tables_are_batched_during_a_burst_and_written_by_flush_and_close(tmp_path):
+    path = tmp_path / "g.sqlite"
+
+    def confirmed_in_table():
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT confirmed FROM market_state WHERE market='m'").fetchone()[0]
+
+    with Journal.open(path, CONFIG, state_write_interval_s=3600) as j:
+        j.apply(ev(t=1, type="snapshot", size="1"))  # the first event after a quiet spell writes at once
+        assert confirmed_in_table() == "1.00"
+        j.apply(ev(t=2, type="snapshot", size="2"))  # inside the interval: the event is committed, its state waits
+        assert confirmed_in_table() == "1.00"
+        j.flush()
+        assert confirmed_in_table() == "2.00"
+        j.apply(ev(t=3, type="snapshot", size="3"))
+    assert confirmed_in_table() == "3.00"  # close writes what lags

@@ -64,7 +64,9 @@ class Bot:
     def emit(self, type_: str, t: float | None = None, **fields) -> object:
         from inventory_guard.events import parse_event
 
-        return self.journal.apply(parse_event({"t": time.time() if t is None else t, "type": type_, **fields}))
+        outcome = self.journal.apply(parse_event({"t": time.time() if t is None else t, "type": type_, **fields}))
+        self.journal.flush()  # a live bot's next tick writes batched state rows within a second; the test can't wait
+        return outcome
 
     def close(self) -> None:
         self.journal.close()

@@ -83,32 +83,45 @@ def _labels_json(labels: tuple) -> str:
 class Journal:
     """A Guard whose every event is journaled. Same reading API as ``Guard``: ``state``, ``markets``, ``counters``."""
 
-    def __init__(self, path: Path, config: GuardConfig, conn: sqlite3.Connection, lock_fd: int, checkpoint_every: int):
+    def __init__(self, path: Path, config: GuardConfig, conn: sqlite3.Connection, lock_fd: int, checkpoint_every: int,
+                 state_write_interval_s: float):
         self.path = path
         self.config = config
         self._conn = conn
         self._lock_fd = lock_fd
         self._checkpoint_every = checkpoint_every
+        self._state_write_interval_s = state_write_interval_s
+        self._unwritten_markets: set[str] = set()  # markets whose state rows lag the event log (see apply)
+        self._state_written_at = float("-inf")
         self._broken: str | None = None
         self.guard, self.seq, self._checkpoint_seq = self._restore()
-        self._write_all_markets()
+        self._unwritten_markets.update(self.guard.books)
+        self.flush()
 
     # --- opening -------------------------------------------------------------------------------------------
 
     @classmethod
     def open(
         cls, path: str | os.PathLike, config: GuardConfig, *, checkpoint_every: int = 10_000,
-        synchronous: str = "NORMAL",
+        synchronous: str = "NORMAL", state_write_interval_s: float = 0.25,
     ) -> "Journal":
+        """Open (or create) the journal at ``path`` and restore the guard from it.
+
+        ``state_write_interval_s``: the per-market state tables are rewritten, in the same transaction as an event,
+        when that much wall time has passed since they were last written (0: with every event); ``flush()``,
+        ``checkpoint()`` and ``close()`` write them at once. The event log itself is committed with every event.
+        """
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous: expected 'NORMAL' or 'FULL'")
+        if not state_write_interval_s >= 0:
+            raise ValueError("state_write_interval_s: expected a number of seconds >= 0")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock(path)
         try:
             conn = _connect(path, synchronous)
             _ensure_schema(conn, path, config)
-            return cls(path, config, conn, lock_fd, checkpoint_every)
+            return cls(path, config, conn, lock_fd, checkpoint_every, state_write_interval_s)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -173,7 +186,13 @@ class Journal:
                     "INSERT INTO events (seq, t, type, body, decision) VALUES (?, ?, ?, ?, ?)",
                     (self.seq, float(event.t), event.type, body, decision),
                 )
-                self._write_markets(outcome.touched)
+                # The event log is the record; the state tables are a view of it for readers. During a burst they
+                # are rewritten at most every state_write_interval_s, and the first event after a quiet spell
+                # writes them at once.
+                self._unwritten_markets.update(outcome.touched)
+                now = time.monotonic()
+                if now - self._state_written_at >= self._state_write_interval_s:
+                    self._write_unwritten(now)
                 if self.seq - self._checkpoint_seq >= self._checkpoint_every:
                     self._write_checkpoint()
         except sqlite3.Error as exc:
@@ -181,8 +200,15 @@ class Journal:
             raise JournalError(f"{self.path}: could not journal a {event.type} event: {self._broken}") from None
         return outcome
 
+    def flush(self) -> None:
+        """Write every market's state rows that lag the event log (a no-op when none do)."""
+        if self._unwritten_markets and not self._broken:
+            with self._conn:
+                self._write_unwritten(time.monotonic())
+
     def checkpoint(self) -> None:
         with self._conn:
+            self._write_unwritten(time.monotonic())
             self._write_checkpoint()
 
     def close(self) -> None:
@@ -191,6 +217,8 @@ class Journal:
         try:
             if not self._broken and self.seq != self._checkpoint_seq:
                 self.checkpoint()
+            elif not self._broken:
+                self.flush()
             self._conn.close()
         finally:
             self._conn = None
@@ -209,6 +237,11 @@ class Journal:
         self._conn.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (self.seq, body))
         self._conn.execute("DELETE FROM checkpoints WHERE seq < ?", (self.seq,))
         self._checkpoint_seq = self.seq
+
+    def _write_unwritten(self, now: float) -> None:
+        self._write_markets(self._unwritten_markets)
+        self._unwritten_markets.clear()
+        self._state_written_at = now
 
     def _write_markets(self, markets) -> None:
         with localcontext(CONTEXT):
@@ -230,10 +263,6 @@ class Journal:
                      float(book.histogram_sum), sum(book.histogram)),
                 )
                 book.histogram_dirty = False
-
-    def _write_all_markets(self) -> None:
-        with self._conn:
-            self._write_markets(list(self.guard.books))
 
 
 def _lock(path: Path) -> int:

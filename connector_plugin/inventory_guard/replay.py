@@ -132,7 +132,8 @@ def replay(
         try:
             for number, text in enumerate(lines, start=1):
                 out.write(_dump(replayer.process(number, text)) + "\n")
-                if flush:
+                if flush:  # live input: the journal's state tables and the output keep up line by line
+                    replayer.journal.flush()
                     out.flush()
             return replayer.finish()
         finally:
