@@ -447,3 +447,17 @@ def test_failed_fills_in_the_middle_leave_no_index_behind(g):
         g.trade_failed(2, f"T{i + 1}")
     book = g.guard.books["m"].pending
     assert sum(len(v) for v in book.index.lists.values()) == len(book)
+
+
+def test_the_hosts_decimal_context_is_left_as_it_was(g):
+    import decimal
+
+    host = decimal.Context(prec=12)
+    decimal.setcontext(host)
+    try:
+        g.fill(1, "buy", "1", trade_id="T")
+        with pytest.raises(InvalidEvent):
+            g.fill(2, "buy", "NaN", trade_id="U")
+        assert decimal.getcontext() is host and host.prec == 12
+    finally:
+        decimal.setcontext(decimal.DefaultContext)

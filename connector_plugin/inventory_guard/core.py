@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal, getcontext, localcontext, setcontext
 from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
@@ -125,8 +125,12 @@ class Guard:
         if handler is None:
             raise InvalidEvent(f"type: unsupported event {type(event).__name__}")
         step = _Step()
-        with localcontext(CONTEXT):  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
+        outer = getcontext()
+        setcontext(CONTEXT)  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
+        try:
             decision = handler(self, event, step)
+        finally:
+            setcontext(outer)
         books = self.books
         changed = tuple([m for m, before in step.items() if books[m].state_key() != before])
         return Outcome(changed, tuple(step), decision)
@@ -163,8 +167,11 @@ class Guard:
     def _fill(self, event: Fill, step: _Step) -> None:
         config = self._market_config(event.market)
         gross = self._quantity(config, event.size, "size")
-        net = event.size - event.fee_base if event.side == "buy" else event.size + event.fee_base
-        amount = quantize(net, config.size_increment)  # the position moves by size - fee (buy) / size + fee (sell)
+        if event.fee_base:  # the position moves by size - fee (buy) / size + fee (sell)
+            net = event.size - event.fee_base if event.side == "buy" else event.size + event.fee_base
+            amount = quantize(net, config.size_increment)
+        else:
+            amount = gross
         if amount <= 0:
             raise InvalidEvent(f"fee_base: {fmt(event.fee_base)} is not below the fill size {fmt(event.size)}")
         order = self.orders.get(event.order_id) if event.order_id else None
@@ -178,14 +185,15 @@ class Guard:
         book = self._book(config, step)
         book.clock = now
         self._age_out(book, now)
-        if (event.market, *key) in self.seen_fills or key in book.pending:
+        seen_key = (event.market, *key)
+        if seen_key in self.seen_fills or key in book.pending:
             book.bump("duplicate_fills")
             return
         if key[0] in self.failed_trades:
             book.bump("fills_failed")
             log.warning("%s: ignored a fill of trade %s, which the venue already reported failed", book.config.name, key[0])
             return
-        self.seen_fills.add((event.market, *key))
+        self.seen_fills.add(seen_key)
         fill = book.pending.add(key, event.side, amount, now)
         self.trade_fills.setdefault(key[0], []).append((event.market, key))
         book.bump("fills", side=event.side)
@@ -335,9 +343,9 @@ class Guard:
         else:
             room = book.available_to_sell + (config.max_position if config.allow_negative_position else ZERO)
             reason = "insufficient_inventory"
-        fits = min(size, round_down(max(room, ZERO), config.size_increment))
-        if fits == size:
+        if room >= size:
             return Decision(True, size)
+        fits = round_down(max(room, ZERO), config.size_increment)
         breakdown = self._breakdown(book, side, size)
         if fits > 0 and fits >= config.min_order_size:
             log.info("%s: %s resized %s -> %s (%s): %s", config.name, side, fmt(size), fmt(fits), reason, breakdown)
@@ -405,6 +413,9 @@ class Guard:
     # --- age-out and bookkeeping -----------------------------------------------------------------------------
 
     def _age_out(self, book: MarketBook, now: Decimal) -> None:
+        oldest = book.pending.oldest()
+        if oldest is None or now - oldest.arrived <= book.config.pending_fill_max_age_s:
+            return  # the common case, without building anything
         dropped = book.pending.age_out(now - book.config.pending_fill_max_age_s)
         for fill in dropped:
             self._unsettled_exit(book, fill)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -127,14 +128,14 @@ class MarketBook:
     def state_key(self) -> tuple:
         """What the replay contract's STATE shows, cheaply, to tell whether an event changed it."""
         return (
-            self.confirmed, self.confirmed_at, self.pending.buys, self.pending.sells, len(self.pending),
+            self.confirmed, self.confirmed_at, self.pending.buys, self.pending.sells, len(self.pending.fills),
             self.pending.held_buys, self.open_buys, self.open_sells,
         )
 
     # --- counters ------------------------------------------------------------------------------------------
 
     def bump(self, name: str, amount: int = 1, **labels: str) -> tuple[str, tuple]:
-        key = _counter_key(name, labels)
+        key = (name, tuple(labels.items())) if len(labels) < 2 else _counter_key(name, labels)
         self.counters[key] += amount
         self.dirty_counters.add(key)
         return key
@@ -143,12 +144,7 @@ class MarketBook:
         return self.counters[_counter_key(name, labels)]
 
     def observe_confirmation(self, seconds: Decimal) -> None:
-        for i, bound in enumerate(BUCKET_BOUNDS):
-            if seconds <= bound:
-                self.histogram[i] += 1
-                break
-        else:
-            self.histogram[-1] += 1
+        self.histogram[bisect.bisect_left(BUCKET_BOUNDS, seconds)] += 1  # le-buckets; past the last: +Inf
         self.histogram_sum += seconds
         self.histogram_dirty = True
 
