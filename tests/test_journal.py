@@ -221,3 +221,12 @@ def test_state_tables_are_batched_during_a_burst_and_written_by_flush_and_close(
         assert confirmed_in_table() == "2.00"
         j.apply(ev(t=3, type="snapshot", size="3"))
     assert confirmed_in_table() == "3.00"  # close writes what lags
+
+
+def test_a_tick_rewrites_quiet_markets_so_readers_see_the_guard_is_alive(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG, state_write_interval_s=0) as j:
+        j.apply(ev(t=1, type="snapshot", size="1"))
+        j.apply(parse_event({"t": 100, "type": "tick"}))
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            assert conn.execute("SELECT clock, last_seq FROM market_state WHERE market='m'").fetchone() == (100.0, 2)

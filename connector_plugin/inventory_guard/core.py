@@ -374,11 +374,10 @@ class Guard:
 
     def _tick(self, event: Tick, step: _Step) -> None:
         now = self._advance(event.t)
-        for book in self.books.values():
-            if len(book.pending):  # the oldest pending age moves with the clock
-                step.touch(book)
-                book.clock = now
-                self._age_out(book, now)
+        for book in self.books.values():  # every market's clock moves: its state rows show the guard is alive
+            step.touch(book)
+            book.clock = now
+            self._age_out(book, now)
 
     def _trade_failed(self, event: TradeFailed, step: _Step) -> None:
         now = self._advance(event.t)
