@@ -12,7 +12,6 @@ median scrape <= 1.25 x floor and <= 120 ms. Exit status 1 when a target is miss
 from __future__ import annotations
 
 import argparse
-import gzip
 import http.client
 import os
 import re

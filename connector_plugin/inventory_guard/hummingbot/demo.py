@@ -411,7 +411,7 @@ def _free_port_ok(port: int) -> bool:
 
 def start_exporter(journal: Path, port: int, out) -> Optional[subprocess.Popen]:
     if importlib.util.find_spec("inventory_guard_exporter") is None:
-        print(f"demo: metrics not served (the exporter package inventory_guard_exporter is not installed)", file=out)
+        print("demo: metrics not served (the exporter package inventory_guard_exporter is not installed)", file=out)
         return None
     if not _free_port_ok(port):
         print(f"demo: metrics not served: 127.0.0.1:{port} is in use", file=out)
