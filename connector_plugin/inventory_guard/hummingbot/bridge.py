@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import contextvars
 import logging
 import math
 import time
 import weakref
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -33,32 +31,21 @@ from inventory_guard.core import Decision, Guard
 from inventory_guard.events import InvalidEvent
 
 from . import snapshots
+from .reservations import Reservations
+from .translate import (
+    GuardEvent, MarketRef, TradeFailedEvent, _is_perp, _side, _text, executor_context, fee_in_base,
+)
 from .config import InventoryGuardSettings, market_id as _market_id
+
+# Names other modules and users import from here (the event types and helpers live in translate.py).
+__all__ = ["GuardBridge", "GuardEvent", "TradeFailedEvent", "MarketRef", "executor_context", "fee_in_base",
+           "bridge_for_connector", "GUARD_ERROR", "UNKNOWN_MARKET"]
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
 D0 = Decimal(0)
 GUARD_ERROR = "guard_error"
 UNKNOWN_MARKET = "unknown_market"
-
-
-class GuardEvent(Enum):
-    """Custom PubSub tag: a connector whose venue can report that a matched trade later failed (a phantom fill)
-    triggers ``connector.trigger_event(GuardEvent.TradeFailed, TradeFailedEvent(...))``."""
-    TradeFailed = 87101
-
-
-@dataclass(frozen=True)
-class TradeFailedEvent:
-    timestamp: float
-    trading_pair: str
-    exchange_trade_id: str
-    order_id: Optional[str] = None
-
-
-# Set while an approved executor places its own orders (see controllers.py); the script gate lets those through.
-executor_context: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("inventory_guard_executor",
-                                                                                default=None)
 
 _BRIDGES: "weakref.WeakValueDictionary[int, GuardBridge]" = weakref.WeakValueDictionary()
 
@@ -68,49 +55,7 @@ def bridge_for_connector(connector) -> Optional["GuardBridge"]:
     return _BRIDGES.get(id(connector))
 
 
-@dataclass(frozen=True)
-class MarketRef:
-    market: str
-    connector_name: str
-    trading_pair: str
-    base: str
-    is_perp: bool
-
-
-def _is_perp(connector_name: str, connector) -> bool:
-    return "perpetual" in connector_name or hasattr(type(connector), "account_positions")
-
-
-def _text(value) -> Optional[str]:
-    """Venue ids as text: a re-delivery may carry the same id as a number (1001 vs "1001")."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _side(trade_type) -> str:
-    return "buy" if trade_type == TradeType.BUY else "sell"
-
-
-def fee_in_base(trade_fee, base: str, amount: Decimal, is_buy: bool) -> Decimal:
-    """Base-asset part of a Hummingbot trade fee: flat fees paid in the base token, plus a percent fee charged in
-    the base token (explicit ``percent_token``, or a deducted-from-returns fee on a buy)."""
-    if trade_fee is None:
-        return D0
-    fee = D0
-    for flat in getattr(trade_fee, "flat_fees", None) or []:
-        if flat.token == base:
-            fee += Decimal(flat.amount)
-    percent = Decimal(getattr(trade_fee, "percent", D0) or D0)
-    if percent:
-        token = getattr(trade_fee, "percent_token", None)
-        if token == base or (token is None and is_buy and type(trade_fee).__name__ == "DeductedFromReturnsTradeFee"):
-            fee += percent * amount
-    return fee
-
-
-class GuardBridge:
+class GuardBridge(Reservations):
     """See the package docstring for the public API."""
 
     def __init__(self, config, connectors: Mapping[str, object], journal_path: Optional[str | Path] = None, *,
@@ -306,110 +251,6 @@ class GuardBridge:
         v = getattr(mc, "allow_negative_position", None) if mc is not None else None
         return bool(self.config.allow_negative_position if v is None else v)
 
-    def order_opened(self, connector_name: str, trading_pair: str, order_id: str, side: str, amount: Decimal,
-                     price: Optional[Decimal] = None):
-        """Reserve an order placed through the gate (call right after buy()/sell() returned its id)."""
-        if not order_id or order_id in self._orders:
-            return
-        market = self.market_id(connector_name, trading_pair)
-        if market is None:
-            return
-        side = side if isinstance(side, str) else _side(side)
-        if price is not None:
-            price = Decimal(price)
-            if price.is_nan() or price <= 0:
-                price = None
-        if Decimal(amount) <= 0:
-            return
-        self._orders[order_id] = market
-        self._apply(E.OrderOpen(self._t(), market, order_id, side, Decimal(amount), price), market, "opening an order",
-                    invalid_ok=True)
-        exec_id = executor_context.get()
-        if exec_id is not None:
-            self._consume_executor_budget(exec_id, market, side, Decimal(amount))
-
-    def order_closed(self, order_id: str):
-        """Release an order's reservation (idempotent; also for orders restored from the journal)."""
-        order_id = _text(order_id)
-        if order_id is None:
-            return
-        market = self._orders.pop(order_id, None)
-        self._deferred_closes.pop(order_id, None)
-        if market is None and order_id not in self._core_orders():
-            return
-        self._apply(E.OrderClosed(self._t(), order_id), market, "closing an order")
-
-    def _core_orders(self) -> dict:
-        core = getattr(self.guard, "guard", self.guard)       # a Journal wraps a Guard
-        return getattr(core, "orders", None) or {}
-
-    def _sync_open_orders(self):
-        """On attach (e.g. after a restart from the journal): release reservations of orders that are no longer
-        open on the connectors (and of executors of the previous run), reserve open orders the core lacks."""
-        live: Dict[str, Tuple[str, object]] = {}
-        complete = True
-        for cname, conn in self.connectors.items():
-            try:
-                ifo = getattr(conn, "in_flight_orders", None)
-            except Exception:
-                ifo = None
-            if not isinstance(ifo, dict):
-                complete = False
-                continue
-            for oid, o in ifo.items():
-                if not getattr(o, "is_done", False):
-                    live[oid] = (cname, o)
-        for oid, order in list(self._core_orders().items()):
-            if oid.startswith("executor:") or (complete and oid not in live):
-                log.info("inventory-guard: releasing the reservation of %s (not open any more)", oid)
-                self._orders[oid] = order.market
-                self.order_closed(oid)
-            else:
-                self._orders.setdefault(oid, order.market)
-        for oid, (cname, o) in live.items():
-            if oid not in self._core_orders():
-                remaining = Decimal(o.amount) - Decimal(getattr(o, "executed_amount_base", 0) or 0)
-                if remaining > 0:
-                    self.order_opened(cname, o.trading_pair, oid, _side(o.trade_type), remaining, o.price)
-
-    # executor budgets: an approved executor holds a reservation until its own orders replace it or it ends
-    def executor_approved(self, executor_id: str, connector_name: str, trading_pair: str, side: str,
-                          amount: Decimal):
-        market = self.market_id(connector_name, trading_pair)
-        if market is None or amount <= 0:
-            return
-        oid = f"executor:{executor_id}"
-        self._orders[oid] = market
-        self._executor_budget[executor_id] = (market, side, Decimal(amount), 0)
-        self._apply(E.OrderOpen(self._t(), market, oid, side, Decimal(amount)), market, "reserving for an executor",
-                    invalid_ok=True)
-
-    def _consume_executor_budget(self, executor_id: str, market: str, side: str, amount: Decimal):
-        b = self._executor_budget.get(executor_id)
-        if b is None or b[0] != market or b[1] != side:
-            return
-        _, _, left, n = b
-        self.order_closed(self._budget_oid(executor_id, n))
-        left -= amount
-        if left > 0:
-            n += 1
-            oid = self._budget_oid(executor_id, n)
-            self._orders[oid] = market
-            self._apply(E.OrderOpen(self._t(), market, oid, side, left), market, "reserving for an executor",
-                        invalid_ok=True)
-            self._executor_budget[executor_id] = (market, side, left, n)
-        else:
-            self._executor_budget.pop(executor_id, None)
-
-    @staticmethod
-    def _budget_oid(executor_id: str, n: int) -> str:
-        return f"executor:{executor_id}" + (f"#{n}" if n else "")
-
-    def executor_finished(self, executor_id: str):
-        b = self._executor_budget.pop(executor_id, None)
-        if b is not None:
-            self.order_closed(self._budget_oid(executor_id, b[3]))
-
     # ------------------------------------------------------------------ connector events
     def attach(self) -> "GuardBridge":
         if self.attached:
@@ -526,35 +367,6 @@ class GuardBridge:
         self._apply(E.Fill(self._t(), r.market, "buy" if is_buy else "sell", Decimal(ev.amount), price=price,
                            trade_id=_text(ev.exchange_trade_id), order_id=_text(ev.order_id), fee_base=fee),
                     r.market, "recording a fill")
-
-    def _on_created(self, cname: str, side: str, ev):
-        # orders placed outside the gate (or by executors) are reserved from the connector's own event
-        self.order_opened(cname, ev.trading_pair, ev.order_id, side, Decimal(ev.amount), ev.price)
-
-    def _on_order_done(self, ev):
-        self.order_closed(ev.order_id)
-
-    def _on_order_released(self, cname: str, ev):
-        """Cancelled / failed / expired: release now, unless fills of it may still be in flight (stream down or
-        just back), in which case the reservation is kept until ``cancel_release_delay_s`` after the stream is up."""
-        if ev.order_id in self._orders and not self._stream_settled(cname):
-            self._deferred_closes[ev.order_id] = cname
-            log.info("inventory-guard: keeping the reservation of %s until %s's user stream has settled",
-                     ev.order_id, cname)
-            return
-        self.order_closed(ev.order_id)
-
-    def _stream_settled(self, cname: str) -> bool:
-        if self._stream_down.get(cname):
-            return False
-        up_at = self._stream_up_at.get(cname)
-        return up_at is None or self.now() - up_at >= self.cancel_release_delay_s
-
-    def _release_deferred(self):
-        for oid, cname in list(self._deferred_closes.items()):
-            if self._stream_settled(cname):
-                del self._deferred_closes[oid]
-                self.order_closed(oid)
 
     def _on_user_stream_state(self, connector_name: str, event) -> None:
         try:
