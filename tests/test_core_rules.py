@@ -47,7 +47,13 @@ def test_quantities_are_quantized_to_the_size_increment():
     g.snapshot(0, "10.26")
     assert g.state.confirmed == D("10.5")
     g.fill(1, "buy", "0.74", trade_id="T")
-    assert g.state.pending_fill_buys == D("0.5")
+    assert g.state.pending_fill_buys == D("1.0")  # fills round up: a buy never counts less than it is
+
+
+def test_a_dust_fill_counts_as_one_step_rather_than_being_lost(g):
+    g.fill(1, "buy", "0.001", trade_id="DUST")
+    g.fill(2, "sell", "0.004", trade_id="DUST2")
+    assert (g.state.pending_fill_buys, g.state.pending_fill_sells) == (D("0.01"), D("0.01"))
 
 
 # --- fills: dedup, reservations, fees, failed trades -----------------------------------------------------------
@@ -348,7 +354,6 @@ BAD_EVENTS = [
     {"t": 1, "type": "fill", "side": "buy", "size": "Infinity", "trade_id": "x"},
     {"t": 1, "type": "fill", "side": "buy", "size": "-1", "trade_id": "x"},
     {"t": 1, "type": "fill", "side": "buy", "size": "0", "trade_id": "x"},
-    {"t": 1, "type": "fill", "side": "buy", "size": "0.001", "trade_id": "x"},
     {"t": 1, "type": "fill", "side": "hold", "size": "1", "trade_id": "x"},
     {"t": 1, "type": "fill", "side": "buy", "size": "ten", "trade_id": "x"},
     {"t": 1, "type": "fill", "side": "buy", "size": "1e30", "trade_id": "x"},

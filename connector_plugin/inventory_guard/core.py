@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from decimal import Decimal, getcontext, localcontext, setcontext
+from decimal import ROUND_UP, Decimal, getcontext, localcontext, setcontext
 from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
@@ -158,18 +158,18 @@ class Guard:
             self.clock = t
         return self.clock
 
-    def _quantity(self, config: MarketConfig, value: Decimal, field_name: str) -> Decimal:
-        amount = quantize(value, config.size_increment)
-        if amount <= 0:
-            raise InvalidEvent(f"{field_name}: {fmt(value)} is below the size_increment {fmt(config.size_increment)}")
-        return amount
+    @staticmethod
+    def _quantity(config: MarketConfig, value: Decimal) -> Decimal:
+        """A fill's or an order's size on the step grid, rounded up: a buy then never counts less exposure than it
+        has, a sell never leaves more to sell than there is, and a dust fill still counts (as one step)."""
+        return quantize(value, config.size_increment, ROUND_UP)
 
     def _fill(self, event: Fill, step: _Step) -> None:
         config = self._market_config(event.market)
-        gross = self._quantity(config, event.size, "size")
+        gross = self._quantity(config, event.size)
         if event.fee_base:  # the position moves by size - fee (buy) / size + fee (sell)
             net = event.size - event.fee_base if event.side == "buy" else event.size + event.fee_base
-            amount = quantize(net, config.size_increment)
+            amount = self._quantity(config, net) if net > 0 else ZERO
         else:
             amount = gross
         if amount <= 0:
@@ -278,7 +278,7 @@ class Guard:
 
     def _order_open(self, event: OrderOpen, step: _Step) -> None:
         config = self._market_config(event.market)
-        size = self._quantity(config, event.size, "size")
+        size = self._quantity(config, event.size)
         existing = self.orders.get(event.order_id)
         if existing is not None and (existing.market, existing.side) != (event.market, event.side):
             raise InvalidEvent(f"order_id: order {event.order_id!r} is already open as a {existing.side} in {existing.market!r}")
