@@ -219,6 +219,26 @@ def test_periodic_reconcile():
     asyncio.run(run())
 
 
+def test_a_restart_clears_the_previous_runs_fault_halt(tmp_path, caplog):
+    from inventory_guard.hummingbot.bridge import GUARD_ERROR
+
+    async def run():
+        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        journal = tmp_path / "guard.sqlite"
+        bridge = _bridge(ex, clock, journal_path=journal)
+        await ex._update_all_balances()
+        bridge._fault(BIN_PAIR, "testing", RuntimeError("boom"))
+        assert bridge.state(BIN_PAIR).halted_reason == GUARD_ERROR
+        bridge.close()
+        with caplog.at_level(logging.WARNING):
+            again = _bridge(ex, clock, journal_path=journal)  # the strategy restarted once the cause was fixed
+        assert not again.state(BIN_PAIR).halted
+        assert any("previous run" in r.getMessage() for r in caplog.records)
+        assert again.check(BIN, BIN_PAIR, "buy", D("0.1")).allowed
+        again.close()
+    asyncio.run(run())
+
+
 def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
     from hummingbot.core.data_type.common import OrderType
 

@@ -105,6 +105,7 @@ class GuardBridge(Reservations):
         else:
             self.guard = Guard(self.config)
         self.faulted: Dict[str, str] = {}
+        self._clear_previous_run_faults()
         self._orders: Dict[str, str] = {}              # open order id -> market (orders the core knows about)
         self._executor_budget: Dict[str, Tuple[str, str, Decimal, int]] = {}   # executor id -> (market, side, left, n)
         self._forwarders: List[Tuple[object, Enum, EventForwarder]] = []
@@ -212,10 +213,26 @@ class GuardBridge(Reservations):
             return None
 
     def resume(self, market: str):
-        """Clear a fault latch (and the core halt it set)."""
-        if self.faulted.pop(market, None) is not None:
+        """Clear a fault latch and the core's halt (also one restored from the journal)."""
+        latched = self.faulted.pop(market, None) is not None
+        if latched or self._core_halted(market):
             self._apply(E.Resume(self._t(), market), market, "resume")
             log.warning("inventory-guard: %s resumed by operator", market)
+
+    def _core_halted(self, market: str) -> Optional[str]:
+        try:
+            view = self.guard.state(market)
+        except KeyError:
+            return None
+        return view.halted_reason
+
+    def _clear_previous_run_faults(self):
+        """A guard fault latches only the process it happened in: a restart (after the cause is fixed) clears the
+        halt that fault wrote into the journal, and says so."""
+        for market in self.markets:
+            if self._core_halted(market) == GUARD_ERROR:
+                log.warning("inventory-guard: %s was halted by a guard fault in the previous run; resuming", market)
+                self._apply(E.Resume(self._t(), market), market, "clearing the previous run's halt")
 
     # ------------------------------------------------------------------ gate
     def check(self, connector_name: str, trading_pair: str, side: str, amount: Decimal) -> Decision:
