@@ -5,6 +5,7 @@ Everything runs on a simulated clock (``SimDriver``): no sockets, no wall-clock 
 import asyncio
 import os
 import subprocess
+import time
 import sys
 from decimal import Decimal
 
@@ -315,11 +316,29 @@ def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path):
     assert journal.exists() and (tmp_path / "demo.log").exists()
 
 
-def test_demo_via_the_cli(tmp_path):
+def test_demo_via_the_cli_serves_metrics_while_it_runs(tmp_path):
+    import re
+    import urllib.request
+
     env = dict(os.environ, PYTHONWARNINGS="ignore::DeprecationWarning")
-    proc = subprocess.run([sys.executable, "-m", "inventory_guard.cli", "demo", "--duration", "5", "--no-live",
-                           "--journal", str(tmp_path / "j.sqlite")],
-                          capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "inventory-guard demo: summary" in proc.stdout
-    assert "limit held at the venue        yes" in proc.stdout, proc.stdout
+    proc = subprocess.Popen([sys.executable, "-m", "inventory_guard.cli", "demo", "--duration", "8", "--no-live",
+                             "--journal", str(tmp_path / "j.sqlite")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+    try:
+        head = proc.stdout.readline() + proc.stdout.readline()
+        url = re.search(r"metrics (http://127\.0\.0\.1:\d+/metrics)", head)
+        assert url, head
+        body, deadline = "", time.monotonic() + 20
+        while "inventory_guard_conservative_exposure" not in body and time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(url.group(1), timeout=2).read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert 'inventory_guard_conservative_exposure{bot="demo"' in body, body[:500]
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, head + rest + err
+    assert "inventory-guard demo: summary" in rest
+    assert "limit held at the venue        yes" in rest, rest

@@ -63,7 +63,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f"inventory-guard: the Hummingbot demo is unavailable ({exc}); showing the trace demo instead",
                   file=sys.stderr)
         else:
-            return run_demo(duration_s=args.duration, metrics_port=args.metrics_port, seed=args.seed,
+            return run_demo(duration_s=args.duration, metrics_port=None if args.no_metrics else args.metrics_port,
+                            seed=args.seed,
                             live=not args.no_live, journal=args.journal, speed=args.speed)
     from .demo_trace import run_trace_demo
 
@@ -98,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true", help="replay the bundled example trace and print a table")
     p.add_argument("--duration", type=float, default=60.0, help="seconds to run the live demo (default 60)")
     p.add_argument("--seed", type=int, default=7, help="random seed of the simulated venue")
-    p.add_argument("--metrics-port", type=int, default=None, help="serve the exporter's metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", type=int, default=0,
+                   help="serve the exporter's metrics on 127.0.0.1:PORT (default 0: any free port, printed at start)")
+    p.add_argument("--no-metrics", action="store_true", help="do not start the exporter")
     p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall second (default 10)")
     p.add_argument("--no-live", action="store_true", help="print periodic lines instead of a live table")
     p.add_argument("--journal", default=None, help="journal path (default: a temporary one)")

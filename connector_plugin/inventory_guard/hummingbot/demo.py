@@ -400,6 +400,12 @@ def _live_screen(session: GuardedSimSession, metrics: Optional[str], wall0: floa
 
 
 # ----------------------------------------------------------------------------------------------- exporter
+def _any_free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _free_port_ok(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -447,7 +453,7 @@ def run_demo(duration_s: float = 60, metrics_port: Optional[int] = None, seed: i
     ``live``: refreshing status table (default True; only on a terminal: when ``out`` is not a TTY, or with
     ``live=False``, one status line is printed per simulated minute).
     ``journal``: SQLite journal path (default: a fresh temporary directory, kept and printed at the end).
-    ``metrics_port``: serve the exporter's metrics on 127.0.0.1:PORT (when the exporter package is installed).
+    ``metrics_port``: serve the exporter's metrics on 127.0.0.1:PORT (0: any free port; None: not at all).
     Hummingbot's and the guard's log lines go to ``log_file`` (default: demo.log next to the journal)."""
     if duration_s <= 0 or speed <= 0:
         print("demo: --duration and --speed must be positive", file=out)
@@ -501,10 +507,11 @@ async def _run(duration_s, metrics_port, seed, out, live, journal_path, speed, m
         session = GuardedSimSession(settings, journal_path)
         try:
             await session.start()
-            if metrics_port:
-                exporter = start_exporter(journal_path, int(metrics_port), out)
+            if metrics_port is not None:
+                port = int(metrics_port) or _any_free_port()
+                exporter = start_exporter(journal_path, port, out)
                 if exporter is not None:
-                    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+                    metrics_url = f"http://127.0.0.1:{port}/metrics"
             print(f"inventory-guard demo: market making on simulated {TRADING_PAIR} (seed {seed}), "
                   f"{sim_total / 60:g} simulated minutes in ~{duration_s:g} s; max_position {_fmt(max_position)}, "
                   f"quotes of {_fmt(order_amount)}", file=out)
