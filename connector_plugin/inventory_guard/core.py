@@ -17,29 +17,16 @@ from .events import (
     Check, Event, Fill, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, Resume, Snapshot, Tick,
     TradeFailed,
 )
+from .gate import Decision, decide
 from .market import MarketBook, MarketView
 from .numbers import CONTEXT, fmt, quantize, round_down
 from .pending import FillKey, PendingFill
 
 log = logging.getLogger("inventory_guard")
+
+__all__ = ["Guard", "Outcome", "Decision"]  # Decision lives in gate.py; hosts import it from here
 ZERO = Decimal(0)
 
-BLOCK_REASONS = ("position_limit", "insufficient_inventory", "snapshot_stale", "halted")
-
-
-class Decision(NamedTuple):
-    """The gate's answer. ``reason`` is None when the full size is allowed; a resized order keeps its reason."""
-
-    allowed: bool
-    size: Decimal
-    reason: str | None = None
-
-    @property
-    def resized(self) -> bool:
-        return self.allowed and self.reason is not None
-
-    def to_dict(self) -> dict:
-        return {"allowed": self.allowed, "size": fmt(self.size), "reason": self.reason}
 
 
 class Outcome(NamedTuple):
@@ -316,61 +303,13 @@ class Guard:
         book = self._book(config, step)
         book.clock = now
         self._age_out(book, now)
-        decision = self._decide(book, event.side, size, now)
+        decision = decide(book, event.side, size, now)
         book.bump("orders_checked", side=event.side)
         if not decision.allowed:
             book.bump("orders_blocked", side=event.side, reason=decision.reason)
         elif decision.resized:
             book.bump("orders_resized", side=event.side)
         return decision
-
-    def _decide(self, book: MarketBook, side: str, size: Decimal, now: Decimal) -> Decision:
-        config = book.config
-        if side == "buy":
-            if book.halted_reason is not None:
-                return self._block(book, side, size, "halted", f"halted: {book.halted_reason}")
-            if config.snapshot_max_age_s is not None:
-                if book.confirmed_at is None:
-                    return self._block(book, side, size, "snapshot_stale", "no API snapshot yet")
-                age = now - book.confirmed_at
-                if age > config.snapshot_max_age_s:
-                    return self._block(
-                        book, side, size, "snapshot_stale",
-                        f"last API snapshot is {fmt(age)}s old (limit {fmt(config.snapshot_max_age_s)}s)",
-                    )
-            room = config.max_position - book.conservative_exposure
-            reason = "position_limit"
-        else:
-            room = book.available_to_sell + (config.max_position if config.allow_negative_position else ZERO)
-            reason = "insufficient_inventory"
-        if room >= size:
-            return Decision(True, size)
-        fits = round_down(max(room, ZERO), config.size_increment)
-        breakdown = self._breakdown(book, side, size)
-        if fits > 0 and fits >= config.min_order_size:
-            log.info("%s: %s resized %s -> %s (%s): %s", config.name, side, fmt(size), fmt(fits), reason, breakdown)
-            return Decision(True, fits, reason)
-        return self._block(book, side, size, reason, breakdown)
-
-    def _block(self, book: MarketBook, side: str, size: Decimal, reason: str, why: str) -> Decision:
-        log.warning("%s: %s of %s blocked (%s): %s", book.config.name, side, fmt(size), reason, why)
-        return Decision(False, book.pending.zero, reason)
-
-    @staticmethod
-    def _breakdown(book: MarketBook, side: str, size: Decimal) -> str:
-        limit = book.config.max_position
-        if side == "buy":
-            projected = book.conservative_exposure + size
-            held = f" + held buys {fmt(book.pending.held_buys)}" if book.pending.held_buys else ""
-            return (
-                f"confirmed {fmt(book.confirmed)} + pending fill buys {fmt(book.pending.buys)}{held} + open buys "
-                f"{fmt(book.open_buys)} + new {fmt(size)} = {fmt(projected)} > limit {fmt(limit)}"
-            )
-        floor = f" (short limit {fmt(-limit)})" if book.config.allow_negative_position else ""
-        return (
-            f"effective {fmt(book.effective)} - open sells {fmt(book.open_sells)} = available "
-            f"{fmt(book.available_to_sell)} < new {fmt(size)}{floor}"
-        )
 
     def _tick(self, event: Tick, step: _Step) -> None:
         now = self._advance(event.t)
