@@ -62,12 +62,11 @@ def _state_row(book: MarketBook, seq: int, written_at: float) -> tuple:
     config, pending = book.config, book.pending
     oldest = pending.oldest()
     confirmed_at, gap = book.confirmed_at, book.last_force_reconcile_gap
-    effective = book.confirmed + pending.buys - pending.sells
     return (
         config.name, config.connector, fmt(book.confirmed), None if confirmed_at is None else float(confirmed_at),
-        fmt(effective), fmt(pending.buys), fmt(pending.sells), len(pending) - pending.held_count,
+        fmt(book.effective), fmt(pending.buys), fmt(pending.sells), book.pending_fills,
         fmt(pending.held_buys), fmt(book.open_buys), fmt(book.open_sells),
-        fmt(book.confirmed + pending.buys + pending.held_buys + book.open_buys), fmt(effective - book.open_sells),
+        fmt(book.conservative_exposure), fmt(book.available_to_sell),
         fmt(config.max_position), float(config.pending_fill_max_age_s), int(book.halted_reason is not None),
         book.halted_reason, None if oldest is None else float(oldest.arrived),
         0.0 if oldest is None else float(max(book.clock - oldest.arrived, 0)), None if gap is None else fmt(gap),

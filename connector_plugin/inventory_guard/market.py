@@ -97,6 +97,11 @@ class MarketBook:
     def available_to_sell(self) -> Decimal:
         return self.effective - self.open_sells
 
+    @property
+    def pending_fills(self) -> int:
+        """Pending fills as the state shows them (held buys count only in conservative exposure)."""
+        return len(self.pending) - self.pending.held_count
+
     def view(self) -> MarketView:
         """Quantities are exact multiples of the size step, carried at its exponent (sums of quantized values)."""
         oldest = self.pending.oldest()
@@ -108,7 +113,7 @@ class MarketBook:
             effective=self.effective,
             pending_fill_buys=self.pending.buys,
             pending_fill_sells=self.pending.sells,
-            pending_fills=len(self.pending) - self.pending.held_count,
+            pending_fills=self.pending_fills,
             held_buys=self.pending.held_buys,
             open_buy_reservations=self.open_buys,
             open_sell_reservations=self.open_sells,

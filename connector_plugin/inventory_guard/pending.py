@@ -169,11 +169,7 @@ class PendingBook:
             self._pop_front()
             return fill
         del self.fills[key]
-        self._count(fill, -1)
-        if fill.head:
-            self.head_buys -= fill.amount
-            self.head_count -= 1
-        else:
+        if not self._uncount(fill):
             bisect.insort(self.tombstones, (fill.seq, fill.signed))
             self.index.discard(fill)
         return fill
@@ -260,13 +256,18 @@ class PendingBook:
         else:
             self.buys += delta
 
-    def _pop_front(self) -> None:
-        key, fill = self.fills.popitem(last=False)
+    def _uncount(self, fill: PendingFill) -> bool:
+        """Take a fill that left the book out of the sums; True when it was in the head-buys region (the clean
+        region's index and tombstones are the caller's business)."""
         self._count(fill, -1)
         if fill.head:
             self.head_buys -= fill.amount
             self.head_count -= 1
-        else:
+        return fill.head
+
+    def _pop_front(self) -> None:
+        key, fill = self.fills.popitem(last=False)
+        if not self._uncount(fill):
             self._forget_clean_front(fill)
 
     def _forget_clean_front(self, fill: PendingFill) -> None:
@@ -278,11 +279,7 @@ class PendingBook:
     def _take(self, fill: PendingFill) -> None:
         """Remove a fill of the matched prefix."""
         del self.fills[fill.key]
-        self._count(fill, -1)
-        if fill.head:
-            self.head_buys -= fill.amount
-            self.head_count -= 1
-        else:
+        if not self._uncount(fill):
             self.index.forget_front(fill, self._live_clean)
 
     def _keep_in_head(self, fill: PendingFill, amount: Decimal) -> None:
