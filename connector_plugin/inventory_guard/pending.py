@@ -400,6 +400,10 @@ class PendingBook:
         if not found.complete:
             exits += self._reanchor(as_of, max_age, instant, False)
             return Reconciliation(exits, mismatch, "capped", True)
+        if not candidates and not instant:  # no pending fill can be inside it: a transfer, not a settlement
+            self.unexplained = self.zero
+            self.verified = True
+            return Reconciliation(exits, mismatch, None, False)
         if self.verified:  # first miss: the next snapshot may explain it (a websocket slower than the API)
             self.verified = False
             for fill in candidates:
