@@ -124,8 +124,8 @@ def _check_regular_file(path: str) -> None:
     except OSError as exc:
         raise StateUnavailable(f"cannot stat the file: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise StateUnavailable(f"not a regular file ({kind}): only journal files are read")
+        kind = next((name for test, name in _KINDS if test(mode)), f"a file of type {stat.S_IFMT(mode):#o}")
+        raise StateUnavailable(f"not a regular file: it is {kind}; only regular files are read as journals")
 
 
 def _explain(exc: sqlite3.Error, busy_timeout_s: float) -> str:
