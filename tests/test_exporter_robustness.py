@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import struct
 import threading
 import time
@@ -99,6 +100,33 @@ def test_200_simultaneous_scrapes_are_all_answered_by_a_fixed_pool(tmp_path, cap
     assert peak == threads_before  # the worker pool is fixed: no thread per connection
     assert series(samples, UP, bot="b1", path=str(path)) == 1
     assert all(b"inventory_guard_confirmed_position{" in body for body in bodies)
+
+
+def test_healthz_answers_while_every_scrape_worker_waits_on_a_locked_journal(tmp_path):
+    path = journal(tmp_path)
+    config = tmp_path / "exporter.yaml"
+    config.write_text(f"state: [{path}]\nbusy_timeout_seconds: 3\n")
+    with running_exporter("--config", str(config)) as exporter:
+        assert exporter.metrics()
+        locker = sqlite3.connect(path, isolation_level=None)
+        try:
+            locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+            locker.execute("BEGIN EXCLUSIVE")
+            locker.execute("UPDATE meta SET value = value WHERE key = 'bot'")
+            scrapes = [connect(exporter) for _ in range(12)]  # more than the 8 scrape workers
+            for sock in scrapes:
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.3)  # the reads are now waiting for the lock
+            started = time.perf_counter()
+            health = exporter.get("/healthz")
+            waited = time.perf_counter() - started
+        finally:
+            locker.close()
+        for sock in scrapes:
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 200 OK\r\n")  # state_up 0, answered
+            sock.close()
+    assert (health.status, health.text) == (200, "ok\n")
+    assert waited < 1.5, waited  # not behind the 3 s lock wait
 
 
 # --- idle, slow and kept-alive connections ---------------------------------------------------------------------------

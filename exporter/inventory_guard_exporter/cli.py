@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     log.info(
-        "listen backlog %d, %d workers, up to %d connections; timeouts: request %g s, idle %g s, send %g s",
+        "listen backlog %d, %d scrape workers (+1 for other paths), up to %d connections; "
+        "timeouts: request %g s, idle %g s, send %g s",
         server.backlog, server.workers, server.max_connections,
         server.request_timeout_s, server.idle_timeout_s, server.send_timeout_s,
     )

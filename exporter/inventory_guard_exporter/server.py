@@ -7,8 +7,9 @@ How connections are served (the numbers are the defaults, see README "Exporter")
 
 * One thread (the caller of ``serve_forever``) accepts connections and reads request heads without blocking,
   watching every open connection with ``selectors``. An open connection costs a file descriptor, not a thread.
-* A connection is handed to a fixed pool of ``workers`` threads only once its whole request head has arrived, so a
-  slow or idle client never holds a worker. A worker answers and gives a keep-alive connection back.
+* A connection is handed to a fixed pool of ``workers`` (8) threads only once its whole request head has arrived,
+  so a slow or idle client never holds a worker. A worker answers and gives a keep-alive connection back. One more
+  thread answers everything but ``/metrics``, so ``/healthz`` never waits behind slow scrapes.
 * Timeouts: a request head must arrive complete within ``request_timeout_s`` (10 s) of its first byte or of the
   connect; a keep-alive connection may wait ``idle_timeout_s`` (60 s) for its next request; a response must be read
   by the client within ``send_timeout_s`` (30 s). Past that the connection is closed (408 for a partial request).
@@ -249,6 +250,12 @@ class _Conn:
         return len(self.buffer) > MAX_HEAD_BYTES or _HEAD_END.search(self.buffer, max(0, scanned - 3)) is not None
 
 
+def _asks_for_metrics(buffer: bytearray) -> bool:
+    """Whether the request line names /metrics: such requests wait for a read, the others go to their own worker."""
+    parts = buffer.partition(b"\n")[0].split()
+    return len(parts) > 1 and parts[1].split(b"?", 1)[0] == b"/metrics"
+
+
 def listen_backlog() -> int:
     """1,024, or the kernel's ``net.core.somaxconn`` when that is lower (the kernel would cap it silently)."""
     try:
@@ -298,15 +305,19 @@ class ExporterHTTPServer:
         self._accept_paused_until = 0.0
         self._next_sweep = 0.0
         self._conns: set[_Conn] = set()  # touched by the serving thread only
-        self._jobs: queue.SimpleQueue[_Conn | None] = queue.SimpleQueue()
+        self._scrapes: queue.SimpleQueue[_Conn | None] = queue.SimpleQueue()  # /metrics requests
+        self._others: queue.SimpleQueue[_Conn | None] = queue.SimpleQueue()  # /healthz and the rest: never wait
         self._returned: collections.deque[tuple[_Conn, bool]] = collections.deque()  # from workers
         self._calls: collections.deque[Callable[[], None]] = collections.deque()  # run by the serving thread
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
         self._workers = [
-            threading.Thread(target=self._work, name=f"exporter-worker-{i}", daemon=True) for i in range(workers)
+            threading.Thread(target=self._work, args=(self._scrapes,), name=f"exporter-scrape-{i}", daemon=True)
+            for i in range(workers)
         ]
+        self._workers.append(threading.Thread(target=self._work, args=(self._others,), name="exporter-other",
+                                              daemon=True))
         for thread in self._workers:
             thread.start()
 
@@ -355,7 +366,8 @@ class ExporterHTTPServer:
     def server_close(self) -> None:
         self._stop.set()
         for _ in self._workers:
-            self._jobs.put(None)
+            self._scrapes.put(None)
+            self._others.put(None)
         for conn in list(self._conns):
             conn.sock.close()
         self._conns.clear()
@@ -442,7 +454,7 @@ class ExporterHTTPServer:
             conn.registered = False
         conn.busy = True
         conn.arrived = time.monotonic()
-        self._jobs.put(conn)
+        (self._scrapes if _asks_for_metrics(conn.buffer) else self._others).put(conn)
 
     def _take_back(self) -> None:
         now = time.monotonic()
@@ -489,8 +501,8 @@ class ExporterHTTPServer:
 
     # --- workers --------------------------------------------------------------------------------------------------
 
-    def _work(self) -> None:
-        while (conn := self._jobs.get()) is not None:
+    def _work(self, jobs: queue.SimpleQueue[_Conn | None]) -> None:
+        while (conn := jobs.get()) is not None:
             keep = False
             try:
                 keep = self._answer(conn)
