@@ -12,8 +12,10 @@ Servers:
   * reference: what the exporter was before (``http.server.ThreadingHTTPServer``: listen backlog 5, a thread per
     connection, each request reading the journal itself), same reader and renderer.
 
-Prints answered/total and p50/p99/max latency of the answered scrapes, plus the kernel's listen-queue drop counter
-(``TcpExt ListenDrops``, system-wide) over the burst. Exit status 1 when the exporter misses the target: all
+Prints answered/total and p50/p99/max latency of the answered scrapes, the server's peak thread count and the
+kernel's listen-queue drop counter (``TcpExt ListenDrops``, system-wide) over the burst. Then it holds ``--idle``
+connections that send nothing and prints threads, descriptors and RSS before, while held (with one scrape's
+latency) and 3 s later. Exit status 1 when the exporter misses the target: all
 answered and p99 < 1 s under Prometheus headers.
 """
 
@@ -23,6 +25,7 @@ import argparse
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,6 +95,15 @@ class Server:
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/task"))
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -180,12 +192,47 @@ def burst(server: Server, clients: int, headers: dict[str, str], timeout: float)
     }
 
 
+def idle(server: Server, count: int, wait: float) -> str:
+    """Hold ``count`` connections that send nothing; one scrape meanwhile; what is left after ``wait`` s."""
+    before = (server.threads(), server.fds(), server.rss_mb())
+    socks = []
+    try:
+        for _ in range(count):
+            socks.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+        time.sleep(0.5)
+        held = (server.threads(), server.fds(), server.rss_mb())
+        started = time.perf_counter()
+        try:
+            scrape(server.port, {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}, 30)
+            during = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        except Exception as exc:  # noqa: BLE001 (a failed scrape is a measurement)
+            during = type(exc).__name__
+        time.sleep(wait)
+        closed = 0
+        for sock in socks:
+            sock.settimeout(0.01)
+            try:
+                closed += sock.recv(1) == b""
+            except (socket.timeout, BlockingIOError):
+                pass
+            except OSError:
+                closed += 1
+        after = (server.threads(), server.fds(), server.rss_mb())
+    finally:
+        for sock in socks:
+            sock.close()
+    fmt = "{} threads, {} fds, {:.0f} MB"
+    return (f"before {fmt.format(*before)}; holding {count}: {fmt.format(*held)}, a scrape took {during}; "
+            f"{wait:g} s later: {closed}/{count} closed by the server, {fmt.format(*after)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--markets", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds each scrape may take (default 30)")
     parser.add_argument("--no-reference", action="store_true", help="skip the previous server")
+    parser.add_argument("--idle", type=int, default=500, help="idle connections held open (default 500; 0: skip)")
     args = parser.parse_args()
     loads = (
         ("Prometheus 2.42 headers (text, gzip)", {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}),
@@ -195,11 +242,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         (path,) = write_fleet(Path(scratch), 1, args.markets)
         servers = [("exporter", [sys.executable, "-m", "inventory_guard_exporter", "--listen", "127.0.0.1:0",
-                                 "--state", str(path)])]
+                                 "--state", str(path), "--request-timeout", "2"])]
         if not args.no_reference:
             servers.append(("reference: http.server, backlog 5", [sys.executable, "-c", REFERENCE, str(path)]))
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.clients} simultaneous scrapes of a "
               f"{args.markets}-market journal, {args.timeout:g} s allowed per scrape")
+        idle_lines: list[str] = []
         row = "{:<36} {:<38} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}"
         print(row.format("server", "load", "answered", "p50 ms", "p99 ms", "max ms", "threads", "drops"))
         print(row.format("", "", "", "", "", "", "(peak)", "(all)"))
@@ -220,8 +268,14 @@ def main() -> int:
                         kinds = sorted(set(result["failures"]), key=str)
                         print(f"{'':<36}   not answered: {len(result['failures'])} ({', '.join(map(str, kinds))})")
                     time.sleep(1)  # let the previous burst's connections close
+                if args.idle:
+                    idle_lines.append(f"{name}: {idle(server, args.idle, 3)}")
             finally:
                 server.stop()
+    if idle_lines:
+        print(f"\n{args.idle} idle connections (the exporter runs with --request-timeout 2 here; default 10 s):")
+        for line in idle_lines:
+            print("  " + line)
     print("target (exporter, Prometheus headers): all answered, p99 < 1 s:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
