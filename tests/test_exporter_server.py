@@ -13,7 +13,14 @@ from test_exporter_support import poll, write_raw_journal
 from inventory_guard_exporter.cli import build_parser, load_config, main, reload
 from inventory_guard_exporter.collector import StateCollector
 from inventory_guard_exporter.reader import StateUnavailable, read_state
-from inventory_guard_exporter.server import MAX_HEAD_BYTES, BadRequest, MetricsApp, ScrapeFailed, SharedScrape, parse_head
+from inventory_guard_exporter.server import (
+    MAX_HEAD_BYTES,
+    BadRequest,
+    MetricsApp,
+    ScrapeFailed,
+    SharedScrape,
+    parse_head,
+)
 from inventory_guard_exporter.targets import Targets
 
 # --- concurrent scrapes share reads, never older than the request ---------------------------------------------------
@@ -159,7 +166,7 @@ def test_bad_request_heads_get_their_status(head, status):
     assert caught.value.status == status
 
 
-# --- only regular files are read ---------------------------------------------------------------------------------------
+# --- only regular files are read --------------------------------------------------------------------------------------
 
 
 def test_a_fifo_is_refused_before_sqlite_opens_it(tmp_path):

@@ -245,8 +245,9 @@ class _Conn:
     registered: bool = field(default=False, repr=False)
 
     def head_complete(self, scanned: int = 0) -> bool:
-        """Whether the buffer holds a whole request head (or more than one may be); bytes before ``scanned`` held
-        no blank line."""
+        """True once the buffer holds a whole request head, or more than one may be (answered 431).
+
+        ``scanned``: how many bytes were already searched for the blank line that ends a head."""
         return len(self.buffer) > MAX_HEAD_BYTES or _HEAD_END.search(self.buffer, max(0, scanned - 3)) is not None
 
 
@@ -292,8 +293,14 @@ class ExporterHTTPServer:
         self.workers = workers
         self.backlog = listen_backlog()
         self.max_connections = connection_limit()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = socket.create_server((host, port), family=family, backlog=self.backlog)
+        self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        try:  # as http.server did: address reuse, the system's default for dual-stack IPv6
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))
+            self.socket.listen(self.backlog)
+        except OSError:
+            self.socket.close()
+            raise
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()
         self._selector = selectors.DefaultSelector()
