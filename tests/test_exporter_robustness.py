@@ -155,6 +155,20 @@ def test_idle_partial_and_kept_alive_connections_are_closed_after_their_timeouts
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
             partial.append(sock)
         opened = time.monotonic()
+        trickler = connect(exporter)  # a head that grows by a header every 0.1 s, never ending
+        trickled: list[float] = []
+
+        def trickle():
+            try:
+                trickler.sendall(b"GET /metrics HTTP/1.1\r\n")
+                while time.monotonic() - opened < 10:
+                    trickler.sendall(b"X-Slow: 1\r\n")
+                    time.sleep(0.1)
+            except OSError:
+                trickled.append(time.monotonic() - opened)  # the server closed it
+
+        slow = threading.Thread(target=trickle)
+        slow.start()
         try:
             poll(lambda: process_fds(pid) >= fds_before + 340, timeout=10, what="the connections to be accepted")
             assert process_threads(pid) == threads_before  # an open connection costs a descriptor, not a thread
@@ -166,6 +180,8 @@ def test_idle_partial_and_kept_alive_connections_are_closed_after_their_timeouts
 
             for sock in partial:
                 assert read_until_closed(sock).startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+            slow.join(15)
+            assert trickled and trickled[0] < 5, trickled  # the request timeout bounds the whole head
             for sock in silent:
                 assert read_until_closed(sock) == b""
             closed_silent = time.monotonic() - opened
@@ -179,7 +195,8 @@ def test_idle_partial_and_kept_alive_connections_are_closed_after_their_timeouts
             assert process_threads(pid) == threads_before
             assert exporter.get("/healthz").status == 200
         finally:
-            for sock in silent + partial:
+            slow.join(15)
+            for sock in silent + partial + [trickler]:
                 sock.close()
             for conn in kept_alive:
                 conn.close()

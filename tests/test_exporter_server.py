@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
-from test_exporter_support import poll, write_raw_journal
+from test_exporter_support import http_get, poll, write_raw_journal
 
 from inventory_guard_exporter.cli import build_parser, load_config, main, reload
 from inventory_guard_exporter.collector import StateCollector
@@ -16,6 +18,7 @@ from inventory_guard_exporter.reader import StateUnavailable, read_state
 from inventory_guard_exporter.server import (
     MAX_HEAD_BYTES,
     BadRequest,
+    ExporterHTTPServer,
     MetricsApp,
     ScrapeFailed,
     SharedScrape,
@@ -239,3 +242,50 @@ def test_reload_applies_a_good_config_and_keeps_the_previous_one_when_bad(tmp_pa
     assert app.collector.targets == Targets(paths=("/b.sqlite",))
     assert "SIGHUP: configuration not reloaded from" in caplog.text
     assert "bogus: Extra inputs are not permitted" in caplog.text
+
+
+# --- the server in process: limits that take a while to reach with the defaults ---------------------------------------
+
+
+@contextmanager
+def serving(tmp_path, markets: int = 2, **limits):
+    path = tmp_path / "j.sqlite"
+    write_raw_journal(path, "b", {f"M{i:04d}": "c" for i in range(markets)})
+    server = ExporterHTTPServer("127.0.0.1", 0, MetricsApp(StateCollector(Targets(paths=(str(path),)))), **limits)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_a_client_that_never_reads_frees_its_worker_after_the_send_timeout(tmp_path):
+    with serving(tmp_path, markets=2000, workers=1, send_timeout_s=1) as server:
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(server.server_address)
+        stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads the 6 MB answer
+        time.sleep(0.2)
+        started = time.monotonic()
+        response = http_get(server.url + "/metrics", timeout=15)  # needs the one worker
+        waited = time.monotonic() - started
+        stuck.close()
+    assert response.status == 200
+    assert 0.5 < waited < 8, waited  # it waited for the send timeout (1 s), not forever
+
+
+def test_clients_beyond_the_connection_limit_wait_in_the_backlog_and_are_answered(tmp_path):
+    with serving(tmp_path, max_connections=16, request_timeout_s=1) as server:
+        silent = [socket.create_connection(server.server_address, timeout=10) for _ in range(16)]
+        try:
+            started = time.monotonic()
+            response = http_get(server.url + "/healthz", timeout=15)  # the 17th: accepted once one closes
+            waited = time.monotonic() - started
+        finally:
+            for sock in silent:
+                sock.close()
+    assert (response.status, response.body) == (200, b"ok\n")
+    assert 0.7 < waited < 8, waited  # held in the backlog until the silent ones timed out (1 s)

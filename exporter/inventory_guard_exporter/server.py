@@ -285,6 +285,7 @@ class ExporterHTTPServer:
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         send_timeout_s: float = SEND_TIMEOUT_S,
         workers: int = WORKERS,
+        max_connections: int | None = None,
     ):
         self.app = app
         self.request_timeout_s = request_timeout_s
@@ -292,7 +293,7 @@ class ExporterHTTPServer:
         self.send_timeout_s = send_timeout_s
         self.workers = workers
         self.backlog = listen_backlog()
-        self.max_connections = connection_limit()
+        self.max_connections = max_connections or connection_limit()
         self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:  # as http.server did: address reuse, the system's default for dual-stack IPv6
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
