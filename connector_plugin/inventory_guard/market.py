@@ -99,8 +99,8 @@ class MarketBook:
         credit (its pending fills are confirmed by identity at the next snapshot that agrees)."""
         p = self.pending
         if self.instant:
-            return self.confirmed + p.all_buys + self.open_buys
-        return self.confirmed + p.all_buys - p.buys_shown - p.settled_out_sells + self.open_buys
+            return self.confirmed + p.live_buys + self.open_buys
+        return self.confirmed + p.live_buys - p.buys_shown - p.settled_out_sells + self.open_buys
 
     @property
     def available_to_sell(self) -> Decimal:
@@ -108,7 +108,7 @@ class MarketBook:
         confirmed (a buy that may already be inside it is never credited twice), minus open sell orders."""
         p = self.pending
         if self.instant:
-            return self.confirmed - p.all_sells - self.open_sells
+            return self.confirmed - (p.all_sells - p.due_sells) - self.open_sells
         return self.confirmed + p.credited_buys - p.unshown_sells - self.open_sells
 
     @property

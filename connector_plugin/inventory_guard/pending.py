@@ -68,6 +68,7 @@ class PendingFill:
     status: str = OUT  # OUT | CANDIDATE (held fills, seq < book.anchor_seq, are always candidates)
     likely_in: bool = False  # the best estimate counts it inside confirmed (effective leaves it out)
     suspect: bool = False  # instant venue: a snapshot taken after it arrived did not include it (not credited)
+    due: bool = False  # arrived at least pending_fill_max_age_s before the last snapshot: inside it, or a phantom
     settled_at: Decimal | None = None  # the venue reported the trade final at this time
     reserved: Decimal = ZERO  # what this fill took from its order's reservation (given back if it never settles)
 
@@ -78,15 +79,15 @@ class PendingFill:
     def to_list(self) -> list:
         return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, self.status,
                 self.likely_in, self.suspect, None if self.settled_at is None else str(self.settled_at),
-                str(self.reserved)]
+                str(self.reserved), self.due]
 
     @classmethod
     def from_list(cls, row: list) -> PendingFill:
-        trade_id, order_id, side, amount, arrived, seq, status, likely_in, suspect, settled_at, reserved = row
+        trade_id, order_id, side, amount, arrived, seq, status, likely_in, suspect, settled_at, reserved, due = row
         if side not in ("buy", "sell") or status not in (OUT, CANDIDATE):
             raise ValueError(f"pending fill {trade_id!r}: bad side or status")
         return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), int(seq), status, bool(likely_in),
-                   bool(suspect), None if settled_at is None else Decimal(settled_at), Decimal(reserved))
+                   bool(suspect), bool(due), None if settled_at is None else Decimal(settled_at), Decimal(reserved))
 
 
 class Exit(NamedTuple):
@@ -199,6 +200,8 @@ class PendingBook:
         self.held_buys = zero  # the held prefix (seq < anchor_seq): may or may not be inside confirmed
         self.held_sells = zero
         self.held_count = 0
+        self.due_buys = zero  # fills past the settlement window at the last snapshot: inside confirmed if real, so
+        self.due_sells = zero  # they add nothing to either bound (they stay in the book for the sums' sake)
         self.free = _Sums(zero)  # the rest, by status
         self.unexplained = zero  # see the module docstring
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
@@ -245,17 +248,25 @@ class PendingBook:
         return self.free.count - self.free.likely_count
 
     @property
+    def live_buys(self) -> Decimal:
+        """Pending buys that may still add to the position: every one but those past the settlement window."""
+        return self.all_buys - self.due_buys
+
+    @property
     def buys_shown(self) -> Decimal:
-        """Pending buys the sums prove are inside confirmed (not which ones): max(unexplained, 0)."""
-        if not self.verified or self.unexplained <= 0:
+        """Pending buys within the settlement window that the sums prove are inside confirmed (not which ones):
+        the window's candidates sum to at least unexplained - due buys, so their buys to at least that, and 0."""
+        shown = self.unexplained - self.due_buys
+        if not self.verified or shown <= 0:
             return self.zero
-        return min(self.unexplained, self.all_buys - self.free.out_buys)
+        return min(shown, self.all_buys - self.due_buys - self.free.out_buys)
 
     @property
     def sells_shown(self) -> Decimal:
-        if not self.verified or self.unexplained >= 0:
+        shown = -self.unexplained - self.due_sells
+        if not self.verified or shown <= 0:
             return self.zero
-        return min(-self.unexplained, self.all_sells - self.free.out_sells)
+        return min(shown, self.all_sells - self.due_sells - self.free.out_sells)
 
     @property
     def settled_out_sells(self) -> Decimal:
@@ -269,7 +280,7 @@ class PendingBook:
     @property
     def unshown_sells(self) -> Decimal:
         """Every pending sell that may still lower the position: outside confirmed, or a candidate not shown."""
-        return self.all_sells - self.sells_shown
+        return self.all_sells - self.due_sells - self.sells_shown
 
     # --- writing -------------------------------------------------------------------------------------------
 
@@ -334,6 +345,7 @@ class PendingBook:
                 self._restatus(fill, CANDIDATE)
             if not held and fill.status == OUT:
                 continue
+            self._set_due(fill, fill.arrived <= as_of - max_age)
             if fill.settled_at is not None and fill.settled_at <= as_of and not held:
                 self._take(fill)  # inside this snapshot by identity
                 self.unexplained -= fill.signed
@@ -464,11 +476,22 @@ class PendingBook:
         else:
             self.held_sells += amount
 
+    def _set_due(self, fill: PendingFill, due: bool) -> None:
+        if fill.due == due:
+            return
+        fill.due = due
+        delta = fill.amount if due else -fill.amount
+        if fill.side == "buy":
+            self.due_buys += delta
+        else:
+            self.due_sells += delta
+
     def _take(self, fill: PendingFill) -> None:
         del self.fills[fill.key]
         self._uncount(fill)
 
     def _uncount(self, fill: PendingFill) -> None:
+        self._set_due(fill, False)
         if fill.side == "buy":
             self.all_buys -= fill.amount
         else:
@@ -501,6 +524,9 @@ class PendingBook:
         for row in data["fills"]:
             fill = PendingFill.from_list(row)
             book.fills[fill.key] = fill
+            if fill.due:
+                fill.due = False
+                book._set_due(fill, True)
             if fill.side == "buy":
                 book.all_buys += fill.amount
             else:
