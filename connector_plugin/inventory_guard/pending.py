@@ -206,7 +206,6 @@ class PendingBook:
         self.unexplained = zero  # see the module docstring
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
         self.anchor_seq = 0  # fills with seq below this are held
-        self.anchor_fresh = False  # instant venue: fills arriving before the next snapshot may be inside the anchor
         self.next_seq = 0
 
     # --- reading -------------------------------------------------------------------------------------------
@@ -278,6 +277,18 @@ class PendingBook:
         return self.free.out_buys - self.free.suspect_buys
 
     @property
+    def sellable(self) -> Decimal:
+        """What the pending fills add to the position once every real one settles, as a lower bound: buys known
+        outside confirmed, minus every sell not shown. When no fill is held, the exact sum gives a second bound:
+        the fills outside confirmed sum to (all pending) - unexplained, of which the past-window ones are phantoms
+        (at most the due buys). Both are sound, so the larger one is used."""
+        bound = self.credited_buys - self.unshown_sells
+        if self.verified and not self.held_count:
+            exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - self.free.suspect_buys
+            return max(bound, exact)
+        return bound
+
+    @property
     def unshown_sells(self) -> Decimal:
         """Every pending sell that may still lower the position: outside confirmed, or a candidate not shown."""
         return self.all_sells - self.due_sells - self.sells_shown
@@ -297,11 +308,7 @@ class PendingBook:
             self.all_buys += amount
         else:
             self.all_sells += amount
-        if instant and self.anchor_fresh:  # it may be inside the anchor snapshot: held like the fills before it
-            self.anchor_seq = self.next_seq
-            self._count_held(fill, +1)
-        else:
-            self.free.add(fill, +1)
+        self.free.add(fill, +1)
         return fill
 
     def remove(self, key: FillKey) -> PendingFill | None:
@@ -333,7 +340,6 @@ class PendingBook:
     def reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
                   max_candidates: int, max_steps: int) -> Reconciliation:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
-        self.anchor_fresh = False
         self.unexplained += move
         if len(self.fills) > 4 * max_candidates:
             return Reconciliation(self._reanchor(as_of, max_age, instant, False), False, "capped", True)
@@ -405,7 +411,7 @@ class PendingBook:
             for i, fill in enumerate(candidates):
                 if not self.is_held(fill):
                     self._restatus(fill, CANDIDATE, likely_in=i in found.first)
-            if candidates[0].arrived <= due - max_age:  # undecided for two age-outs: start again from here
+            if candidates[0].arrived <= due - 3 * max_age:  # undecided for four age-outs: start again from here
                 exits += self._reanchor(as_of, max_age, instant, False)
                 return Reconciliation(exits, mismatch, "overdue", not found.complete)
             return Reconciliation(exits, mismatch, None, not found.complete)
@@ -442,7 +448,6 @@ class PendingBook:
         self.anchor_seq = boundary
         self.unexplained = self.zero
         self.verified = True
-        self.anchor_fresh = instant
         exits = []
         due = as_of - max_age
         for fill in list(self.fills.values()):
@@ -509,7 +514,6 @@ class PendingBook:
             "unexplained": str(self.unexplained),
             "verified": self.verified,
             "anchor_seq": self.anchor_seq,
-            "anchor_fresh": self.anchor_fresh,
             "next_seq": self.next_seq,
         }
 
@@ -519,7 +523,6 @@ class PendingBook:
         book.unexplained = Decimal(data["unexplained"])
         book.verified = bool(data["verified"])
         book.anchor_seq = int(data["anchor_seq"])
-        book.anchor_fresh = bool(data["anchor_fresh"])
         book.next_seq = int(data["next_seq"])
         for row in data["fills"]:
             fill = PendingFill.from_list(row)

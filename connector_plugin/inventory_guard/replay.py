@@ -33,12 +33,16 @@ class Summary:
     duplicate_fills: int = 0
     failed_fills: int = 0
     restarts: int = 0
+    confirmed_by_identity: int = 0
+    confirmed_by_sums: int = 0
+    settlement_mismatches: int = 0
 
     def line(self) -> str:
         return (
             f"replay: {self.events} events, {self.rejected_lines} rejected lines, {self.blocks} blocks, "
             f"{self.resized} resized, {self.aged_out_fills} aged-out fills, {self.duplicate_fills} duplicate fills, "
-            f"{self.failed_fills} failed fills, {self.restarts} restarts"
+            f"{self.failed_fills} failed fills, {self.restarts} restarts, {self.confirmed_by_identity} fills "
+            f"confirmed by identity, {self.confirmed_by_sums} by sums, {self.settlement_mismatches} settlement mismatches"
         )
 
 
@@ -73,8 +77,10 @@ def _dump(obj: dict) -> str:
 def _totals(journal: Journal) -> dict[str, int]:
     totals: dict[str, int] = {}
     for market in journal.markets:
-        for (name, _labels), n in journal.counters(market).items():
+        for (name, labels), n in journal.counters(market).items():
             totals[name] = totals.get(name, 0) + n
+            for _label, value in labels:  # e.g. fills_confirmed.identity
+                totals[f"{name}.{value}"] = totals.get(f"{name}.{value}", 0) + n
     return totals
 
 
@@ -114,6 +120,10 @@ class Replayer:
         self.summary.aged_out_fills = end.get("fills_aged_out", 0) - start.get("fills_aged_out", 0)
         self.summary.duplicate_fills = end.get("duplicate_fills", 0) - start.get("duplicate_fills", 0)
         self.summary.failed_fills = end.get("fills_failed", 0) - start.get("fills_failed", 0)
+        for field, key in (("confirmed_by_identity", "fills_confirmed.identity"),
+                           ("confirmed_by_sums", "fills_confirmed.sums"),
+                           ("settlement_mismatches", "settlement_mismatches")):
+            setattr(self.summary, field, end.get(key, 0) - start.get(key, 0))
         return self.summary
 
     def close(self) -> None:
