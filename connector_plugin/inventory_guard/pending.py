@@ -362,7 +362,7 @@ class PendingBook:
         if instant:  # every fill that arrived by as_of settled before it: inside, if the sums agree
             forced, rest = [], []
             for f in candidates:
-                (forced if not self.is_held(f) and f.arrived <= as_of and not f.suspect else rest).append(f)
+                (forced if not self.is_held(f) and f.arrived < as_of and not f.suspect else rest).append(f)
             if forced and len(rest) <= max_candidates:
                 rem = self.unexplained - sum((f.signed for f in forced), ZERO)
                 found = subset_search(self._units(rest), self._unit(rem), max_steps)
@@ -386,7 +386,11 @@ class PendingBook:
         due = as_of - max_age
         if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
             for i, fill in enumerate(candidates):
-                if i in found.first:
+                if i in found.first and instant and fill.arrived >= as_of and fill.arrived > due:
+                    # On an instant venue the answer may also hold fills still on their way, so a fill that arrived
+                    # after as_of is only likely inside: it stays (and is confirmed by identity next time).
+                    self._restatus(fill, CANDIDATE, likely_in=True)
+                elif i in found.first:
                     self._take(fill)
                     self.unexplained -= fill.signed
                     exits.append(Exit(fill, "sums"))
