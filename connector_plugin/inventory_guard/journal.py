@@ -25,6 +25,7 @@ import functools
 import json
 import math
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -58,6 +59,8 @@ def _failure(path: Path, exc: BaseException, doing: str) -> JournalError:
     NOTADB) are JournalCorrupt. A full disk or an I/O error is never reported as damage."""
     code = getattr(exc, "sqlite_errorcode", None)
     primary = None if code is None else code & 0xFF
+    if primary is None and "database or disk is full" in str(exc):  # raised without its code (a wrapper)
+        primary = sqlite3.SQLITE_FULL
     if isinstance(exc, OSError):
         if exc.errno == errno.ENOSPC:
             return JournalError(f"{path}: could not {doing}: the disk is full (ENOSPC); free space and start "
@@ -475,7 +478,7 @@ def _inspect(path: Path, real: Path, fd: int, config: GuardConfig) -> tuple[tupl
         raise _failure(path, exc, "open the journal to read it") from None
     try:
         ids_missing = _identify(path, conn)
-        _check_pages(path, conn)
+        _check_pages(path, conn, fd)
         restored = _restore(path, conn, config)
         _check_state_rows(path, conn, restored[1])
         return restored, ids_missing
@@ -512,8 +515,14 @@ def _identify(path: Path, conn: sqlite3.Connection) -> bool:
     return app_id == 0
 
 
-def _check_pages(path: Path, conn: sqlite3.Connection) -> None:
-    """SQLite's quick_check: every page of every table (b-tree structure, free list, record format, NOT NULL)."""
+def _check_pages(path: Path, conn: sqlite3.Connection, fd: int) -> None:
+    """SQLite's quick_check: every page of every table (b-tree structure, free list, record format, NOT NULL).
+
+    The file is read through once first, sequentially: quick_check visits pages in b-tree order, which from a cold
+    page cache costs ten times a sequential read (measured: 2.4 s against 0.26 s for 121 MB)."""
+    buffer, offset = bytearray(1 << 20), 0
+    while n := os.preadv(fd, [buffer], offset):
+        offset += n
     problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
     if problems != ["ok"]:
         raise JournalCorrupt(f"{path}: SQLite's quick_check finds damage: {'; '.join(problems)}; {_DAMAGE_ADVICE}")
@@ -570,10 +579,16 @@ def _load_checkpoint(path: Path, config: GuardConfig, seq: int, body, last: int)
         raise damaged(f"{type(exc).__name__}: {exc}") from None
     if again != data:
         raise damaged("it does not read back as it was written")
-    where = _non_finite(guard)
+    where = _non_finite(guard) if _MAYBE_NON_FINITE.search(body) else None
     if where is not None:
         raise damaged(f"a number that is not finite in {where}")
     return guard
+
+
+# A non-finite Decimal can only come from a JSON string Decimal() reads as NaN or infinity. json.dumps never writes
+# ASCII letters as \\u escapes, so a checkpoint this regex does not match holds only finite numbers; when it does
+# match (an id may well be "NaN"), the restored state is walked to be sure.
+_MAYBE_NON_FINITE = re.compile(r'"\s*[+-]?(?:s?nan\d*|inf(?:inity)?)\s*"|\\u00[2-7]', re.IGNORECASE)
 
 
 def _non_finite(root) -> str | None:

@@ -1,0 +1,487 @@
+"""The journal under abuse: one writer whatever name reaches the file, nothing changed in a file that is not an intact
+journal, damage found on open, a full disk is a clean error (not damage), unusable paths and SIGINT in the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from inventory_guard.config import parse_config
+from inventory_guard.events import parse_event
+from inventory_guard.journal import Journal, JournalCorrupt, JournalError
+
+CONFIG = parse_config({"bot_name": "b1", "max_position": "1000000"})
+CONFIG_YAML = "max_position: '1000000'\n"
+
+
+def fill(i: int, **kw) -> object:
+    return parse_event({"t": i, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": f"T{i}", **kw})
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def siblings(path: Path) -> set[str]:
+    return {p.name for p in path.parent.iterdir()}
+
+
+# --- one writer -------------------------------------------------------------------------------------------------
+
+WRITER = textwrap.dedent("""
+    import sqlite3, sys
+    from inventory_guard.config import parse_config
+    from inventory_guard.events import parse_event
+    from inventory_guard.journal import Journal
+    j = Journal.open(sys.argv[1], parse_config({"max_position": "1000000"}))
+    j.apply(parse_event({"t": 1, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": "A"}))
+    # SQLite closing descriptors of the file (another connection here) must not release the lock (flock, not POSIX)
+    sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events").fetchone()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    j.apply(parse_event({"t": 2, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": "B"}))
+    j.close()
+    print("done", flush=True)
+""")
+
+
+@contextmanager
+def running_writer(path: Path):
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        yield proc
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done", proc.stderr.read()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+
+
+def test_a_second_name_for_the_file_does_not_admit_a_second_writer(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with running_writer(path):
+        os.link(path, tmp_path / "hard.sqlite")
+        os.symlink(path, tmp_path / "soft.sqlite")
+        for name in ("g.sqlite", "hard.sqlite", "soft.sqlite"):
+            with pytest.raises(JournalError, match="in use by another process"):
+                Journal.open(tmp_path / name, CONFIG)
+        (tmp_path / "hard.sqlite").unlink()
+    with Journal.open(tmp_path / "soft.sqlite", CONFIG) as j:  # the writer's two events, nothing lost
+        assert j.seq == 2 and j.state("m").pending_fills == 2
+    assert not any(name.endswith(".lock") for name in siblings(path))  # the lock is on the file, not beside it
+
+
+def test_a_deleted_lock_file_does_not_admit_a_second_writer(tmp_path):
+    path = tmp_path / "g.sqlite"
+    legacy_lock = tmp_path / "g.sqlite.lock"  # what earlier versions locked
+    legacy_lock.write_text("")
+    with running_writer(path):
+        legacy_lock.unlink()
+        with pytest.raises(JournalError, match="in use by another process"):
+            Journal.open(path, CONFIG)
+
+
+def test_a_journal_with_a_hard_link_is_refused_and_left_untouched(tmp_path):
+    """SQLite finds the WAL by name: a run through another name would not see the first name's WAL (the issue's
+    rollback that lost 3 acknowledged events), so a second name is refused even when no writer runs."""
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        j.apply(fill(1))
+    os.link(path, tmp_path / "copy.sqlite")
+    before = digest(path)
+    for name in ("g.sqlite", "copy.sqlite"):
+        with pytest.raises(JournalError, match="2 names \\(hard links\\)"):
+            Journal.open(tmp_path / name, CONFIG)
+    assert digest(path) == before
+    (tmp_path / "copy.sqlite").unlink()
+    with Journal.open(path, CONFIG) as j:
+        assert j.seq == 1
+
+
+def test_a_symlinked_journal_keeps_its_wal_beside_the_real_file(tmp_path):
+    (tmp_path / "real").mkdir()
+    path = tmp_path / "real" / "g.sqlite"
+    os.symlink(path, tmp_path / "link.sqlite")  # dangling: the journal is created at the target
+    j = Journal.open(tmp_path / "link.sqlite", CONFIG)
+    j.apply(fill(1))
+    assert "g.sqlite-wal" in siblings(path) and "link.sqlite-wal" not in siblings(tmp_path / "link.sqlite")
+    j.close()
+    with Journal.open(path, CONFIG) as j:
+        assert j.seq == 1
+
+
+# --- foreign files and damage: refused before anything is changed --------------------------------------------------
+
+def foreign_database(path: Path, wal: bool = False, application_id: int = 0) -> None:
+    conn = sqlite3.connect(path)
+    if wal:
+        conn.execute("PRAGMA journal_mode=WAL")
+    if application_id:
+        conn.execute(f"PRAGMA application_id={application_id}")
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.execute("INSERT INTO customers VALUES (1)")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("wal, application_id, message", [
+    (False, 0, "not an inventory-guard journal \\(tables: customers\\)"),
+    (True, 0, "not an inventory-guard journal"),
+    (False, 0x12345678, "another application \\(application_id 0x12345678\\)"),
+])
+def test_a_foreign_sqlite_file_is_refused_with_its_bytes_unchanged(tmp_path, wal, application_id, message):
+    path = tmp_path / "other.sqlite"
+    foreign_database(path, wal, application_id)
+    before, mode_byte = digest(path), path.read_bytes()[18]
+    with pytest.raises(JournalCorrupt, match=message):
+        Journal.open(path, CONFIG)
+    assert digest(path) == before and path.read_bytes()[18] == mode_byte  # not switched to WAL
+    if not wal:
+        assert siblings(path) == {"other.sqlite"}  # no -wal/-shm created beside a rollback-mode database
+
+
+def test_an_empty_file_is_damage_and_stays_empty(tmp_path):
+    path = tmp_path / "g.sqlite"
+    path.touch()
+    with pytest.raises(JournalCorrupt, match="the file is empty"):
+        Journal.open(path, CONFIG)
+    assert path.stat().st_size == 0 and siblings(path) == {"g.sqlite"}
+
+
+def test_a_new_journal_is_never_an_empty_file(tmp_path):
+    path = tmp_path / "new" / "g.sqlite"
+    with Journal.open(path, CONFIG):
+        assert path.stat().st_size > 0
+        assert sqlite3.connect(f"file:{path}?mode=ro", uri=True).execute("PRAGMA application_id").fetchone() == (
+            0x49475244,)
+    assert not [n for n in siblings(path) if ".new-" in n]  # the temporary build is gone
+
+
+def journal_with_events(path: Path, n: int = 50) -> None:
+    with Journal.open(path, CONFIG, state_write_interval_s=0) as j:
+        for i in range(1, n + 1):
+            j.apply(fill(i))
+
+
+def damaged(path: Path, *statements: str) -> str:
+    """Apply SQL to a closed journal as some other tool would; returns the file's digest afterwards."""
+    conn = sqlite3.connect(path)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    return digest(path)
+
+
+def test_a_dropped_market_state_table_is_a_clear_error(tmp_path):
+    path = tmp_path / "g.sqlite"
+    journal_with_events(path)
+    before = damaged(path, "DROP TABLE market_state")
+    with pytest.raises(JournalCorrupt, match="market_state table is missing"):
+        Journal.open(path, CONFIG)
+    assert digest(path) == before
+
+
+def test_a_nan_in_the_checkpoint_is_refused_on_load(tmp_path):
+    path = tmp_path / "g.sqlite"
+    journal_with_events(path)
+    conn = sqlite3.connect(path)
+    body = json.loads(conn.execute("SELECT body FROM checkpoints").fetchone()[0])
+    conn.close()
+    body["markets"]["m"]["confirmed"] = "NaN"
+    before = damaged(path, f"UPDATE checkpoints SET body = '{json.dumps(body)}'")
+    with pytest.raises(JournalCorrupt, match="checkpoint after event 50 is damaged \\(a number that is not finite"):
+        Journal.open(path, CONFIG)
+    assert digest(path) == before
+
+
+def test_ids_that_read_as_nan_are_not_mistaken_for_damage(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        j.apply(parse_event({"t": 1, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": "NaN",
+                             "order_id": "Infinity"}))
+        j.apply(parse_event({"t": 2, "type": "order_open", "market": "m", "order_id": "inf", "side": "buy",
+                             "size": "1"}))
+        before = j.guard.to_dict()
+    with Journal.open(path, CONFIG) as j:
+        assert j.guard.to_dict() == before
+
+
+@pytest.mark.parametrize("statement, message", [
+    ("UPDATE checkpoints SET body = '{\"clock\": \"1\"}'", "checkpoint after event 50 is damaged \\(KeyError"),
+    ("UPDATE checkpoints SET body = 'null'", "checkpoint after event 50 is damaged"),
+    ("UPDATE checkpoints SET seq = 99", "checkpoint after event 99 is damaged \\(it is after the last event"),
+    ("UPDATE market_state SET confirmed = 'NaN'", "market_state row of 'm' is damaged \\(confirmed = 'NaN'\\)"),
+    ("UPDATE market_state SET clock = 'x'", "market_state row of 'm' is damaged \\(clock = 'x'\\)"),
+    ("UPDATE market_counters SET value = -1", "market_counters row 'm'/"),
+    ("DELETE FROM meta", "schema version missing"),
+    ("ALTER TABLE events DROP COLUMN decision", "events table has columns"),
+])
+def test_damaged_checkpoints_and_state_rows_are_reported_and_left_untouched(tmp_path, statement, message):
+    path = tmp_path / "g.sqlite"
+    journal_with_events(path)
+    before = damaged(path, statement)
+    with pytest.raises(JournalCorrupt, match=message):
+        Journal.open(path, CONFIG)
+    assert digest(path) == before
+
+
+def test_a_gap_in_the_event_log_after_the_checkpoint_is_damage(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG, checkpoint_every=10) as j:
+        for i in range(1, 16):
+            j.apply(fill(i))
+        j._checkpoint_seq = j.seq  # no closing checkpoint: the restore reads events 11..15
+    before = damaged(path, "DELETE FROM events WHERE seq = 13")
+    with pytest.raises(JournalCorrupt, match="events 13 to 13 are missing"):
+        Journal.open(path, CONFIG)
+    assert digest(path) == before
+
+
+def test_damage_in_pages_a_restore_does_not_read_is_found_and_left_untouched(tmp_path):
+    """The closing checkpoint covers every event, so the restore reads none of them; quick_check still reads
+    every page. Each of several event pages is damaged in turn (a leaf page header overwritten)."""
+    path = tmp_path / "g.sqlite"
+    journal_with_events(path, 3000)
+    conn = sqlite3.connect(path)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    leaves = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf' "
+                                         "ORDER BY pageno")]
+    conn.close()
+    assert len(leaves) > 20 and not (tmp_path / "g.sqlite-wal").exists()
+    good = path.read_bytes()
+    for page in leaves[5:-5:len(leaves) // 4]:
+        data = bytearray(good)
+        start = (page - 1) * page_size
+        data[start:start + 12] = b"\xff" * 12  # the b-tree page header: type, free block, cell count, content
+        path.write_bytes(bytes(data))
+        with pytest.raises(JournalCorrupt, match="quick_check finds damage|damaged"):
+            Journal.open(path, CONFIG)
+        assert path.read_bytes() == bytes(data), f"page {page}: the damaged file was changed"
+    path.write_bytes(good)
+    with Journal.open(path, CONFIG) as j:
+        assert j.seq == 3000
+
+
+def test_a_file_that_is_not_sqlite_at_all_is_left_untouched(tmp_path):
+    path = tmp_path / "g.sqlite"
+    journal_with_events(path)
+    data = bytearray(path.read_bytes())
+    data[0:16] = b"\0" * 16
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt, match="not a readable SQLite database"):
+        Journal.open(path, CONFIG)
+    assert path.read_bytes() == bytes(data)
+
+
+# --- unusable paths ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target, message", [
+    ("/dev/null", "is a character device"),
+    ("DIR", "is a directory"),
+    ("/proc/inventory-guard-test.sqlite", "could not create a new journal in /proc"),
+    ("/proc/no-such-dir/j.sqlite", "could not create the journal's folder"),
+])
+def test_an_unusable_journal_path_is_a_clear_error(tmp_path, target, message):
+    target = str(tmp_path) if target == "DIR" else target
+    before = set(os.listdir(Path(target).parent)) if Path(target).parent.exists() else None
+    with pytest.raises(JournalError, match=message):
+        Journal.open(target, CONFIG)
+    if before is not None:
+        assert set(os.listdir(Path(target).parent)) == before  # no lock or temporary file left beside it
+
+
+# --- a full disk -------------------------------------------------------------------------------------------------
+
+@contextmanager
+def small_filesystem(tmp_path: Path, size: str = "1m"):
+    """A real tmpfs of ``size`` (root); resizable to give the space back."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def give_space_back(mount: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path) -> subprocess.CompletedProcess:
+    config = cwd / "guard.yaml"
+    config.write_text(CONFIG_YAML)
+    return subprocess.run([sys.executable, "-m", "inventory_guard", "replay", *args, "--config", str(config)],
+                          input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def fill_lines(n: int, pad: int = 200) -> str:
+    return "".join(
+        json.dumps({"t": i, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": f"T{i:06d}",
+                    "order_id": "x" * pad}) + "\n" for i in range(1, n + 1))
+
+
+@pytest.mark.parametrize("mode", ["stdin", "file"])
+def test_a_full_disk_is_a_clean_error_and_the_journal_opens_once_space_is_back(tmp_path, mode):
+    with small_filesystem(tmp_path) as mount:
+        if mount is None:
+            pytest.fail("could not mount a 1 MiB tmpfs (needs root); "
+                        "test_a_full_disk_is_reported_as_such_not_as_damage covers the error path by simulation")
+        journal = mount / "g.sqlite"
+        trace = fill_lines(4000)
+        if mode == "stdin":
+            result = run_cli("-", "--journal", str(journal), stdin=trace, cwd=tmp_path)
+        else:
+            (tmp_path / "trace.jsonl").write_text(trace)
+            result = run_cli(str(tmp_path / "trace.jsonl"), "--journal", str(journal), cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "disk is full" in result.stderr and "move it aside" not in result.stderr, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        acknowledged = [line for line in lines if line["ok"]]
+        assert 10 < len(acknowledged) < 4000
+        assert lines[-1]["ok"] or "disk is full" in lines[-1]["error"]
+        # still full: a reopen may fail, but never with advice to discard the journal
+        again = run_cli("-", "--journal", str(journal), stdin=fill_lines(1), cwd=tmp_path)
+        assert "Traceback" not in again.stderr and "move it aside" not in again.stderr, again.stderr
+        if again.returncode != 0:
+            assert again.returncode == 1 and ("disk is full" in again.stderr or "I/O error" in again.stderr)
+        give_space_back(mount)
+        with Journal.open(journal, CONFIG) as j:  # every acknowledged event, in order
+            assert j.seq >= len(acknowledged)
+            seen = [json.loads(b)["trade_id"] for (b,) in j._conn.execute("SELECT body FROM events ORDER BY seq")]
+            assert seen[:len(acknowledged)] == [f"T{line['line']:06d}" for line in acknowledged]
+            assert j._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+class FullDisk:
+    """A connection whose writes fail as SQLite's do on a full disk (SQLITE_FULL)."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, sql, *args):
+        if sql.lstrip().upper().startswith(("INSERT", "DELETE", "UPDATE")):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def __enter__(self):
+        return self._conn.__enter__()
+
+    def __exit__(self, *exc):
+        return self._conn.__exit__(*exc)
+
+
+def test_a_full_disk_is_reported_as_such_not_as_damage(tmp_path):
+    path = tmp_path / "g.sqlite"
+    j = Journal.open(path, CONFIG)
+    j.apply(fill(1))
+    real, j._conn = j._conn, FullDisk(j._conn)
+    with pytest.raises(JournalError, match="disk is full") as info:
+        j.apply(fill(2))
+    assert not isinstance(info.value, JournalCorrupt) and "move it aside" not in str(info.value)
+    with pytest.raises(JournalError, match="unusable after an earlier failure"):
+        j.apply(fill(3))
+    j._conn = real
+    j.close()  # no checkpoint of the in-memory state that ran ahead of the log
+    with Journal.open(path, CONFIG) as j:
+        assert j.seq == 1 and j.state("m").pending_fills == 1
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("journal, message", [
+    ("/dev/null", "is a character device"),
+    ("DIR", "is a directory"),
+    ("/proc/x", "could not create a new journal in /proc"),
+])
+def test_the_cli_reports_an_unusable_journal_path_with_exit_1(tmp_path, journal, message):
+    journal = str(tmp_path) if journal == "DIR" else journal
+    result = run_cli("-", "--journal", journal, stdin=fill_lines(1), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr and result.stderr.startswith("inventory-guard: journal error:"), result.stderr
+    assert not os.path.exists("/dev/null.lock")
+
+
+def test_the_cli_reports_an_out_file_it_cannot_write_with_exit_2(tmp_path):
+    result = run_cli("-", "--out", str(tmp_path / "missing" / "out.jsonl"), stdin=fill_lines(1), cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot write output" in result.stderr and "No such file or directory" in result.stderr
+
+
+def test_sigint_prints_the_summary_and_closes_the_journal(tmp_path):
+    journal, out = tmp_path / "g.sqlite", tmp_path / "out.jsonl"
+    (tmp_path / "trace.jsonl").write_text(fill_lines(100_000, pad=1))
+    config = tmp_path / "guard.yaml"
+    config.write_text(CONFIG_YAML)
+    proc = subprocess.Popen([sys.executable, "-m", "inventory_guard", "replay", str(tmp_path / "trace.jsonl"),
+                             "--config", str(config), "--journal", str(journal), "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "INVENTORY_GUARD_LOG_LEVEL": "ERROR"})
+    deadline = time.monotonic() + 60
+    while (not out.exists() or out.stat().st_size < 50_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "restarts, interrupted" in stderr, stderr
+    events = int(stderr.split("replay: ")[1].split(" events")[0])
+    lines = out.read_text().splitlines()
+    assert 0 < events < 100_000 and len([line for line in lines if '"ok":true' in line]) == events
+    assert not (tmp_path / "g.sqlite-wal").exists()  # closed cleanly: SQLite removes the WAL on the last close
+    with Journal.open(journal, CONFIG) as j:
+        assert events <= j.seq <= events + 1  # the interrupted line may have been committed, never acknowledged
+
+
+def test_journals_created_concurrently_stay_separate_and_whole(tmp_path):
+    """Two journals in one folder, created concurrently by two processes, stay two journals."""
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        from inventory_guard.config import parse_config
+        from inventory_guard.journal import Journal
+        Journal.open({str(tmp_path / name)!r}, parse_config({{"max_position": "1"}})).close()
+    """)]) for name in ("a.sqlite", "b.sqlite", "a.sqlite")]
+    codes = [p.wait(timeout=60) for p in procs]
+    assert codes.count(0) >= 2  # the two a.sqlite openers may meet the lock; b.sqlite is always its own
+    assert {n for n in siblings(tmp_path / "a.sqlite") if not n.endswith(("-wal", "-shm"))} == {"a.sqlite",
+                                                                                                  "b.sqlite"}
+    for name in ("a.sqlite", "b.sqlite"):
+        with Journal.open(tmp_path / name, parse_config({"max_position": "1"})):
+            pass
+
+
+def test_a_journal_from_before_the_header_ids_opens_and_gets_them(tmp_path):
+    path = tmp_path / "g.sqlite"
+    journal_with_events(path, 5)
+    damaged(path, "PRAGMA application_id=0", "PRAGMA user_version=0")  # as earlier versions wrote it
+    with Journal.open(path, CONFIG) as j:
+        assert j.seq == 5
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA application_id").fetchone() == (0x49475244,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    conn.close()
