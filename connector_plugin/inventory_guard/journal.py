@@ -532,6 +532,9 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # JSON without NaN/Infinity (one decoder, reused)
+
+
 def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple[Guard, int, int]:
     try:
         last = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
@@ -547,7 +550,7 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
                                      f"{_DAMAGE_ADVICE}")
             seq = seq_read
             try:
-                event = parse_event(json.loads(body, parse_constant=_reject_constant))
+                event = parse_event(_DECODER.decode(body))
             except (InvalidEvent, ValueError, TypeError, RecursionError) as exc:
                 raise JournalCorrupt(f"{path}: event {seq} in the journal is damaged ({exc}); {_DAMAGE_ADVICE}") from None
             guard.apply(event)
@@ -570,7 +573,7 @@ def _load_checkpoint(path: Path, config: GuardConfig, seq: int, body, last: int)
     if seq > last:
         raise damaged(f"it is after the last event in the log, {last}: events are missing")
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        data = _DECODER.decode(body)
         guard = Guard.from_dict(config, data)
         again = guard.to_dict()
     except UnknownMarket:
