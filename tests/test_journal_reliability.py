@@ -485,3 +485,34 @@ def test_a_journal_from_before_the_header_ids_opens_and_gets_them(tmp_path):
     assert conn.execute("PRAGMA application_id").fetchone() == (0x49475244,)
     assert conn.execute("PRAGMA user_version").fetchone() == (1,)
     conn.close()
+
+
+def test_a_journal_on_a_read_only_filesystem_is_a_clear_error(tmp_path):
+    with small_filesystem(tmp_path, "4m") as mount:
+        if mount is None:
+            pytest.fail("could not mount a tmpfs (needs root)")
+        journal_with_events(mount / "g.sqlite", 3)
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        with pytest.raises(JournalError, match="could not open the journal for writing: Read-only file system"):
+            Journal.open(mount / "g.sqlite", CONFIG)
+        with pytest.raises(JournalError, match="could not create a new journal in .*Read-only file system"):
+            Journal.open(mount / "new.sqlite", CONFIG)
+
+
+def test_sigint_while_waiting_on_standard_input_prints_the_summary(tmp_path):
+    config = tmp_path / "guard.yaml"
+    config.write_text(CONFIG_YAML)
+    proc = subprocess.Popen([sys.executable, "-m", "inventory_guard", "replay", "-", "--config", str(config),
+                             "--journal", str(tmp_path / "g.sqlite")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(fill_lines(3, pad=1))
+    proc.stdin.flush()
+    answers = [json.loads(proc.stdout.readline()) for _ in range(3)]  # answered: now blocked reading stdin
+    assert [a["ok"] for a in answers] == [True] * 3
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)  # before communicate(), which would close stdin: an end of input, not an interrupt
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and stdout == "" and "Traceback" not in stderr, stderr
+    assert "replay: 3 events" in stderr and stderr.rstrip().endswith("interrupted")
+    with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:
+        assert j.seq == 3

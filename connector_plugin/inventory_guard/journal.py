@@ -412,7 +412,10 @@ def _create(path: Path, real: Path, bot: str) -> None:
     except (OSError, sqlite3.Error) as exc:
         raise _failure(path, exc, f"create a new journal in {real.parent}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # (a read-only filesystem: nothing was created)
 
 
 def _sql_text(value: str) -> str:
