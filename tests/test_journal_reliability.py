@@ -200,14 +200,34 @@ def test_a_dropped_market_state_table_is_a_clear_error(tmp_path):
     assert digest(path) == before
 
 
-def test_a_nan_in_the_checkpoint_is_refused_on_load(tmp_path):
+def _set_confirmed(body):
+    body["markets"]["m"]["confirmed"] = "@@"
+
+
+def _set_open_buys(body):
+    body["markets"]["m"]["open_buys"] = "@@"
+
+
+def _set_histogram_sum(body):
+    body["markets"]["m"]["histogram_sum"] = "@@"
+
+
+def _set_pending_fill_amount(body):
+    body["markets"]["m"]["pending"]["fills"][0][3] = "@@"  # inside a pending fill (a slots object once restored)
+
+
+@pytest.mark.parametrize("place, value", [(_set_confirmed, '"NaN"'), (_set_open_buys, '"-Infinity"'),
+                                          (_set_histogram_sum, "1e999"),  # a JSON number a float cannot hold
+                                          (_set_pending_fill_amount, '"NaN"')])
+def test_a_nan_in_the_checkpoint_is_refused_on_load(tmp_path, place, value):
     path = tmp_path / "g.sqlite"
     journal_with_events(path)
     conn = sqlite3.connect(path)
     body = json.loads(conn.execute("SELECT body FROM checkpoints").fetchone()[0])
     conn.close()
-    body["markets"]["m"]["confirmed"] = "NaN"
-    before = damaged(path, f"UPDATE checkpoints SET body = '{json.dumps(body)}'")
+    place(body)
+    text = json.dumps(body).replace('"@@"', value)
+    before = damaged(path, f"UPDATE checkpoints SET body = '{text}'")
     with pytest.raises(JournalCorrupt, match="checkpoint after event 50 is damaged \\(a number that is not finite"):
         Journal.open(path, CONFIG)
     assert digest(path) == before

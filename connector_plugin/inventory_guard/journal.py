@@ -30,8 +30,11 @@ import sqlite3
 import stat
 import time
 import urllib.parse
+from collections import deque
 from decimal import Decimal, localcontext
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from .config import GuardConfig, UnknownMarket
 from .core import Guard, Outcome
@@ -321,8 +324,8 @@ _FILE_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFCHR: "a character device", 
 
 def _not_regular(path: Path, mode: int) -> JournalError:
     kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
-    return JournalError(f"{path}: is {kind}; a journal must be a regular file (give a file path, e.g. {path}/guard.sqlite)"
-                        if stat.S_ISDIR(mode) else f"{path}: is {kind}; a journal must be a regular file")
+    hint = f" (give a file path, e.g. {path}/guard.sqlite)" if stat.S_ISDIR(mode) else ""
+    return JournalError(f"{path}: is {kind}; a journal must be a regular file{hint}")
 
 
 def _open_locked(path: Path, bot: str) -> tuple[Path, int]:
@@ -471,8 +474,8 @@ def _inspect(path: Path, real: Path, fd: int, config: GuardConfig) -> tuple[tupl
         )
     header = os.pread(fd, 100, 0)
     if not header.startswith(_SQLITE_MAGIC):
-        raise JournalCorrupt(f"{path}: not a readable SQLite database (the file does not start with the SQLite header); "
-                             f"{_DAMAGE_ADVICE}")
+        raise JournalCorrupt(f"{path}: not a readable SQLite database (the file does not start with the SQLite "
+                             f"header); {_DAMAGE_ADVICE}")
     if len(header) < 100:
         raise JournalCorrupt(f"{path}: the SQLite header is cut short ({size} bytes); {_DAMAGE_ADVICE}")
     try:
@@ -555,7 +558,8 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
             try:
                 event = parse_event(_DECODER.decode(body))
             except (InvalidEvent, ValueError, TypeError, RecursionError) as exc:
-                raise JournalCorrupt(f"{path}: event {seq} in the journal is damaged ({exc}); {_DAMAGE_ADVICE}") from None
+                raise JournalCorrupt(f"{path}: event {seq} in the journal is damaged ({exc}); "
+                                     f"{_DAMAGE_ADVICE}") from None
             guard.apply(event)
         return guard, seq, checkpoint_seq
     except UnknownMarket as exc:
@@ -567,9 +571,9 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
 
 
 def _load_checkpoint(path: Path, config: GuardConfig, seq: int, body, last: int) -> Guard:
-    """The newest checkpoint, refused unless it is well formed: valid JSON without NaN/Infinity, read back by the
-    core into exactly the same serialization, every number in the restored state finite, and no further than the
-    event log."""
+    """The newest checkpoint, refused unless it is well formed: valid JSON without NaN/Infinity that the core reads
+    back, every number in the restored state finite, and no further than the event log. (Its text is not compared
+    with the core's serialization of the restored state: a newer core may read an older checkpoint.)"""
     def damaged(why: str) -> JournalCorrupt:
         return JournalCorrupt(f"{path}: the checkpoint after event {seq} is damaged ({why}); {_DAMAGE_ADVICE}")
 
@@ -578,23 +582,26 @@ def _load_checkpoint(path: Path, config: GuardConfig, seq: int, body, last: int)
     try:
         data = _DECODER.decode(body)
         guard = Guard.from_dict(config, data)
-        again = guard.to_dict()
     except UnknownMarket:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, ArithmeticError, RecursionError) as exc:
         raise damaged(f"{type(exc).__name__}: {exc}") from None
-    if again != data:
-        raise damaged("it does not read back as it was written")
     where = _non_finite(guard) if _MAYBE_NON_FINITE.search(body) else None
     if where is not None:
         raise damaged(f"a number that is not finite in {where}")
     return guard
 
 
-# A non-finite Decimal can only come from a JSON string Decimal() reads as NaN or infinity. json.dumps never writes
-# ASCII letters as \\u escapes, so a checkpoint this regex does not match holds only finite numbers; when it does
-# match (an id may well be "NaN"), the restored state is walked to be sure.
-_MAYBE_NON_FINITE = re.compile(r'"\s*[+-]?(?:s?nan\d*|inf(?:inity)?)\s*"|\\u00[2-7]', re.IGNORECASE)
+# A non-finite number in the restored state can only come from a JSON string Decimal() reads as NaN or infinity, or
+# from a JSON number too large for a float (a three-digit exponent). json.dumps never writes ASCII letters as \\u
+# escapes, so a checkpoint this regex does not match holds only finite numbers; when it does match (an id may well
+# be "NaN"), the restored state is walked to be sure.
+_MAYBE_NON_FINITE = re.compile(
+    r'"\s*[+-]?(?:s?nan\d*|inf(?:inity)?)\s*"'      # a string such as "NaN", "-Infinity"
+    r'|\\u00[2-7]'                                   # an escaped ASCII character
+    r'|(?<![\w"])-?\d+(?:\.\d+)?[eE][+-]?\d{3}',       # a number with a three-digit exponent
+    re.IGNORECASE,
+)
 
 
 def _non_finite(root) -> str | None:
@@ -614,11 +621,11 @@ def _non_finite(root) -> str | None:
             seen.add(id(obj))
             if isinstance(obj, dict):
                 stack.extend((f"{where}[{k!r}]", v) for k, v in obj.items())
-            elif isinstance(obj, (list, tuple, set, frozenset)) or type(obj).__name__ == "deque":
+            elif isinstance(obj, (list, tuple, set, frozenset, deque)):
                 stack.extend((where, v) for v in obj)
-            elif type(obj).__module__.startswith("inventory_guard.") and type(obj).__module__ != "inventory_guard.config":
-                fields = getattr(obj, "__dict__", None) or {
-                    n: getattr(obj, n) for c in type(obj).__mro__ for n in getattr(c, "__slots__", ()) if hasattr(obj, n)}
+            elif type(obj).__module__.startswith("inventory_guard.") and not isinstance(obj, BaseModel):  # not config
+                slots = (n for c in type(obj).__mro__ for n in getattr(c, "__slots__", ()))
+                fields = getattr(obj, "__dict__", None) or {n: getattr(obj, n) for n in slots if hasattr(obj, n)}
                 stack.extend((f"{where}.{k}", v) for k, v in fields.items())
     return None
 
@@ -631,7 +638,8 @@ _REAL_STATE_COLUMNS = ("confirmed_at", "pending_fill_max_age_s", "oldest_pending
 
 
 def _check_state_rows(path: Path, conn: sqlite3.Connection, seq: int) -> None:
-    """The per-market rows readers see: exact decimals as text, finite times, counts, no row ahead of the log."""
+    """The per-market rows readers see: exact finite decimals as text, times as numbers, counts, no row ahead of the
+    log."""
     nullable = {"last_force_reconcile_gap", "confirmed_at", "oldest_pending_fill_at", "halted_reason"}
     cursor = conn.execute("SELECT * FROM market_state")
     names = [c[0] for c in cursor.description]
@@ -643,8 +651,8 @@ def _check_state_rows(path: Path, conn: sqlite3.Connection, seq: int) -> None:
                 continue
             if column in _DECIMAL_STATE_COLUMNS:
                 ok = isinstance(value, str) and _finite_decimal(value)
-            elif column in _REAL_STATE_COLUMNS:
-                ok = isinstance(value, (int, float)) and math.isfinite(value)
+            elif column in _REAL_STATE_COLUMNS:  # (SQLite stores a NaN as NULL; a huge finite limit may be inf)
+                ok = isinstance(value, (int, float)) and not math.isnan(value)
             else:
                 ok = isinstance(value, int) and value >= 0
             if not ok:

@@ -39,8 +39,8 @@ class Summary:
         return (
             f"replay: {self.events} events, {self.rejected_lines} rejected lines, {self.blocks} blocks, "
             f"{self.resized} resized, {self.aged_out_fills} aged-out fills, {self.duplicate_fills} duplicate fills, "
-            f"{self.failed_fills} failed fills, {self.restarts} restarts" + (", interrupted" if self.interrupted else "")
-        )
+            f"{self.failed_fills} failed fills, {self.restarts} restarts"
+        ) + (", interrupted" if self.interrupted else "")
 
 
 def _reject_constant(name: str):
