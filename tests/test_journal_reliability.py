@@ -480,19 +480,28 @@ def test_sigint_prints_the_summary_and_closes_the_journal(tmp_path):
 
 
 def test_journals_created_concurrently_stay_separate_and_whole(tmp_path):
-    """Two journals in one folder, created concurrently by two processes, stay two journals."""
-    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    """Three processes create two journals in one folder at once: each journal is whole, and an opener that meets
+    another one gets "in use" (never a half-built file or a spurious second name)."""
+    child = textwrap.dedent("""
+        import sys
         from inventory_guard.config import parse_config
         from inventory_guard.journal import Journal
-        Journal.open({str(tmp_path / name)!r}, parse_config({{"max_position": "1"}})).close()
-    """)]) for name in ("a.sqlite", "b.sqlite", "a.sqlite")]
-    codes = [p.wait(timeout=60) for p in procs]
-    assert codes.count(0) >= 2  # the two a.sqlite openers may meet the lock; b.sqlite is always its own
-    assert {n for n in siblings(tmp_path / "a.sqlite") if not n.endswith(("-wal", "-shm"))} == {"a.sqlite",
-                                                                                                  "b.sqlite"}
-    for name in ("a.sqlite", "b.sqlite"):
-        with Journal.open(tmp_path / name, parse_config({"max_position": "1"})):
-            pass
+        Journal.open(sys.argv[1], parse_config({"max_position": "1"})).close()
+    """)
+    for attempt in range(2):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        procs = [subprocess.Popen([sys.executable, "-c", child, str(folder / name)], stderr=subprocess.PIPE, text=True)
+                 for name in ("a.sqlite", "b.sqlite", "a.sqlite", "a.sqlite")]
+        results = [(p.wait(timeout=60), p.communicate()[1]) for p in procs]
+        assert results[1][0] == 0, results[1][1]
+        for code, stderr in results:
+            assert code == 0 or "in use by another process" in stderr, stderr
+        assert {n for n in siblings(folder / "a.sqlite") if not n.endswith(("-wal", "-shm"))} == {"a.sqlite",
+                                                                                                   "b.sqlite"}
+        for name in ("a.sqlite", "b.sqlite"):
+            with Journal.open(folder / name, parse_config({"max_position": "1"})):
+                pass
 
 
 def test_a_journal_from_before_the_header_ids_opens_and_gets_them(tmp_path):

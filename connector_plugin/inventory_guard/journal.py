@@ -329,50 +329,30 @@ def _not_regular(path: Path, mode: int) -> JournalError:
 
 
 def _open_locked(path: Path, bot: str) -> tuple[Path, int]:
-    """Resolve ``path`` (symlinks), create the journal if there is none, open the file and take an exclusive flock
-    on it. flock belongs to this open file description, so neither SQLite closing its own descriptors nor another
-    name for the same inode releases or bypasses it."""
+    """Resolve ``path`` (symlinks), open the journal file (creating a new journal if there is none) and hold an
+    exclusive flock on it. flock belongs to this open file description, so neither SQLite closing its own
+    descriptors nor another name for the same inode releases or bypasses it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _failure(path, exc, f"create the journal's folder {path.parent}") from None
     real = Path(os.path.realpath(path))
     for _ in range(3):
+        fd = _open_existing(path, real)
+        if fd is None:
+            fd = _create(path, real, bot)
+            if fd is None:
+                continue  # another process created it first: open that one
         try:
-            st = os.stat(real)
-        except FileNotFoundError:
-            _create(path, real, bot)
-            continue
-        except OSError as exc:
-            raise _failure(path, exc, "open the journal") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise _not_regular(path, st.st_mode)
-        try:
-            fd = os.open(real, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise _failure(path, exc, "open the journal for writing") from None
-        try:
-            fst = os.fstat(fd)
-            if not stat.S_ISREG(fst.st_mode):
-                raise _not_regular(path, fst.st_mode)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise JournalError(f"{path}: the journal is in use by another process (it holds the lock on "
-                                   f"{real})") from None
-            except OSError as exc:
-                raise _failure(path, exc, f"lock {real}") from None
+            fst, after = os.fstat(fd), os.stat(real)
+            if (after.st_dev, after.st_ino) != (fst.st_dev, fst.st_ino):
+                raise JournalError(f"{path}: the journal file was replaced while it was being opened; try again")
             if fst.st_nlink > 1:
                 raise JournalError(
                     f"{path}: the journal file has {fst.st_nlink} names (hard links); SQLite finds its write-ahead "
                     f"log by name, so writing through another name could lose acknowledged events. Remove the "
                     f"other links (find them with: find / -xdev -samefile {real}); the journal was left untouched"
                 )
-            after = os.stat(real)
-            if (after.st_dev, after.st_ino) != (fst.st_dev, fst.st_ino):
-                raise JournalError(f"{path}: the journal file was replaced while it was being opened; try again")
         except BaseException:
             os.close(fd)
             raise
@@ -380,49 +360,91 @@ def _open_locked(path: Path, bot: str) -> tuple[Path, int]:
     raise JournalError(f"{path}: the journal file keeps disappearing while it is being opened")
 
 
-def _create(path: Path, real: Path, bot: str) -> None:
-    """Build a new, complete journal under a temporary name and link it into place (never over an existing file):
-    whatever moment a crash hits, the journal's name holds either nothing or a whole journal."""
+def _open_existing(path: Path, real: Path) -> int | None:
+    """The journal file, opened and locked; None when there is none."""
+    try:
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode):  # checked before opening: opening a device can have effects
+            raise _not_regular(path, st.st_mode)
+        fd = os.open(real, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _failure(path, exc, "open the journal for writing") from None
+    try:
+        fst = os.fstat(fd)
+        if not stat.S_ISREG(fst.st_mode):
+            raise _not_regular(path, fst.st_mode)
+        _lock(path, real, fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _lock(path: Path, real: Path, fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalError(f"{path}: the journal is in use by another process (it holds the lock on {real})") from None
+    except OSError as exc:
+        raise _failure(path, exc, f"lock {real}") from None
+
+
+def _create(path: Path, real: Path, bot: str) -> int | None:
+    """Build a new, complete journal under a temporary name, locked, and link it into place (never over an
+    existing file): whatever moment a crash hits, the journal's name holds either nothing or a whole journal, and
+    another process that finds it before this one is done finds it locked. Returns the locked descriptor, or None
+    when another process created the journal first."""
     tmp = real.with_name(f".{real.name}.new-{os.getpid()}")
+    fd = None
     try:
         tmp.unlink(missing_ok=True)
-        os.close(os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        _lock(path, real, fd)
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.executescript(DDL)
             meta = {"schema_version": str(SCHEMA_VERSION), "bot": bot, "created_at": repr(time.time())}
-            conn.executescript("BEGIN;" + DDL + "".join(
-                f"INSERT INTO meta (key, value) VALUES ('{k}', {_sql_text(v)});" for k, v in meta.items()) + "COMMIT;")
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
             if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 raise JournalError(f"{path}: SQLite could not use WAL mode in {real.parent}")
         finally:
             conn.close()
-        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        os.fsync(fd)
         try:
             os.link(tmp, real)
         except FileExistsError:
-            pass  # another process created it first: open that one
+            os.close(fd)
+            fd = None
+            return None
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
                 raise
-            if not os.path.lexists(real):  # a filesystem without hard links
-                os.rename(tmp, real)
+            if os.path.lexists(real):  # a filesystem without hard links, and another process was first
+                os.close(fd)
+                fd = None
+                return None
+            os.rename(tmp, real)
+        tmp.unlink(missing_ok=True)
+        directory = os.open(real.parent, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(directory)  # the new name is durable
+        finally:
+            os.close(directory)
+        created, fd = fd, None
+        return created
     except (OSError, sqlite3.Error) as exc:
         raise _failure(path, exc, f"create a new journal in {real.parent}") from None
     finally:
+        if fd is not None:
+            os.close(fd)
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass  # (a read-only filesystem: nothing was created)
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _connect(path: Path, real: Path, synchronous: str, bot: str, ids_missing: bool) -> sqlite3.Connection:
