@@ -545,3 +545,19 @@ def test_sigint_while_waiting_on_standard_input_prints_the_summary(tmp_path):
     assert "replay: 3 events" in stderr and stderr.rstrip().endswith("interrupted")
     with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:
         assert j.seq == 3
+
+
+def test_a_checkpoint_of_the_wrong_shape_is_found_when_the_events_after_it_are_replayed(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG, checkpoint_every=10) as j:
+        for i in range(1, 16):
+            j.apply(fill(i))
+        j._checkpoint_seq = j.seq  # no closing checkpoint: events 11..15 are replayed onto the one after event 10
+    conn = sqlite3.connect(path)
+    body = json.loads(conn.execute("SELECT body FROM checkpoints").fetchone()[0])
+    conn.close()
+    body["markets"]["m"]["pending"]["next_seq"] = "11"  # a number written as text: the core trips over it later
+    before = damaged(path, f"UPDATE checkpoints SET body = '{json.dumps(body)}'")
+    with pytest.raises(JournalCorrupt, match="replaying event 11 onto the checkpoint failed \\(TypeError"):
+        Journal.open(path, CONFIG)
+    assert digest(path) == before

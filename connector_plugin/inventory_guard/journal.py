@@ -582,7 +582,15 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
             except (InvalidEvent, ValueError, TypeError, RecursionError) as exc:
                 raise JournalCorrupt(f"{path}: event {seq} in the journal is damaged ({exc}); "
                                      f"{_DAMAGE_ADVICE}") from None
-            guard.apply(event)
+            try:
+                guard.apply(event)
+            except (InvalidEvent, UnknownMarket):
+                raise
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError, ArithmeticError) as exc:
+                raise JournalCorrupt(
+                    f"{path}: replaying event {seq} onto the checkpoint failed ({type(exc).__name__}: {exc}): the "
+                    f"checkpoint or the event is damaged; {_DAMAGE_ADVICE}"
+                ) from None
         return guard, seq, checkpoint_seq
     except UnknownMarket as exc:
         raise JournalError(f"{path}: the journal has state for a market the config does not know: {exc}") from None
