@@ -561,3 +561,16 @@ def test_a_checkpoint_of_the_wrong_shape_is_found_when_the_events_after_it_are_r
     with pytest.raises(JournalCorrupt, match="replaying event 11 onto the checkpoint failed \\(TypeError"):
         Journal.open(path, CONFIG)
     assert digest(path) == before
+
+
+def test_output_on_a_full_disk_is_a_clean_error(tmp_path):
+    with small_filesystem(tmp_path, "64k") as mount:
+        if mount is None:
+            pytest.fail("could not mount a tmpfs (needs root)")
+        (tmp_path / "trace.jsonl").write_text(fill_lines(2000))
+        result = run_cli(str(tmp_path / "trace.jsonl"), "--out", str(mount / "out.jsonl"), "--journal",
+                         str(tmp_path / "g.sqlite"), cwd=tmp_path)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "replay stopped: No space left on device" in result.stderr, result.stderr
+        with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:  # the journal is closed cleanly and whole
+            assert j.seq > 0

@@ -48,15 +48,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             source.close()
         return 2
     try:
-        summary = replay(_lines(source), config, out, journal_path=Path(args.journal) if args.journal else None,
-                         flush=flush)
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
-        if out is not sys.stdout:
-            out.close()
-        else:
-            out.flush()
+        try:
+            summary = replay(_lines(source), config, out, journal_path=Path(args.journal) if args.journal else None,
+                             flush=flush)
+        finally:
+            if source is not sys.stdin.buffer:
+                source.close()
+            if out is not sys.stdout:
+                out.close()
+            else:
+                out.flush()
+    except OSError as exc:  # reading the trace or writing the output failed midway (e.g. a full disk)
+        where = (args.out or "standard output") if exc.filename is None else exc.filename
+        print(f"inventory-guard: replay stopped: {exc.strerror or exc} ({where})", file=sys.stderr)
+        return 1
     print(summary.line(), file=sys.stderr)
     return 130 if summary.interrupted else 0
 
