@@ -70,8 +70,8 @@ def _failure(path: Path, exc: BaseException, doing: str) -> JournalError:
                                 f"again — {_KEEP_ADVICE}")
         return JournalError(f"{path}: could not {doing}: {exc.strerror or exc}")
     detail = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
-    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return JournalCorrupt(f"{path}: the journal is damaged ({detail}); {_DAMAGE_ADVICE}")
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "Could not decode to UTF-8" in str(exc):
+        return JournalCorrupt(f"{path}: the journal is damaged ({detail[:300]}); {_DAMAGE_ADVICE}")
     if primary == sqlite3.SQLITE_FULL:
         return JournalError(f"{path}: could not {doing}: the disk is full ({detail}, ENOSPC); free space and start "
                             f"again — {_KEEP_ADVICE}")
