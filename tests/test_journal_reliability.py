@@ -611,3 +611,23 @@ def test_random_damage_is_refused_untouched_or_is_invisible_to_sqlite_too(tmp_pa
             refused += 1
             assert path.read_bytes() == bytes(data), f"case {case} ({kind}): changed after the refusal"
     assert refused >= 60  # most damage is found (measured: 71 of 80 with this seed)
+
+
+def test_an_apply_stopped_midway_leaves_the_journal_refusing_writes_and_the_log_as_the_record(tmp_path):
+    path = tmp_path / "g.sqlite"
+    j = Journal.open(path, CONFIG)
+    j.apply(fill(1))
+    real_apply = j.guard.apply
+
+    def half_applied(event):  # the in-memory state moves, then the apply is interrupted (SIGINT, a bug)
+        real_apply(event)
+        raise KeyboardInterrupt
+
+    j.guard.apply = half_applied
+    with pytest.raises(KeyboardInterrupt):
+        j.apply(fill(2))
+    with pytest.raises(JournalError, match="unusable after an earlier failure: applying a fill event stopped midway"):
+        j.apply(fill(3))
+    j.close()  # no closing checkpoint of a state that ran ahead of the log
+    with Journal.open(path, CONFIG) as j:
+        assert j.seq == 1 and j.state("m").pending_fills == 1

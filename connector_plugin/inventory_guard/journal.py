@@ -208,7 +208,7 @@ class Journal:
         except InvalidEvent:
             raise
         except BaseException as exc:
-            self._broken = f"interrupted while applying a {event.type} event ({type(exc).__name__})"
+            self._broken = f"applying a {event.type} event stopped midway ({type(exc).__name__}: {exc})"
             raise
         self.seq += 1
         try:
@@ -232,7 +232,7 @@ class Journal:
             self._broken = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
             raise _failure(self.path, exc, f"journal a {event.type} event (it was not acknowledged)") from None
         except BaseException as exc:
-            self._broken = f"interrupted while journaling a {event.type} event ({type(exc).__name__})"
+            self._broken = f"journaling a {event.type} event stopped midway ({type(exc).__name__}: {exc})"
             raise
         return outcome
 
@@ -280,7 +280,7 @@ class Journal:
             self._broken = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
             raise _failure(self.path, exc, doing) from None
         except BaseException as exc:
-            self._broken = f"interrupted while trying to {doing} ({type(exc).__name__})"
+            self._broken = f"trying to {doing} stopped midway ({type(exc).__name__}: {exc})"
             raise
 
     def _write_checkpoint(self) -> None:
