@@ -146,6 +146,7 @@ def foreign_database(path: Path, wal: bool = False, application_id: int = 0) -> 
     (False, 0, "not an inventory-guard journal \\(tables: customers\\)"),
     (True, 0, "not an inventory-guard journal"),
     (False, 0x12345678, "another application \\(application_id 0x12345678\\)"),
+    (True, 0x12345678, "another application \\(application_id 0x12345678\\)"),
 ])
 def test_a_foreign_sqlite_file_is_refused_with_its_bytes_unchanged(tmp_path, wal, application_id, message):
     path = tmp_path / "other.sqlite"
@@ -154,8 +155,7 @@ def test_a_foreign_sqlite_file_is_refused_with_its_bytes_unchanged(tmp_path, wal
     with pytest.raises(JournalCorrupt, match=message):
         Journal.open(path, CONFIG)
     assert digest(path) == before and path.read_bytes()[18] == mode_byte  # not switched to WAL
-    if not wal:
-        assert siblings(path) == {"other.sqlite"}  # no -wal/-shm created beside a rollback-mode database
+    assert siblings(path) == {"other.sqlite"}  # and no -wal/-shm files were created beside it
 
 
 def test_an_empty_file_is_damage_and_stays_empty(tmp_path):
@@ -631,3 +631,24 @@ def test_an_apply_stopped_midway_leaves_the_journal_refusing_writes_and_the_log_
     j.close()  # no closing checkpoint of a state that ran ahead of the log
     with Journal.open(path, CONFIG) as j:
         assert j.seq == 1 and j.state("m").pending_fills == 1
+
+
+def test_an_older_journal_whose_tables_are_still_only_in_its_wal_opens(tmp_path):
+    """Earlier versions created a journal in place, in WAL mode: killed before SQLite's first checkpoint, its main
+    file holds no table yet. The quiet foreign-file check must not mistake it for an empty foreign database."""
+    path = tmp_path / "g.sqlite"
+    subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os, sqlite3
+        from inventory_guard.schema import DDL
+        conn = sqlite3.connect({str(path)!r}, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript("BEGIN;" + DDL + "INSERT INTO meta VALUES ('schema_version', '1'); COMMIT;")
+        conn.execute("INSERT INTO events VALUES (1, 1.0, 'tick', '{{\\"t\\":\\"1\\",\\"type\\":\\"tick\\"}}', NULL)")
+        os._exit(0)  # killed: no checkpoint into the main file
+    """)], check=True)
+    assert (tmp_path / "g.sqlite-wal").stat().st_size > 0
+    immutable = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    assert immutable.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    immutable.close()
+    with Journal.open(path, CONFIG) as j:
+        assert j.seq == 1

@@ -500,6 +500,7 @@ def _inspect(path: Path, real: Path, fd: int, config: GuardConfig) -> tuple[tupl
                              f"header); {_DAMAGE_ADVICE}")
     if len(header) < 100:
         raise JournalCorrupt(f"{path}: the SQLite header is cut short ({size} bytes); {_DAMAGE_ADVICE}")
+    _refuse_foreign_quietly(path, real, header)
     try:
         conn = sqlite3.connect(f"file:{urllib.parse.quote(str(real))}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -516,17 +517,43 @@ def _inspect(path: Path, real: Path, fd: int, config: GuardConfig) -> tuple[tupl
         conn.close()
 
 
+def _foreign(path: Path, app_id: int, tables: set[str]) -> JournalCorrupt:
+    if app_id not in (0, APPLICATION_ID):
+        what = f"it belongs to another application (application_id {app_id:#x})"
+    else:
+        what = f"tables: {', '.join(sorted(tables))}" if tables else "an empty database"
+    return JournalCorrupt(f"{path}: this SQLite database is not an inventory-guard journal ({what}); it was left "
+                          f"untouched")
+
+
+def _refuse_foreign_quietly(path: Path, real: Path, header: bytes) -> None:
+    """Refuse a foreign database from its main file alone, before the read-only connection of ``_inspect`` (which,
+    for a WAL database, creates -wal/-shm files beside it): by the header's application_id, else through an
+    immutable connection (no WAL, no shm, no locks) that lists its tables. Whatever this cannot tell is left to
+    ``_identify``."""
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id == APPLICATION_ID:
+        return
+    if app_id != 0:
+        raise _foreign(path, app_id, set())
+    try:
+        conn = sqlite3.connect(f"file:{urllib.parse.quote(str(real))}?mode=ro&immutable=1", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return
+    if tables and "meta" not in tables:  # a journal's tables are created together, meta among them
+        raise _foreign(path, app_id, tables)
+
+
 def _identify(path: Path, conn: sqlite3.Connection) -> bool:
     """An inventory-guard journal of this schema version, with every table and column; else JournalCorrupt."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if app_id not in (0, APPLICATION_ID):
-        raise JournalCorrupt(f"{path}: this SQLite database belongs to another application (application_id "
-                             f"{app_id:#x}), it is not an inventory-guard journal; it was left untouched")
-    if app_id == 0 and "meta" not in tables:
-        what = f"tables: {', '.join(sorted(tables))}" if tables else "an empty database"
-        raise JournalCorrupt(f"{path}: this SQLite database is not an inventory-guard journal ({what}); it was left "
-                             f"untouched")
+    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and "meta" not in tables):
+        raise _foreign(path, app_id, tables)
     if "meta" not in tables:
         raise JournalCorrupt(f"{path}: the journal's meta table is missing; {_DAMAGE_ADVICE}")
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
