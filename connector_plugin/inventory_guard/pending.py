@@ -86,8 +86,9 @@ class PendingFill:
         trade_id, order_id, side, amount, arrived, seq, status, likely_in, suspect, settled_at, reserved, due = row
         if side not in ("buy", "sell") or status not in (OUT, CANDIDATE):
             raise ValueError(f"pending fill {trade_id!r}: bad side or status")
-        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), int(seq), status, bool(likely_in),
-                   bool(suspect), bool(due), None if settled_at is None else Decimal(settled_at), Decimal(reserved))
+        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), _exact(seq, int), status,
+                   _exact(likely_in, bool), _exact(suspect, bool), _exact(due, bool),
+                   None if settled_at is None else Decimal(settled_at), Decimal(reserved))
 
 
 class Exit(NamedTuple):
@@ -188,6 +189,13 @@ def subset_search(units: list[int], target: int, max_steps: int) -> _Search:
 
 class _StepsExhausted(Exception):
     pass
+
+
+def _exact(value, kind: type):
+    """A checkpoint value of exactly this JSON type (no "11" for 11, no true for 1)."""
+    if type(value) is not kind:
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
 
 
 class PendingBook:
@@ -525,9 +533,9 @@ class PendingBook:
     def from_dict(cls, data: dict, zero: Decimal = ZERO, step: Decimal = Decimal(1)) -> PendingBook:
         book = cls(zero, step)
         book.unexplained = Decimal(data["unexplained"])
-        book.verified = bool(data["verified"])
-        book.anchor_seq = int(data["anchor_seq"])
-        book.next_seq = int(data["next_seq"])
+        book.verified = _exact(data["verified"], bool)
+        book.anchor_seq = _exact(data["anchor_seq"], int)
+        book.next_seq = _exact(data["next_seq"], int)
         for row in data["fills"]:
             fill = PendingFill.from_list(row)
             book.fills[fill.key] = fill

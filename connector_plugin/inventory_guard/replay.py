@@ -20,7 +20,7 @@ from typing import TextIO
 
 from .config import GuardConfig
 from .events import REPLAY_TYPES, InvalidEvent, parse_event
-from .journal import Journal
+from .journal import Journal, JournalError
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Summary:
     confirmed_by_identity: int = 0
     confirmed_by_sums: int = 0
     settlement_mismatches: int = 0
+    interrupted: bool = False  # stopped by SIGINT (KeyboardInterrupt) before the end of the input
 
     def line(self) -> str:
         return (
@@ -43,7 +44,7 @@ class Summary:
             f"{self.resized} resized, {self.aged_out_fills} aged-out fills, {self.duplicate_fills} duplicate fills, "
             f"{self.failed_fills} failed fills, {self.restarts} restarts, {self.confirmed_by_identity} fills "
             f"confirmed by identity, {self.confirmed_by_sums} by sums, {self.settlement_mismatches} settlement mismatches"
-        )
+        ) + (", interrupted" if self.interrupted else "")
 
 
 def _reject_constant(name: str):
@@ -133,18 +134,28 @@ class Replayer:
 def replay(
     lines: Iterable[str], config: GuardConfig, out: TextIO, *, journal_path: Path | None = None, flush: bool = False,
 ) -> Summary:
-    """Drive a guard from trace lines; write one output line per input line. Raises JournalError if the journal fails.
+    """Drive a guard from trace lines; write one output line per input line. Raises JournalError if the journal fails
+    (the line it failed on gets ``ok:false`` with the journal's error: it was not acknowledged). KeyboardInterrupt
+    stops the replay: the journal is closed and the summary, marked ``interrupted``, returned.
 
     Without ``journal_path`` a temporary journal is used (``restart`` still exercises a real close and reopen).
     """
     with tempfile.TemporaryDirectory(prefix="inventory-guard-replay-") as tmpdir:
         replayer = Replayer(config, journal_path or Path(tmpdir) / "journal.sqlite")
         try:
-            for number, text in enumerate(lines, start=1):
-                out.write(_dump(replayer.process(number, text)) + "\n")
-                if flush:  # live input: the journal's state tables and the output keep up line by line
-                    replayer.journal.flush()
-                    out.flush()
+            try:
+                for number, text in enumerate(lines, start=1):
+                    try:
+                        result = replayer.process(number, text)
+                    except JournalError as exc:
+                        out.write(_dump({"line": number, "ok": False, "error": f"journal: {exc}"}) + "\n")
+                        raise
+                    out.write(_dump(result) + "\n")
+                    if flush:  # live input: the journal's state tables and the output keep up line by line
+                        replayer.journal.flush()
+                        out.flush()
+            except KeyboardInterrupt:
+                replayer.summary.interrupted = True
             return replayer.finish()
         finally:
             replayer.close()
