@@ -211,6 +211,7 @@ class PendingBook:
         self.due_buys = zero  # fills past the settlement window at the last snapshot: inside confirmed if real, so
         self.due_sells = zero  # they add nothing to either bound (they stay in the book for the sums' sake)
         self.free = _Sums(zero)  # the rest, by status
+        self.settled_keys: set[FillKey] = set()  # fills the venue reported settled (identity at the next snapshot)
         self.unexplained = zero  # see the module docstring
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
         self.anchor_seq = 0  # fills with seq below this are held
@@ -334,6 +335,7 @@ class PendingBook:
         if not held:
             self.free.add(fill, -1)
         fill.settled_at = at
+        self.settled_keys.add(fill.key)
         if not held:
             self.free.add(fill, +1)
 
@@ -451,26 +453,28 @@ class PendingBook:
                 if fill.arrived <= as_of or fill.seq < self.anchor_seq:
                     break
                 boundary = fill.seq
-        for fill in self.fills.values():
-            if fill.seq >= boundary:
+        for fill in reversed(self.fills.values()):  # the free fills follow the held prefix (book order is seq order)
+            if fill.seq < self.anchor_seq:
                 break
-            if fill.seq >= self.anchor_seq:
+            if fill.seq < boundary:
                 self.free.add(fill, -1)
                 self._count_held(fill, +1)
         self.anchor_seq = boundary
         self.unexplained = self.zero
         self.verified = True
         exits = []
-        due = as_of - max_age
-        for fill in list(self.fills.values()):
-            if fill.seq >= boundary:
-                break
-            if fill.settled_at is not None and fill.settled_at <= as_of:
+        for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
+            fill = self.fills[key]
+            if fill.settled_at <= as_of:  # inside the anchor by identity
                 self._take(fill)
                 exits.append(Exit(fill, "identity"))
-            elif fill.arrived <= due:
-                self._take(fill)
-                exits.append(Exit(fill, "aged_out"))
+        due = as_of - max_age
+        while self.fills:  # past the window: inside the anchor if real (oldest first, so this stops early)
+            fill = next(iter(self.fills.values()))
+            if fill.seq >= boundary or fill.arrived > due:
+                break
+            self._take(fill)
+            exits.append(Exit(fill, "aged_out"))
         return exits
 
     def _unit(self, value: Decimal) -> int:
@@ -509,6 +513,7 @@ class PendingBook:
 
     def _uncount(self, fill: PendingFill) -> None:
         self._set_due(fill, False)
+        self.settled_keys.discard(fill.key)
         if fill.side == "buy":
             self.all_buys -= fill.amount
         else:
@@ -539,6 +544,8 @@ class PendingBook:
         for row in data["fills"]:
             fill = PendingFill.from_list(row)
             book.fills[fill.key] = fill
+            if fill.settled_at is not None:
+                book.settled_keys.add(fill.key)
             if fill.due:
                 fill.due = False
                 book._set_due(fill, True)
