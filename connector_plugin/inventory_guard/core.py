@@ -133,11 +133,14 @@ class Guard:
             raise InvalidEvent(f"type: unsupported event {type(event).__name__}")
         step = _Step()
         outer = getcontext()
-        setcontext(CONTEXT)  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
-        try:
+        if outer is CONTEXT:  # already ours (a host calling in a loop that set it): nothing to set or restore
             decision = handler(self, event, step)
-        finally:
-            setcontext(outer)
+        else:
+            setcontext(CONTEXT)  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
+            try:
+                decision = handler(self, event, step)
+            finally:
+                setcontext(outer)
         books = self.books
         changed = tuple([m for m, before in step.items() if books[m].state_key() != before])
         return Outcome(changed, tuple(step), decision)
@@ -259,11 +262,15 @@ class Guard:
             book.bump("reconcile_capped")
         if result.fallback is not None:
             book.bump("reconcile_fallbacks", reason=result.fallback)
-            log.warning(
-                "%s: reconciliation fell back to the safe rule (%s): %d pending fills held in conservative exposure "
-                "until a snapshot shows them, their trade settles or fails, or they age out", config.name,
-                result.fallback, book.pending.held_count,
-            )
+            if book.last_fallback != result.fallback:  # say it once, not at every snapshot of a busy book
+                log.warning(
+                    "%s: reconciliation fell back to the safe rule (%s): %d pending fills held in conservative "
+                    "exposure until a snapshot shows them, their trade settles or fails, or they age out",
+                    config.name, result.fallback, book.pending.held_count,
+                )
+            book.last_fallback = result.fallback
+        else:
+            book.last_fallback = None
 
     def _exits(self, book: MarketBook, exits: list[Exit], as_of: Decimal) -> None:
         name = book.config.name
