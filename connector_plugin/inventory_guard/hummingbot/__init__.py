@@ -39,7 +39,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "GuardBridge": "bridge", "GuardEvent": "bridge", "TradeFailedEvent": "bridge", "bridge_for_connector": "bridge",
+    "GuardBridge": "bridge", "bridge_for_connector": "bridge",
+    "GuardEvent": "events", "TradeFailedEvent": "events", "TradeSettledEvent": "events",
     "InventoryGuardSettings": "config", "InventoryGuardMarketSettings": "config",
     "InventoryGuardMixin": "script", "GuardedStrategyV2Base": "script", "GuardedStrategyV2ConfigBase": "script",
     "ExecutorGuard": "controllers", "guard_orchestrator": "controllers", "GuardedControllerMixin": "controllers",
