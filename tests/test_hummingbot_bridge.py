@@ -392,7 +392,9 @@ def test_attach_after_restart_releases_orders_that_are_gone_and_reserves_open_on
         await asyncio.sleep(0.05)
         bridge2 = GuardBridge(cfg, {BIN: ex2}, tmp_path / "j.sqlite", markets={BIN: [BIN_PAIR]}, clock=clock)
         assert bridge2.state(MKT).open_buy_reservations == D("0.9")     # restored from the journal
-        bridge2.attach()
+        bridge2.attach()                       # executors of the previous run are gone; orders wait for the restore
+        assert bridge2.state(MKT).open_buy_reservations == D("1.0")
+        bridge2.on_tick()                      # first tick: Hummingbot has restored what it still tracks
         assert bridge2.state(MKT).open_buy_reservations == D("0.3")
         bridge2.order_closed(oid2)
         assert bridge2.state(MKT).open_buy_reservations == 0

@@ -264,7 +264,7 @@ class GuardBridge:
                             "when placed through the guarded strategy (script orders, executors)", cname)
             self._unhooks.extend(self.health.install(cname, conn))
             _BRIDGES[id(conn)] = self
-        self.sync_orders("attach")
+        self.sync_orders("attach", release=False)   # Hummingbot has not restored the previous run's orders yet
         for cname, conn in self.connectors.items():
             # The connector fetched its balances before the strategy existed; without this the first snapshot
             # would wait for the next REST poll (up to minutes) with the position taken as 0.
@@ -291,9 +291,9 @@ class GuardBridge:
         self._forwarders.append((conn, tag, fwd))       # strong ref: PubSub keeps only weak references
         conn.add_listener(tag, fwd)
 
-    def sync_orders(self, when: str):
-        """Match reservations with the orders the connectors track (at attach, and again at the first tick, after
-        Hummingbot restored the previous run's orders)."""
+    def sync_orders(self, when: str, release: bool = True):
+        """Match reservations with the orders the connectors track: at attach (reserve what is tracked), and at the
+        first tick, after Hummingbot restored the previous run's orders (also release what is not tracked)."""
         live: Dict[str, Tuple[str, object]] = {}
         complete = True
         for cname, conn in self.connectors.items():
@@ -308,7 +308,7 @@ class GuardBridge:
                 if not getattr(o, "is_done", False):
                     live[oid] = (cname, o)
         try:
-            self.reservations.sync(live, complete, self._route_of_tracked)
+            self.reservations.sync(live, complete and release, self._route_of_tracked)
         except Exception:
             log.exception("inventory-guard: could not sync open orders (%s)", when)
 
