@@ -331,20 +331,36 @@ def test_cancel_during_user_stream_outage_keeps_the_reservation_until_the_stream
     asyncio.run(run())
 
 
-def test_cancel_with_healthy_stream_releases_at_once():
+def test_a_cancelled_order_keeps_its_reservation_for_fills_matched_before_the_cancel():
+    """The venue's cancel ack can overtake the websocket fills of trades matched just before it: the reservation
+    is kept cancel_release_delay_s after the cancel, and a late fill takes it over."""
     from hummingbot.core.data_type.common import OrderType
     from hummingbot.core.data_type.in_flight_order import OrderState
 
     async def run():
         ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock)
+        bridge = _bridge(ex, clock, cancel_release_delay_s=5)
         await ex._update_all_balances()
         oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
         await asyncio.sleep(0.05)
         ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.CANCELED))
         await asyncio.sleep(0.01)
+        assert bridge.state(MKT).open_buy_reservations == D("1")
+        clock.t = 1002
+        ex.trigger_event(MarketEvent.OrderFilled, OrderFilledEvent(
+            1002, oid, BIN_PAIR, TradeType.BUY, OrderType.LIMIT, D("100"), D("0.3"), AddedToCostTradeFee(),
+            exchange_trade_id="T-late"))                                       # matched before the cancel
+        st = bridge.state(MKT)
+        assert st.open_buy_reservations == D("0.7") and st.pending_fill_buys == D("0.3")
+        bridge.on_tick()
+        assert bridge.state(MKT).open_buy_reservations == D("0.7")
+        clock.t = 1005
+        bridge.on_tick()
         assert bridge.state(MKT).open_buy_reservations == 0
         bridge.close()
+    from hummingbot.core.data_type.common import TradeType
+    from hummingbot.core.data_type.trade_fee import AddedToCostTradeFee
+    from hummingbot.core.event.events import MarketEvent, OrderFilledEvent
     asyncio.run(run())
 
 

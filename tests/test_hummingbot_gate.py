@@ -385,3 +385,50 @@ def test_cancels_after_on_stop_are_still_applied(hb_env, tmp_path):
         assert j.state(m).open_buy_reservations == 0
         j.close()
     asyncio.run(run())
+
+
+def test_an_order_completed_before_its_fills_arrived_stays_reserved_until_they_do():
+    from hummingbot.core.data_type.common import OrderType, TradeType
+    from hummingbot.core.data_type.trade_fee import AddedToCostTradeFee
+    from hummingbot.core.event.events import BuyOrderCompletedEvent, MarketEvent, OrderFilledEvent
+
+    async def run():
+        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        bridge = _bridge(ex, clock, {"max_position": "2"})
+        await ex._update_all_balances()
+        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
+        await asyncio.sleep(0.05)
+        m = bridge.market_id(BIN, BIN_PAIR)
+        ex.trigger_event(MarketEvent.BuyOrderCompleted, BuyOrderCompletedEvent(
+            1000, oid, "BTC", "USDT", D("1"), D("100"), OrderType.LIMIT))      # the REST status overtook the fill
+        assert bridge.state(m).open_buy_reservations == D("1")
+        ex.trigger_event(MarketEvent.OrderFilled, OrderFilledEvent(
+            1001, oid, BIN_PAIR, TradeType.BUY, OrderType.LIMIT, D("100"), D("1"), AddedToCostTradeFee(),
+            exchange_trade_id="T1"))
+        st = bridge.state(m)
+        assert st.open_buy_reservations == 0 and st.pending_fill_buys == D("1")
+        assert oid not in bridge.core.open_orders()
+        bridge.close()
+    asyncio.run(run())
+
+
+def test_trade_settled_feeds_fill_settled():
+    from inventory_guard.hummingbot import GuardEvent, TradeSettledEvent
+
+    async def run():
+        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        bridge = _bridge(ex, clock, {"max_position": "2"})
+        seen = []
+        real_apply = bridge.guard.apply
+
+        def spy(event):
+            seen.append(event)
+            return real_apply(event)
+        bridge.guard.apply = spy
+        ex.trigger_event(GuardEvent.TradeSettled, TradeSettledEvent(1000.0, BIN_PAIR, "T9", "o-1"))
+        bridge.trade_settled(BIN, BIN_PAIR, 10, None)
+        settled = [(e.trade_id, e.order_id) for e in seen if type(e).__name__ == "FillSettled"]
+        assert settled == [("T9", "o-1"), ("10", None)]
+        bridge.guard.apply = real_apply
+        bridge.close()
+    asyncio.run(run())

@@ -100,6 +100,8 @@ class GuardBridge:
         self.health = StreamHealth(self.core.now, self.request_reconcile, silence_s=user_stream_silence_s,
                                    periodic_s=periodic_reconcile_s, cancel_release_delay_s=cancel_release_delay_s)
         self.reservations = Reservations(self.core, self.health.settled)
+        self.reservations.fill_wait_s = float(max(config.market(r.market).pending_fill_max_age_s
+                                                  for r in self.map.all_refs()))
         self.gate = ConnectorGate(self.core, self.map, self.reservations, self.adapter_counters)
         self.feed = SnapshotFeed(self.core, self.map, self.adapter_counters,
                                  websocket_snapshots=websocket_balance_snapshots, reconcile_event=reconcile_event,
@@ -248,9 +250,10 @@ class GuardBridge:
             self._listen(conn, MarketEvent.BuyOrderCreated, lambda e, c=cname: self._on_created(c, "buy", e))
             self._listen(conn, MarketEvent.SellOrderCreated, lambda e, c=cname: self._on_created(c, "sell", e))
             for tag in (MarketEvent.BuyOrderCompleted, MarketEvent.SellOrderCompleted):
-                self._listen(conn, tag, lambda e: self._on_order_done(e.order_id))
-            for tag in (MarketEvent.OrderCancelled, MarketEvent.OrderFailure, MarketEvent.OrderExpired):
-                self._listen(conn, tag, lambda e, c=cname: self._on_order_released(c, e.order_id))
+                self._listen(conn, tag, lambda e: self._on_order_completed(e.order_id))
+            for tag in (MarketEvent.OrderCancelled, MarketEvent.OrderExpired):
+                self._listen(conn, tag, lambda e, c=cname: self._on_order_released(c, e.order_id, True))
+            self._listen(conn, MarketEvent.OrderFailure, lambda e, c=cname: self._on_order_released(c, e.order_id))
             self._listen(conn, GuardEvent.TradeFailed,
                          lambda e, c=cname: self.trade_failed(c, e.trading_pair, e.exchange_trade_id, e.order_id))
             self._listen(conn, GuardEvent.TradeSettled,
@@ -351,6 +354,8 @@ class GuardBridge:
         self._stopping = True
         for key in list(self.reservations.budgets):
             self.reservations.finish_executor(key[0])
+        for oid in list(self.reservations.deferred) + list(self.reservations.awaiting_fills):
+            self.reservations.closed(oid)
         if self._maybe_close():
             return
         try:
@@ -392,6 +397,7 @@ class GuardBridge:
         self.core.apply(E.Fill(self._t(), r.market, route.side, amount, price=price,
                                trade_id=_text(ev.exchange_trade_id), order_id=_text(ev.order_id), fee_base=fee),
                         r.market, "recording a fill")
+        self.reservations.filled(_text(ev.order_id))
 
     def _on_created(self, cname: str, side: str, ev):
         # orders placed outside the gate (Cython connectors) are reserved from the connector's own event
@@ -399,12 +405,16 @@ class GuardBridge:
             self.order_opened(cname, ev.trading_pair, ev.order_id, side, Decimal(ev.amount), ev.price,
                               getattr(ev, "position", None))
 
-    def _on_order_done(self, order_id: str):
-        self.reservations.closed(order_id)
+    def _on_order_completed(self, order_id: str):
+        self.reservations.completed(order_id, self.now())
         self._maybe_close()
 
-    def _on_order_released(self, cname: str, order_id: str):
-        self.reservations.released(cname, order_id)
+    def _on_order_released(self, cname: str, order_id: str, cancelled: bool = False):
+        if self._stopping:                 # no more orders will be placed: nothing can use the room
+            self.reservations.closed(order_id)
+        else:
+            hold = self.health.cancel_release_delay_s if cancelled else 0.0
+            self.reservations.released(cname, order_id, self.now(), hold)
         self._maybe_close()
 
     def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
@@ -453,7 +463,7 @@ class GuardBridge:
             self.sync_orders("first tick")
         self.core.apply(E.Tick(self._t()), None, "ticking")
         self.feed.on_tick()
-        self.reservations.release_deferred()
+        self.reservations.release_deferred(t)
         self.health.on_tick(t, list(self.connectors))
         self.feed.request_for_pending(t)
         for hook in list(self._tick_hooks):

@@ -24,7 +24,9 @@ class Reservations:
         self._stream_settled = stream_settled          # connector name -> bool (fills can no longer be in flight)
         self.orders: Dict[str, Tuple[str, str]] = {}   # open order id -> (market, core side)
         self.connector_of: Dict[str, str] = {}          # order id -> connector name (orders of this run)
-        self.deferred: Dict[str, str] = {}             # order id -> connector name (release held back)
+        self.deferred: Dict[str, tuple] = {}           # order id -> (connector name, not before): release held back
+        self.awaiting_fills: Dict[str, float] = {}      # order id -> when it completed with fills not seen yet
+        self.fill_wait_s = 30.0
         # (executor id, market, side) -> [amount left, n]; its reservation id is executor:<id>:<market>:<side>#n
         self.budgets: Dict[Tuple[str, str, str], list] = {}
 
@@ -52,25 +54,53 @@ class Reservations:
             return
         known = self.orders.pop(order_id, None)
         self.deferred.pop(order_id, None)
+        self.awaiting_fills.pop(order_id, None)
         self.connector_of.pop(order_id, None)
         if known is None and order_id not in self.core.open_orders():
             return
         self.core.apply(E.OrderClosed(self.core.t(), order_id), known[0] if known else None, "closing an order")
 
-    def released(self, connector_name: str, order_id: str) -> None:
-        """Cancelled / failed / expired: release now, unless fills of it may still be in flight (stream down or
-        just back); then the reservation is kept until the stream has settled (``release_deferred``)."""
-        if order_id in self.orders and not self._stream_settled(connector_name):
-            self.deferred[order_id] = connector_name
-            log.info("inventory-guard: keeping the reservation of %s until %s's user stream has settled",
-                     order_id, connector_name)
+    def released(self, connector_name: str, order_id: str, now: float, hold_s: float = 0.0) -> None:
+        """Cancelled / expired (``hold_s`` = cancel_release_delay_s) or failed (0): fills the venue matched before
+        the cancel may still be on their way, so the reservation is kept ``hold_s`` and, whatever the kind, while
+        the connector's user stream is down or just back; the fills that arrive meanwhile take it over."""
+        if order_id not in self.orders:
+            self.closed(order_id)
+            return
+        if hold_s > 0 or not self._stream_settled(connector_name):
+            self.deferred[order_id] = (connector_name, now + hold_s)
+            log.debug("inventory-guard: keeping the reservation of %s for fills still in flight", order_id)
             return
         self.closed(order_id)
 
-    def release_deferred(self) -> None:
-        for oid, cname in list(self.deferred.items()):
-            if self._stream_settled(cname):
+    def completed(self, order_id: str, now: float) -> None:
+        """A filled order completed. When the guard has not seen all its fills yet (lost messages, a completion
+        that overtook them) what remains stays reserved: the fills still to arrive take it over; the rest is
+        released ``fill_wait_s`` later (by then a snapshot shows what they did)."""
+        o = self.core.open_orders().get(order_id)
+        if o is not None and o.remaining > 0:
+            self.awaiting_fills.setdefault(order_id, now)
+            log.info("inventory-guard: %s completed with %s of its fills not seen yet; keeping that reserved",
+                     order_id, o.remaining)
+            return
+        self.closed(order_id)
+
+    def filled(self, order_id: Optional[str]) -> None:
+        """After a fill: a completed order whose fills have all arrived is released."""
+        if order_id in self.awaiting_fills:
+            o = self.core.open_orders().get(order_id)
+            if o is None or o.remaining <= 0:
+                self.awaiting_fills.pop(order_id, None)
+                self.closed(order_id)
+
+    def release_deferred(self, now: float) -> None:
+        for oid, (cname, release_at) in list(self.deferred.items()):
+            if now >= release_at and self._stream_settled(cname):
                 del self.deferred[oid]
+                self.closed(oid)
+        for oid, since in list(self.awaiting_fills.items()):
+            if now - since >= self.fill_wait_s:
+                del self.awaiting_fills[oid]
                 self.closed(oid)
 
     def side_of(self, order_id: str) -> Optional[Tuple[str, str]]:
