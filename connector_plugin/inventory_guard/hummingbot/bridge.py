@@ -183,8 +183,11 @@ class GuardBridge:
         return self.map.position(r)
 
     # ------------------------------------------------------------------ fail closed
-    def _fault(self, market: Optional[str], what: str, exc: BaseException):
+    def fault(self, market: Optional[str], what: str, exc: BaseException):
+        """Latch ``market`` (every market when None) as faulted: orders adding exposure are refused until resume."""
         self.core.fault(market, what, exc, markets=[r.market for r in self.map.all_refs()])
+
+    _fault = fault
 
     def resume(self, market: str):
         self.core.resume(market)

@@ -126,7 +126,7 @@ def gate_create_action(bridge, action: ExecutorAction, connectors=None, quiet: b
                 side, pair, action.controller_id, amount, new_amount, decision.reason or "size_increment")
         return action
     except Exception as exc:
-        bridge._fault(bridge.market_id(getattr(cfg, "connector_name", "") or "", getattr(cfg, "trading_pair", "") or ""),
+        bridge.fault(bridge.market_id(getattr(cfg, "connector_name", "") or "", getattr(cfg, "trading_pair", "") or ""),
                       "gating an executor proposal", exc)
         return None
 
