@@ -2,7 +2,8 @@
 
 * ``markets.MarketMap`` — which guard market an order, fill or balance belongs to (per asset on spot, per
   contract on perpetuals, long/short legs in HEDGE mode);
-* ``core_port.CorePort`` — the one door to the core / journal, its clock and the fault latch (fail closed);
+* ``core_port.CorePort`` — the one door to the core / journal (typed ``Core`` interface) and its clock;
+* ``faults.FaultLatch`` — fail closed: a failure latches the market, orders adding exposure are refused;
 * ``connector_gate.ConnectorGate`` — every order entering a guarded connector is placed, resized or refused;
 * ``snapshots.SnapshotFeed`` — REST / websocket balances and positions as snapshots, and balance requests for
   fills waiting for one;
@@ -35,7 +36,7 @@ from inventory_guard.config import GuardConfig
 from inventory_guard.core import Decision
 
 from .config import InventoryGuardSettings, resolve_overrides
-from .connector_gate import INVALID_SIZE, UNKNOWN_MARKET, ConnectorGate
+from .connector_gate import UNKNOWN_MARKET, ConnectorGate
 from .core_port import GUARD_ERROR, CorePort
 from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent
 from .markets import MarketMap, MarketRef, Route

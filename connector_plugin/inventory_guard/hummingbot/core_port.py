@@ -1,9 +1,7 @@
-"""The adapter's one door to the core: a ``Guard`` (in memory) or a ``Journal`` (the same, persisted), its clock,
-and the fault latch. Every event the adapter produces goes through ``CorePort.apply``; nothing else touches the core.
-
-Fail closed: an exception inside the guard while handling an event for a market latches that market as *faulted*
-(orders that add exposure are refused with reason ``guard_error``, an ERROR log line, a best-effort core ``Halt``)
-and never propagates into Hummingbot. ``resume(market)`` clears the latch.
+"""The adapter's one door to the core: a ``Guard`` (in memory) or a ``Journal`` (the same, persisted) behind the
+typed ``Core`` interface, and its clock. Every event the adapter produces goes through ``CorePort.apply``; nothing
+else touches the core. An exception inside the guard latches the market (``faults.FaultLatch``) and never
+propagates into Hummingbot.
 
 Time: every core event gets ``now()`` (the ``clock`` callable), clamped to be non-decreasing, as Decimal seconds.
 """
@@ -21,9 +19,11 @@ from inventory_guard.config import GuardConfig
 from inventory_guard.core import Decision, Guard
 from inventory_guard.events import InvalidEvent
 
+from .faults import GUARD_ERROR, FaultLatch
+
 log = logging.getLogger("inventory_guard.hummingbot")
 
-GUARD_ERROR = "guard_error"
+__all__ = ["Core", "CorePort", "GUARD_ERROR"]
 
 
 class Core(Protocol):
@@ -47,7 +47,7 @@ class CorePort:
             self.guard: Core = Journal.open(journal_path, config)
         else:
             self.guard = Guard(config)
-        self.faulted: Dict[str, str] = {}
+        self.latch = FaultLatch(self)
         self.closed = False
 
     # ------------------------------------------------------------------ time
@@ -86,6 +86,10 @@ class CorePort:
         except KeyError:
             return {}
 
+    def halted_reason(self, market: str) -> Optional[str]:
+        view = self.view(market)
+        return None if view is None else view.halted_reason
+
     def open_orders(self) -> dict:
         """order id -> the core's open order (market, side, remaining)."""
         core = getattr(self.guard, "guard", self.guard)       # a Journal wraps a Guard
@@ -117,38 +121,19 @@ class CorePort:
             raise RuntimeError("the core returned no decision")
         return out.decision
 
-    # ------------------------------------------------------------------ the fault latch
-    def fault(self, market: Optional[str], what: str, exc: BaseException, markets: Iterable[str] = ()):
-        targets = [market] if market else list(markets) or list(self.config.markets)
-        for m in targets:
-            first = m not in self.faulted
-            self.faulted[m] = f"{what}: {type(exc).__name__}: {exc}"
-            if first:
-                log.error("inventory-guard fault on %s while %s; orders that add exposure on this market are BLOCKED "
-                          "until resume(): %r", m, what, exc, exc_info=exc)
-                try:
-                    self.guard.apply(E.Halt(self.t(), m, GUARD_ERROR))
-                except Exception:  # the core itself may be the broken part
-                    log.exception("inventory-guard: could not record the halt of %s", m)
+    # ------------------------------------------------------------------ the fault latch (faults.FaultLatch)
+    @property
+    def faulted(self) -> Dict[str, str]:
+        return self.latch.faulted
 
-    def halted_reason(self, market: str) -> Optional[str]:
-        view = self.view(market)
-        return None if view is None else view.halted_reason
+    def fault(self, market: Optional[str], what: str, exc: BaseException, markets: Iterable[str] = ()):
+        self.latch.fault(market, what, exc, markets or list(self.config.markets))
 
     def resume(self, market: str):
-        """Clear a fault latch and the core's halt (also one restored from the journal)."""
-        latched = self.faulted.pop(market, None) is not None
-        if latched or self.halted_reason(market):
-            self.apply(E.Resume(self.t(), market), market, "resume")
-            log.warning("inventory-guard: %s resumed by operator", market)
+        self.latch.resume(market)
 
     def clear_previous_run_faults(self, markets: Iterable[str]):
-        """A guard fault latches only the process it happened in: a restart (after the cause is fixed) clears the
-        halt that fault wrote into the journal, and says so."""
-        for market in markets:
-            if self.halted_reason(market) == GUARD_ERROR:
-                log.warning("inventory-guard: %s was halted by a guard fault in the previous run; resuming", market)
-                self.apply(E.Resume(self.t(), market), market, "clearing the previous run's halt")
+        self.latch.clear_previous_run(markets)
 
     def close(self):
         if self.closed:
