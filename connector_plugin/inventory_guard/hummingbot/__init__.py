@@ -23,7 +23,7 @@ connectors); perpetuals = per contract (``BTC-USDT``), in HEDGE mode the legs ``
 
 The parts (one job each): ``markets.MarketMap``, ``core_port.CorePort`` (the core/journal, clock), ``faults.FaultLatch``,
 ``connector_gate.ConnectorGate``, ``snapshots.SnapshotFeed``, ``reservations.Reservations``,
-``reconcile.StreamHealth``; ``events`` holds the adapter's PubSub tags (``GuardEvent.TradeFailed`` /
+``reconcile.StreamHealth``, ``order_events.OrderEvents``; ``events`` holds the adapter's PubSub tags (``GuardEvent.TradeFailed`` /
 ``TradeSettled``) without importing anything, for connectors (the simulated venue) to trigger.
 
 ``config`` is a core ``GuardConfig`` (or its dict), or an ``InventoryGuardSettings`` (the strategy YAML section).

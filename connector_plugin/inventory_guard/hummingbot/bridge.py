@@ -9,10 +9,11 @@
   fills waiting for one;
 * ``reservations.Reservations`` — open orders and executor budgets as reservations, synced with what the
   connectors track;
-* ``reconcile.StreamHealth`` — user-stream outages, reconnects, silence and periodic reconciles.
+* ``reconcile.StreamHealth`` — user-stream outages, reconnects, silence and periodic reconciles;
+* ``order_events.OrderEvents`` — the connectors' fill / order lifecycle / trade-fate events as core events.
 
-The bridge itself subscribes to the connectors' events and turns them into core events. Nothing here raises into
-Hummingbot: a failure latches the market (see ``core_port``).
+The bridge builds and attaches them, syncs reservations with the connectors' orders, ticks them, and stops.
+Nothing here raises into Hummingbot: a failure latches the market (``faults``).
 """
 from __future__ import annotations
 
@@ -23,13 +24,8 @@ import time
 import weakref
 from collections import Counter
 from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
-
-from hummingbot.core.data_type.common import TradeType
-from hummingbot.core.event.event_forwarder import EventForwarder
-from hummingbot.core.event.events import MarketEvent
 
 from inventory_guard import events as E
 from inventory_guard.config import GuardConfig
@@ -40,10 +36,11 @@ from .connector_gate import UNKNOWN_MARKET, ConnectorGate
 from .core_port import GUARD_ERROR, CorePort
 from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent
 from .markets import MarketMap, MarketRef, Route
+from .order_events import OrderEvents
 from .reconcile import StreamHealth
 from .reservations import Reservations
 from .snapshots import SnapshotFeed
-from .translate import _side, _text, executor_context, fee_in_base
+from .translate import _side, executor_context, fee_in_base
 
 __all__ = ["GuardBridge", "GuardEvent", "TradeFailedEvent", "TradeSettledEvent", "MarketRef", "executor_context",
            "fee_in_base", "bridge_for_connector", "GUARD_ERROR", "UNKNOWN_MARKET"]
@@ -108,7 +105,9 @@ class GuardBridge:
                                  websocket_snapshots=websocket_balance_snapshots, reconcile_event=reconcile_event,
                                  request_interval_s=snapshot_request_interval_s)
         self.core.clear_previous_run_faults(r.market for r in self.map.all_refs())
-        self._forwarders: List[Tuple[object, Enum, EventForwarder]] = []
+        self.events = OrderEvents(self.core, self.map, self.reservations,
+                                  cancel_hold_s=lambda: self.health.cancel_release_delay_s,
+                                  stopping=lambda: self._stopping, after=self._maybe_close, fault=self.fault)
         self._unhooks: List[Callable[[], None]] = []
         self._tick_hooks: List[Callable[[float], None]] = []
         self._synced_after_restore = False
@@ -195,8 +194,7 @@ class GuardBridge:
 
     # ------------------------------------------------------------------ the gate
     def _route(self, connector_name: str, trading_pair: str, side, position_action=None) -> Optional[Route]:
-        side = side if isinstance(side, str) else _side(side)
-        return self.map.route(connector_name, trading_pair, side, position_action)
+        return self.events.route(connector_name, trading_pair, side, position_action)
 
     def check(self, connector_name: str, trading_pair: str, side, amount: Decimal,
               position_action=None) -> Decision:
@@ -250,18 +248,7 @@ class GuardBridge:
         for cname, conn in self.connectors.items():
             if not self.map.refs_for(cname) and not any(r.connector_name == cname for r in self.map.all_refs()):
                 continue
-            self._listen(conn, MarketEvent.OrderFilled, lambda e, c=cname: self._on_fill(c, e))
-            self._listen(conn, MarketEvent.BuyOrderCreated, lambda e, c=cname: self._on_created(c, "buy", e))
-            self._listen(conn, MarketEvent.SellOrderCreated, lambda e, c=cname: self._on_created(c, "sell", e))
-            for tag in (MarketEvent.BuyOrderCompleted, MarketEvent.SellOrderCompleted):
-                self._listen(conn, tag, lambda e: self._on_order_completed(e.order_id))
-            for tag in (MarketEvent.OrderCancelled, MarketEvent.OrderExpired):
-                self._listen(conn, tag, lambda e, c=cname: self._on_order_released(c, e.order_id, True))
-            self._listen(conn, MarketEvent.OrderFailure, lambda e, c=cname: self._on_order_released(c, e.order_id))
-            self._listen(conn, GuardEvent.TradeFailed,
-                         lambda e, c=cname: self.trade_failed(c, e.trading_pair, e.exchange_trade_id, e.order_id))
-            self._listen(conn, GuardEvent.TradeSettled,
-                         lambda e, c=cname: self.trade_settled(c, e.trading_pair, e.exchange_trade_id, e.order_id))
+            self.events.subscribe(cname, conn)
             for part in (self.gate, self.feed):
                 unhook = part.install(cname, conn)
                 if unhook is not None:
@@ -283,20 +270,6 @@ class GuardBridge:
                 self.feed.snapshot_now(cname)
         self.attached = True
         return self
-
-    def _listen(self, conn, tag, fn):
-        def safe(event, fn=fn, tag=tag):
-            try:
-                fn(event)
-            except Exception as exc:   # hummingbot swallows listener exceptions silently; log them here
-                pair = getattr(event, "trading_pair", None)
-                ref = None
-                if pair is not None:
-                    ref = next((r for r in self.map.all_refs() if pair in r.pairs), None)
-                self._fault(ref.market if ref else None, f"handling {getattr(tag, 'name', tag)}", exc)
-        fwd = EventForwarder(safe)
-        self._forwarders.append((conn, tag, fwd))       # strong ref: PubSub keeps only weak references
-        conn.add_listener(tag, fwd)
 
     def sync_orders(self, when: str, release: bool = True):
         """Match reservations with the orders the connectors track: at attach (reserve what is tracked), and at the
@@ -324,12 +297,7 @@ class GuardBridge:
                            getattr(order, "position", None))
 
     def detach(self):
-        for conn, tag, fwd in self._forwarders:
-            try:
-                conn.remove_listener(tag, fwd)
-            except Exception:
-                pass
-        self._forwarders.clear()
+        self.events.unsubscribe_all()
         for unhook in reversed(self._unhooks):
             try:
                 unhook()
@@ -376,66 +344,14 @@ class GuardBridge:
             return True
         return False
 
-    # ------------------------------------------------------------------ connector events
-    def _fill_route(self, cname: str, ev) -> Optional[Route]:
-        known = self.reservations.side_of(_text(ev.order_id) or "")
-        if known is not None:
-            ref = self.map.by_market(known[0])
-            if ref is not None:
-                return Route(ref, known[1])
-        side = "buy" if ev.trade_type == TradeType.BUY else "sell"
-        return self._route(cname, ev.trading_pair, side, getattr(ev, "position", None))
-
-    def _on_fill(self, cname: str, ev):
-        route = self._fill_route(cname, ev)
-        if route is None:
-            return
-        r = route.ref
-        amount = Decimal(ev.amount)
-        if amount <= 0:
-            return
-        fee = D0 if r.is_perp else fee_in_base(ev.trade_fee, r.base, amount, ev.trade_type == TradeType.BUY)
-        price = Decimal(ev.price) if ev.price is not None else None
-        if price is not None and (not price.is_finite() or price <= 0):
-            price = None
-        self.core.apply(E.Fill(self._t(), r.market, route.side, amount, price=price,
-                               trade_id=_text(ev.exchange_trade_id), order_id=_text(ev.order_id), fee_base=fee),
-                        r.market, "recording a fill")
-        self.reservations.filled(_text(ev.order_id))
-
-    def _on_created(self, cname: str, side: str, ev):
-        # orders placed outside the gate (Cython connectors) are reserved from the connector's own event
-        if self.reservations.side_of(ev.order_id) is None:
-            self.order_opened(cname, ev.trading_pair, ev.order_id, side, Decimal(ev.amount), ev.price,
-                              getattr(ev, "position", None))
-
-    def _on_order_completed(self, order_id: str):
-        self.reservations.completed(order_id, self.now())
-        self._maybe_close()
-
-    def _on_order_released(self, cname: str, order_id: str, cancelled: bool = False):
-        if self._stopping:                 # no more orders will be placed: nothing can use the room
-            self.reservations.closed(order_id)
-        else:
-            hold = self.health.cancel_release_delay_s if cancelled else 0.0
-            self.reservations.released(cname, order_id, self.now(), hold)
-        self._maybe_close()
-
+    # ------------------------------------------------------------------ the venue's reports of a trade's fate
     def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
         """The venue reports that a matched trade failed (a phantom fill): the core's ``trade_failed``."""
-        trade_id = _text(trade_id)
-        if trade_id is None:
-            return
-        self.core.apply(E.TradeFailed(self._t(), trade_id), self.market_id(connector_name, trading_pair),
-                        "dropping a failed trade")
+        self.events.trade_failed(connector_name, trading_pair, trade_id, order_id)
 
     def trade_settled(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
         """The venue reports a trade final: the core's ``fill_settled``."""
-        trade_id = _text(trade_id)
-        if trade_id is None:
-            return
-        self.core.apply(E.FillSettled(self._t(), trade_id, _text(order_id)),
-                        self.market_id(connector_name, trading_pair), "recording a settled trade")
+        self.events.trade_settled(connector_name, trading_pair, trade_id, order_id)
 
     def user_stream_down(self, connector_name: str):
         self.health.down(connector_name)
