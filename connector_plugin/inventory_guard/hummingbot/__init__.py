@@ -21,10 +21,10 @@ Public API (what a script, a controller or the demo uses)::
 Market ids (``markets.py``): spot = one market per asset and connector (``BTC``; ``binance:BTC`` with several
 connectors); perpetuals = per contract (``BTC-USDT``), in HEDGE mode the legs ``BTC-USDT:long`` / ``BTC-USDT:short``.
 
-The parts (one job each): ``markets.MarketMap``, ``core_port.CorePort`` (the core/journal, clock), ``faults.FaultLatch``,
-``connector_gate.ConnectorGate``, ``snapshots.SnapshotFeed``, ``reservations.Reservations``,
-``reconcile.StreamHealth``, ``order_events.OrderEvents``; ``events`` holds the adapter's PubSub tags (``GuardEvent.TradeFailed`` /
-``TradeSettled``) without importing anything, for connectors (the simulated venue) to trigger.
+The parts (one job each): ``markets.MarketMap``, ``core_port.CorePort`` (the core/journal, clock),
+``faults.FaultLatch``, ``connector_gate.ConnectorGate``, ``snapshots.SnapshotFeed``, ``reservations.Reservations``,
+``reconcile.StreamHealth``, ``order_events.OrderEvents``; ``events`` holds the adapter's PubSub tags
+(``GuardEvent.TradeFailed`` / ``TradeSettled``) without importing anything, for connectors (the simulated venue).
 
 ``config`` is a core ``GuardConfig`` (or its dict), or an ``InventoryGuardSettings`` (the strategy YAML section).
 
