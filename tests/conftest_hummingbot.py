@@ -169,8 +169,8 @@ def set_mid(ex, pair, mid, update_id=2):
     """Replace the offline connector's static book with one around ``mid`` (what executors read as the price)."""
     from hummingbot.core.data_type.order_book_row import OrderBookRow
     book = ex.order_book_tracker._order_books[pair]
-    book.apply_snapshot([OrderBookRow(float(mid) - 0.5, 100, update_id)], [OrderBookRow(float(mid) + 0.5, 100, update_id)],
-                        update_id)
+    book.apply_snapshot([OrderBookRow(float(mid) - 0.5, 100, update_id)],
+                        [OrderBookRow(float(mid) + 0.5, 100, update_id)], update_id)
 
 
 class VenueFills:

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from conftest_hummingbot import (BIN, BIN_PAIR, PERP, FakeClock, VenueFills, drive, failures, guarded_strategy,  # noqa: F401
-                                 hb_env, make_binance, make_binance_perp, order_update, set_account, set_mid,
-                                 set_position, trade_update)
+from conftest_hummingbot import (  # noqa: F401  (hb_env is a fixture)
+    BIN, BIN_PAIR, PERP, FakeClock, VenueFills, drive, failures, guarded_strategy, hb_env, make_binance,
+    make_binance_perp, order_update, set_account, set_mid, set_position, trade_update)
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal

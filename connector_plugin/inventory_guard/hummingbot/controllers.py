@@ -75,7 +75,8 @@ def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal
     return None
 
 
-def gate_create_action(bridge, action: ExecutorAction, connectors=None, quiet: bool = False) -> Optional[ExecutorAction]:
+def gate_create_action(bridge, action: ExecutorAction, connectors=None,
+                       quiet: bool = False) -> Optional[ExecutorAction]:
     """Return the action (possibly with a smaller amount) or None to drop it. Never raises. ``quiet`` logs the
     decision at DEBUG (the controller-level pre-filter; the orchestrator logs the final decision)."""
     warn = log.debug if quiet else log.warning
@@ -126,8 +127,8 @@ def gate_create_action(bridge, action: ExecutorAction, connectors=None, quiet: b
                 side, pair, action.controller_id, amount, new_amount, decision.reason or "size_increment")
         return action
     except Exception as exc:
-        bridge.fault(bridge.market_id(getattr(cfg, "connector_name", "") or "", getattr(cfg, "trading_pair", "") or ""),
-                      "gating an executor proposal", exc)
+        market = bridge.market_id(getattr(cfg, "connector_name", "") or "", getattr(cfg, "trading_pair", "") or "")
+        bridge.fault(market, "gating an executor proposal", exc)
         return None
 
 

@@ -126,7 +126,8 @@ class MarketMap:
         return ref if ref is not None and trading_pair in ref.pairs else None
 
     def route(self, connector_name: str, trading_pair: str, side: str, position_action=None) -> Optional[Route]:
-        """``side``: "buy"/"sell" as sent to the connector; ``position_action``: a PositionAction, its value, or None."""
+        """``side``: "buy"/"sell" as sent to the connector; ``position_action``: a PositionAction, its value or
+        None."""
         action = getattr(position_action, "name", position_action)
         action = str(action).upper() if action is not None else "NIL"
         closing = action == "CLOSE"
