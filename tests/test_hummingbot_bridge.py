@@ -371,7 +371,7 @@ def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
         ex, clock = make_binance(btc_free="1"), FakeClock(1000)
         ds = ex._user_stream_tracker.data_source
         ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
-        bridge = _bridge(ex, clock, reconcile_event="snapshot")
+        bridge = _bridge(ex, clock, reconcile_event="snapshot", cfg={"settlement": "delayed"})   # a lagging API
         await ex._update_all_balances()
         await ds._connected_websocket_assistant()
         oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))

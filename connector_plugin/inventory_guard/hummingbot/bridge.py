@@ -262,8 +262,9 @@ class GuardBridge:
         for cname, conn in self.connectors.items():
             # The connector fetched its balances before the strategy existed; without this the first snapshot
             # would wait for the next REST poll (up to minutes) with the position taken as 0.
-            try:
-                known = bool(getattr(conn, "ready", False)) or bool(getattr(conn, "_account_balances", None))
+            try:     # balances fetched (a connector may report ready before its first balance poll)
+                balances = getattr(conn, "_account_balances", None)
+                known = bool(balances) if isinstance(balances, dict) else bool(getattr(conn, "ready", False))
             except Exception:
                 known = False
             if known and self.map.refs_for(cname):

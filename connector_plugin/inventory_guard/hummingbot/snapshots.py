@@ -4,7 +4,7 @@
   advances even when the call failed), so the connector instance's ``_update_balances`` (and ``_update_positions``
   on perpetual connectors) is wrapped: the time taken *before* the request is the snapshot's ``as_of`` (a fill that
   arrived earlier is in the balance, a later one may not be), and only a call that returns normally produces a
-  snapshot. A connector that reports the venue time of its answer (``last_balance_snapshot.as_of``) has it used.
+  snapshot.
 * Websocket: balance and position writes the venue pushes (``_account_balances``, ``account_positions``) are
   noticed after each user-stream message is processed and on every tick (``Watch``) and are snapshots as of then.
 * Requests: while the user stream is up Hummingbot polls REST only every 120 s. Before a pending fill reaches
@@ -182,20 +182,10 @@ class SnapshotFeed:
         return unhook
 
     # ------------------------------------------------------------------ snapshots
-    def _venue_as_of(self, connector_name: str, as_of: float) -> float:
-        snap = getattr(self.map.connectors[connector_name], "last_balance_snapshot", None)
-        venue = getattr(snap, "as_of", None)
-        try:
-            return min(as_of, float(venue)) if venue is not None else as_of
-        except (TypeError, ValueError):
-            return as_of
-
     def on_rest_snapshot(self, connector_name: str, kind: str, as_of: float):
         """After a successful REST balance (``kind='balances'``) or position poll."""
         reason = self._pending_reconcile.pop(connector_name, None)
         t = self.core.t()
-        if kind == "balances":
-            as_of = self._venue_as_of(connector_name, as_of)
         as_of = min(Decimal(repr(round(float(as_of), 6))), t)
         refs = self.map.refs_for(connector_name)
         for r in refs:
