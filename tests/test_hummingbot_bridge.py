@@ -17,7 +17,8 @@ MKT = "BTC"        # spot: one guard market per asset
 
 def _bridge(ex, clock, **kw):
     from inventory_guard.hummingbot import GuardBridge
-    cfg = {"max_position": "2", "size_increment": "0.0001", **kw.pop("cfg", {})}
+    # settlement: delayed, as these tests follow fills through the pending book (binance defaults to instant)
+    cfg = {"max_position": "2", "size_increment": "0.0001", "settlement": "delayed", **kw.pop("cfg", {})}
     return GuardBridge(cfg, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=clock, **kw).attach()
 
 
@@ -371,7 +372,7 @@ def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
         ex, clock = make_binance(btc_free="1"), FakeClock(1000)
         ds = ex._user_stream_tracker.data_source
         ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
-        bridge = _bridge(ex, clock, reconcile_event="snapshot", cfg={"settlement": "delayed"})   # a lagging API
+        bridge = _bridge(ex, clock, reconcile_event="snapshot")     # a lagging API: settlement delayed
         await ex._update_all_balances()
         await ds._connected_websocket_assistant()
         oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
