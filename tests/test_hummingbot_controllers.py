@@ -170,7 +170,7 @@ def test_controller_proposals_resized_and_dropped_no_executor_left_running(hb_en
         await drive(clock, 4, real_sleep=0.1)
         assert all(e.status == RunnableStatus.TERMINATED for e in execs), [(e.status, e.close_type) for e in execs]
         st = bridge.state("BTC")
-        assert st.open_buy_reservations == 0 and st.pending_fill_buys == D("1.0")
+        assert st.open_buy_reservations == 0 and st.pending_fill_buys + st.held_buys == D("1.0")
         assert st.conservative_exposure == D("1.5") and not guard.live
         strat.max_executors_close_attempts = 1
         t0 = time.time()

@@ -406,7 +406,7 @@ def test_an_order_completed_before_its_fills_arrived_stays_reserved_until_they_d
             1001, oid, BIN_PAIR, TradeType.BUY, OrderType.LIMIT, D("100"), D("1"), AddedToCostTradeFee(),
             exchange_trade_id="T1"))
         st = bridge.state(m)
-        assert st.open_buy_reservations == 0 and st.pending_fill_buys == D("1")
+        assert st.open_buy_reservations == 0 and st.conservative_exposure == D("1")   # the fill took it over
         assert oid not in bridge.core.open_orders()
         bridge.close()
     asyncio.run(run())
