@@ -18,6 +18,7 @@ Nothing here raises into Hummingbot: a failure latches the market (``faults``).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import math
 import time
@@ -52,6 +53,14 @@ STOP_GRACE_S = 60.0
 
 _BRIDGES: "weakref.WeakValueDictionary[int, GuardBridge]" = weakref.WeakValueDictionary()
 _JOURNALS: "weakref.WeakValueDictionary[str, GuardBridge]" = weakref.WeakValueDictionary()
+
+
+@atexit.register
+def _close_stopped_bridges():
+    """A stopped strategy's bridge still waiting for late cancels when the process exits: close its journal."""
+    for bridge in list(_JOURNALS.values()):
+        if bridge._stopping:
+            bridge.close()
 
 
 def bridge_for_connector(connector) -> Optional["GuardBridge"]:
