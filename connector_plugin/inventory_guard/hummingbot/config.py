@@ -79,7 +79,7 @@ class InventoryGuardSettings(BaseClientModel):
         "force", "Reconcile on reconnect/silence/period as 'force' (trust the API, clear pending fills) or "
                  "'snapshot' (keep pending fills the API does not show yet; for venues whose balance API lags): ")
     cancel_release_delay_s: float = _f(
-        5.0, "Keep a cancelled order's reservation while the user stream is down and this long after it is back: ")
+        5.0, "Keep a cancelled order's reservation this long (and while the user stream is down / just back): ")
     snapshot_request_interval_s: Optional[float] = _f(
         None, "At most one balance request per connector this often for unconfirmed fills (s; default "
               "pending_fill_max_age_s / 4): ")
