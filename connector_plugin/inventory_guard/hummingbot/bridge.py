@@ -99,9 +99,9 @@ class GuardBridge(Reservations):
         self._last_t = 0.0
         self.journal_path = Path(journal_path) if journal_path else None
         if self.journal_path is not None:
-            from inventory_guard.journal import Journal
+            from .logging_setup import open_journal
             self.journal_path.parent.mkdir(parents=True, exist_ok=True)
-            self.guard = Journal.open(self.journal_path, self.config)
+            self.guard = open_journal(self.journal_path, self.config)      # quiet replay, one summary line
         else:
             self.guard = Guard(self.config)
         self.faulted: Dict[str, str] = {}
@@ -272,6 +272,8 @@ class GuardBridge(Reservations):
     def attach(self) -> "GuardBridge":
         if self.attached:
             return self
+        from .logging_setup import keep_guard_loggers_enabled
+        keep_guard_loggers_enabled()        # survive Hummingbot's later dictConfig (headless start, every `start`)
         for cname, conn in self.connectors.items():
             if not self.refs_for(cname):
                 continue
