@@ -104,7 +104,8 @@ def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_refusals
             for _ in range(13):                                # 130 s: three cycles of buy, buy, buy, sell
                 await drive(clock, 10)
                 peak = max(peak, paper.get_balance("BTC"))
-        counters = strat.inventory_guard.counters("BTC-USDT")
+        (market,) = strat.inventory_guard.markets            # BTC-USDT (or BTC: one market per asset)
+        counters = strat.inventory_guard.counters(market)
         await strat.on_stop()
         return paper, events, counters, peak, strat
 

@@ -106,8 +106,9 @@ def test_journal_replay_after_an_unclean_stop_is_quiet_then_one_summary_line(tmp
     assert not [m for m in msgs if "blocked" in m], msgs    # nothing historical re-emitted as new
     (summary,) = [m for m in msgs if "restored at event" in m]
     assert str(journal) in summary and "restored at event 4 (3 log lines of the replay not repeated)" in summary
-    assert f"{PAPER_PAIR} confirmed 1 exposure 1" in summary
-    assert bridge.state(PAPER_PAIR).confirmed == D(1)       # the replay itself happened
+    (market,) = bridge.markets
+    assert f"{market} confirmed 1 exposure 1" in summary
+    assert bridge.state(market).confirmed == D(1)           # the replay itself happened
     caplog.clear()
     with caplog.at_level(logging.WARNING):                  # and the guard logs normally afterwards
         assert not bridge.check(PAPER, PAPER_PAIR, "buy", D(9)).allowed
