@@ -69,6 +69,7 @@ def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_refusals
     ``PaperTradeExchange`` with Hummingbot's default paper balance: orders are placed, resized and refused, and the
     paper BTC balance never passes the limit."""
     import asyncio
+    import time
     import logging
     from types import SimpleNamespace
 
@@ -96,7 +97,8 @@ def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_refusals
         events = EventLogger()
         paper.add_listener(MarketEvent.OrderFilled, events)
         strat = cls({"binance_paper_trade": paper}, cfg)
-        clock = Clock(ClockMode.BACKTEST, 1.0, 1000.0, 5000.0)
+        t0 = float(int(time.time()))                          # live Hummingbot runs on wall time
+        clock = Clock(ClockMode.BACKTEST, 1.0, t0, t0 + 3600)
         clock.add_iterator(paper)
         clock.add_iterator(strat)
         peak = Decimal(0)
