@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,7 @@ D = Decimal
 HEADLESS = textwrap.dedent("""
     import os, shutil, sys
     from decimal import Decimal
-    from pathlib import Path
-
+    
     import hummingbot
     from hummingbot import init_logging, set_prefix_path
     from hummingbot.client.config.client_config_map import ClientConfigMap

@@ -83,7 +83,8 @@ class InventoryGuardedExample(GuardedStrategyV2Base):
 
     def format_status(self) -> str:
         cfg = self.config
-        head = (f"  Example: MARKET orders every {cfg.order_interval_s:g} s on {cfg.connector_name} {cfg.trading_pair}: "
+        head = (f"  Example: MARKET orders every {cfg.order_interval_s:g} s on {cfg.connector_name} "
+                f"{cfg.trading_pair}: "
                 f"{cfg.buys_per_sell} x buy {cfg.buy_amount}, 1 x sell {cfg.sell_amount}; "
                 f"sent {self.sent['buy']} buys / {self.sent['sell']} sells, "
                 f"placed {self.placed['buy']} / {self.placed['sell']}")
