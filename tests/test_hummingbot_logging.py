@@ -21,6 +21,7 @@ D = Decimal
 HEADLESS = textwrap.dedent("""
     import os, shutil, sys
     from decimal import Decimal
+    from pathlib import Path
     
     import hummingbot
     from hummingbot import init_logging, set_prefix_path
