@@ -252,6 +252,8 @@ class GuardBridge:
 
     # ------------------------------------------------------------------ attaching
     def attach(self) -> "GuardBridge":
+        from .logging_setup import keep_guard_loggers_enabled
+        keep_guard_loggers_enabled()        # survive Hummingbot's later dictConfig (headless start, every `start`)
         if self.attached:
             return self
         for cname, conn in self.connectors.items():

@@ -42,9 +42,9 @@ class CorePort:
         self._last_t = 0.0
         self.journal_path = journal_path
         if journal_path is not None:
-            from inventory_guard.journal import Journal
+            from .logging_setup import open_journal
             journal_path.parent.mkdir(parents=True, exist_ok=True)
-            self.guard: Core = Journal.open(journal_path, config)
+            self.guard: Core = open_journal(journal_path, config)  # quiet replay, then one summary line
         else:
             self.guard = Guard(config)
         self.latch = FaultLatch(self)
