@@ -359,8 +359,15 @@ class PendingBook:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
         self.unexplained += move
         self._max_steps = max_steps
-        if len(self.fills) > 4 * max_candidates:
-            return Reconciliation(self._reanchor(as_of, max_age, instant, False), False, "capped", True)
+        if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
+            exits = []
+            settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_at <= as_of]
+            if settled and self.unexplained == sum((f.signed for f in settled), ZERO):
+                for fill in settled:
+                    self._take(fill)
+                    exits.append(Exit(fill, "identity"))
+                self.unexplained = self.zero
+            return Reconciliation(exits + self._reanchor(as_of, max_age, instant, False), False, "capped", True)
         exits: list[Exit] = []
         candidates: list[PendingFill] = []
         for fill in list(self.fills.values()):
@@ -370,18 +377,18 @@ class PendingBook:
             if not held and fill.status == OUT:
                 continue
             self._set_due(fill, fill.arrived <= as_of - max_age)
-            if fill.settled_at is not None and fill.settled_at <= as_of and not held:
-                self._take(fill)  # inside this snapshot by identity
-                self.unexplained -= fill.signed
-                exits.append(Exit(fill, "identity"))
-                continue
             candidates.append(fill)
         mismatch = False
-        if instant:  # every fill that arrived by as_of settled before it: inside, if the sums agree
-            forced, rest = [], []
-            for f in candidates:
-                (forced if not self.is_held(f) and f.arrived < as_of and not f.suspect else rest).append(f)
-            if forced and len(rest) <= max_candidates:
+        # Identity: a fill the venue reported settled by as_of is inside this answer, and on an instant venue so is
+        # every fill that arrived before as_of — if the sums agree: an answer older than its as_of says (a stale or
+        # cached balance, a lagging API) and then the sums decide alone.
+        forced, rest = [], []
+        for f in candidates:
+            settled = f.settled_at is not None and f.settled_at <= as_of
+            inside = settled or (instant and f.arrived < as_of and not f.suspect)
+            (forced if inside and not self.is_held(f) else rest).append(f)
+        if forced:
+            if len(rest) <= max_candidates:
                 rem = self.unexplained - sum((f.signed for f in forced), ZERO)
                 found = subset_search(self._units(rest), self._unit(rem), max_steps)
                 if found.solutions:
@@ -390,7 +397,6 @@ class PendingBook:
                         exits.append(Exit(fill, "identity"))
                     self.unexplained = rem
                     return self._outcome(rest, found, as_of, max_age, instant, exits, False)
-                # The arrival times disagree with the move: a stale or cached answer, or a phantom. Sums decide.
                 mismatch = found.complete
         if len(candidates) > max_candidates:
             exits += self._reanchor(as_of, max_age, instant, False)
@@ -414,9 +420,12 @@ class PendingBook:
                     self._take(fill)
                     self.unexplained -= fill.signed
                     exits.append(Exit(fill, "sums"))
-                elif self.is_held(fill) and fill.settled_at is not None and fill.settled_at <= as_of:
-                    self._take(fill)  # inside already at the anchor
-                    exits.append(Exit(fill, "identity"))
+                elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: inside by now
+                    if self.is_held(fill):  # (inside already at the anchor)
+                        self._take(fill)
+                        exits.append(Exit(fill, "identity"))
+                    else:  # an answer older than it says: it stays, known outside this one
+                        self._restatus(fill, OUT)
                 elif fill.arrived <= due:  # real fills are inside by now: this one never settled
                     self._take(fill)
                     exits.append(Exit(fill, "aged_out"))
@@ -480,18 +489,13 @@ class PendingBook:
         self.unexplained = self.missed = self.zero
         self.verified = True
         exits = []
-        for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
-            fill = self.fills[key]
-            if fill.settled_at <= as_of:  # inside the anchor by identity
-                self._take(fill)
-                exits.append(Exit(fill, "identity"))
         due = as_of - max_age
         while self.fills:  # past the window: inside the anchor if real (oldest first, so this stops early)
             fill = next(iter(self.fills.values()))
             if fill.seq >= boundary or fill.arrived > due:
                 break
             self._take(fill)
-            exits.append(Exit(fill, "aged_out"))
+            exits.append(Exit(fill, "identity" if fill.settled_at is not None else "aged_out"))
         return exits
 
     def _unit(self, value: Decimal) -> int:

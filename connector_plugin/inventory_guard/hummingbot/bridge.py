@@ -79,7 +79,8 @@ class GuardBridge:
                  websocket_balance_snapshots: bool = True,
                  reconcile_event: str = "force",
                  cancel_release_delay_s: float = 5.0,
-                 snapshot_request_interval_s: Optional[float] = None):
+                 snapshot_request_interval_s: Optional[float] = None,
+                 balance_api_lag_s: float = 0.0):
         self.connectors = dict(connectors)
         self.map = MarketMap(self.connectors, self._resolve_pairs(markets))
         if isinstance(config, InventoryGuardSettings):
@@ -89,6 +90,7 @@ class GuardBridge:
             reconcile_event = config.reconcile_event
             cancel_release_delay_s = config.cancel_release_delay_s
             snapshot_request_interval_s = config.snapshot_request_interval_s
+            balance_api_lag_s = config.balance_api_lag_s
             if journal_path is None and config.journal_path:
                 journal_path = config.journal_path
             config = config.to_guard_config(self.map)
@@ -112,7 +114,7 @@ class GuardBridge:
         self.gate = ConnectorGate(self.core, self.map, self.reservations, self.adapter_counters)
         self.feed = SnapshotFeed(self.core, self.map, self.adapter_counters,
                                  websocket_snapshots=websocket_balance_snapshots, reconcile_event=reconcile_event,
-                                 request_interval_s=snapshot_request_interval_s)
+                                 request_interval_s=snapshot_request_interval_s, api_lag_s=balance_api_lag_s)
         self.core.clear_previous_run_faults(r.market for r in self.map.all_refs())
         self.events = OrderEvents(self.core, self.map, self.reservations,
                                   cancel_hold_s=lambda: self.health.cancel_release_delay_s,

@@ -80,6 +80,10 @@ class InventoryGuardSettings(BaseClientModel):
                  "'snapshot' (keep pending fills the API does not show yet; for venues whose balance API lags): ")
     cancel_release_delay_s: float = _f(
         5.0, "Keep a cancelled order's reservation this long (and while the user stream is down / just back): ")
+    balance_api_lag_s: float = _f(
+        0.0, "The balance/position API may answer with a position this many seconds old (a lagging indexer): "
+             "snapshots are stamped that much earlier, so a settlement reported after the answer's real time is "
+             "not taken as inside it (s): ")
     snapshot_request_interval_s: Optional[float] = _f(
         None, "At most one balance request per connector this often for unconfirmed fills (s; default "
               "pending_fill_max_age_s / 4): ")

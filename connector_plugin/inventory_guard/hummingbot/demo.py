@@ -236,7 +236,8 @@ class GuardedSimSession:
             "pending_fill_max_age_s": settings.pending_fill_max_age_s})
         self.bridge = GuardBridge(cfg, {CONNECTOR_NAME: self.connector}, journal_path,
                                   markets={CONNECTOR_NAME: [TRADING_PAIR]}, clock=self.connector._sim_time,
-                                  user_stream_silence_s=settings.user_stream_silence_s)
+                                  user_stream_silence_s=settings.user_stream_silence_s,
+                                  balance_api_lag_s=float(self.venue.config.balance_lag_s))
         self.market = self.bridge.market_id(CONNECTOR_NAME, TRADING_PAIR)
         config_cls, strategy_cls = _strategy_classes()
         self.strategy_config = config_cls(order_amount=settings.order_amount, spread_ticks=settings.spread_ticks,

@@ -117,7 +117,7 @@ def _wrap_iter(conn, watch):
 class SnapshotFeed:
     def __init__(self, core: CorePort, market_map: MarketMap, counters: Counter, *,
                  websocket_snapshots: bool = True, reconcile_event: str = "force",
-                 request_interval_s: Optional[float] = None):
+                 request_interval_s: Optional[float] = None, api_lag_s: float = 0.0):
         if reconcile_event not in ("force", "snapshot"):
             raise ValueError("reconcile_event: expected 'force' or 'snapshot'")
         self.core = core
@@ -126,6 +126,9 @@ class SnapshotFeed:
         self.websocket_snapshots = websocket_snapshots
         self.reconcile_event = reconcile_event
         self.request_interval_s = request_interval_s
+        if not api_lag_s >= 0:
+            raise ValueError("balance_api_lag_s: expected a number of seconds >= 0")
+        self.api_lag_s = api_lag_s  # a REST answer may show the position this long before the request
         self.hooked: set = set()                      # connector names whose REST snapshots are captured
         self.watches: List[Watch] = []
         self._pending_reconcile: Dict[str, str] = {}
@@ -186,7 +189,7 @@ class SnapshotFeed:
         """After a successful REST balance (``kind='balances'``) or position poll."""
         reason = self._pending_reconcile.pop(connector_name, None)
         t = self.core.t()
-        as_of = min(Decimal(repr(round(float(as_of), 6))), t)
+        as_of = min(Decimal(repr(round(float(as_of) - self.api_lag_s, 6))), t)
         refs = self.map.refs_for(connector_name)
         for r in refs:
             if r.is_perp != (kind == "positions"):
