@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_exporter import PROMETHEUS_ACCEPT, ROOT, write_fleet  # noqa: E402
+from bench_exporter import PROMETHEUS_ACCEPT, ROOT, stop_process, write_fleet  # noqa: E402
 
 REFERENCE = textwrap.dedent(
     """
@@ -106,12 +106,7 @@ class Server:
         return float("nan")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def scrape(port: int, headers: dict[str, str], timeout: float) -> int:
