@@ -303,12 +303,13 @@ class Guard:
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now
+        as_of = min(event.t, now)  # like a snapshot's: an event stamped earlier holds the API's answer of then
         effective = book.effective
         gap = abs(effective - size)
         book.confirmed = size
-        book.confirmed_at = now
-        self._exits(book, book.pending.force_reconcile(now, config.pending_fill_max_age_s,
-                                                       config.settlement == "instant"), now)
+        book.confirmed_at = as_of
+        self._exits(book, book.pending.force_reconcile(as_of, config.pending_fill_max_age_s,
+                                                       config.settlement == "instant"), as_of)
         level = logging.ERROR if gap > config.force_reconcile_error_gap else logging.INFO
         log.log(
             level,
@@ -317,8 +318,8 @@ class Guard:
             config.name, event.reason, fmt(effective), fmt(size), fmt(gap), fmt(config.force_reconcile_error_gap),
             book.pending.held_count, fmt(book.pending.held_buys), fmt(book.pending.held_sells),
         )
-        if book.last_as_of is None or now > book.last_as_of:
-            book.last_as_of = now
+        if book.last_as_of is None or as_of > book.last_as_of:
+            book.last_as_of = as_of
         book.last_force_reconcile_gap = gap
         book.bump("force_reconciles", reason=event.reason)
 

@@ -420,12 +420,11 @@ class PendingBook:
                     self._take(fill)
                     self.unexplained -= fill.signed
                     exits.append(Exit(fill, "sums"))
-                elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: inside by now
-                    if self.is_held(fill):  # (inside already at the anchor)
-                        self._take(fill)
-                        exits.append(Exit(fill, "identity"))
-                    else:  # an answer older than it says: it stays, known outside this one
-                        self._restatus(fill, OUT)
+                elif self.is_held(fill) and fill.settled_at is not None and fill.settled_at <= as_of:
+                    self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
+                    exits.append(Exit(fill, "identity"))
+                elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
+                    self._restatus(fill, OUT)  # an answer older than it says: it stays, outside this one
                 elif fill.arrived <= due:  # real fills are inside by now: this one never settled
                     self._take(fill)
                     exits.append(Exit(fill, "aged_out"))
@@ -489,6 +488,11 @@ class PendingBook:
         self.unexplained = self.missed = self.zero
         self.verified = True
         exits = []
+        for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
+            fill = self.fills[key]
+            if fill.settled_at <= as_of:  # reported final before the anchor's answer: inside it
+                self._take(fill)
+                exits.append(Exit(fill, "identity"))
         due = as_of - max_age
         while self.fills:  # past the window: inside the anchor if real (oldest first, so this stops early)
             fill = next(iter(self.fills.values()))

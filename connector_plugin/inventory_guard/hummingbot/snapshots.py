@@ -206,7 +206,8 @@ class SnapshotFeed:
             self.core.fault(r.market, "reading a snapshot", exc)
             return
         if reason:
-            self.core.apply(E.ForceReconcile(t, r.market, size, reason), r.market, "force reconciling")
+            # stamped with the answer's time, like a snapshot's as_of: the core anchors there
+            self.core.apply(E.ForceReconcile(as_of, r.market, size, reason), r.market, "force reconciling")
         else:
             self.core.apply(E.Snapshot(t, r.market, size, as_of=as_of), r.market, "applying a snapshot")
 
