@@ -153,7 +153,8 @@ class MarketBook:
         return (
             self.confirmed, self.confirmed_at, self.open_buys, self.open_sells, p.all_buys, p.all_sells, p.held_buys,
             p.held_sells, p.due_buys, p.due_sells, p.unexplained, p.verified, f.out_buys, f.out_sells,
-            f.likely_buys, f.likely_sells, f.suspect_buys, f.settled_out_sells, f.count, f.likely_count,
+            f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells, f.settled_out_sells, f.count,
+            f.likely_count, f.suspect_count,
         )
 
     # --- counters ------------------------------------------------------------------------------------------

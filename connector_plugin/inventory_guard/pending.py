@@ -108,24 +108,28 @@ class Reconciliation(NamedTuple):
 class _Sums:
     """Running sums of the fills outside the held prefix, by status (all O(1) to read and update)."""
 
-    __slots__ = ("out_buys", "out_sells", "likely_buys", "likely_sells", "suspect_buys", "settled_out_sells",
-                 "count", "likely_count")
+    __slots__ = ("out_buys", "out_sells", "likely_buys", "likely_sells", "suspect_buys", "suspect_sells",
+                 "settled_out_sells", "count", "likely_count", "suspect_count")
 
     def __init__(self, zero: Decimal) -> None:
         self.out_buys = self.out_sells = self.likely_buys = self.likely_sells = zero
-        self.suspect_buys = self.settled_out_sells = zero
-        self.count = self.likely_count = 0
+        self.suspect_buys = self.suspect_sells = self.settled_out_sells = zero
+        self.count = self.likely_count = self.suspect_count = 0
 
     def add(self, f: PendingFill, sign: int) -> None:
         amount = f.amount if sign > 0 else -f.amount
         self.count += sign
         if f.status == OUT:
+            if f.suspect:
+                self.suspect_count += sign
             if f.side == "buy":
                 self.out_buys += amount
                 if f.suspect:
                     self.suspect_buys += amount
             else:
                 self.out_sells += amount
+                if f.suspect:
+                    self.suspect_sells += amount
                 if f.settled_at is not None:
                     self.settled_out_sells += amount
         elif f.likely_in:
@@ -241,12 +245,13 @@ class PendingBook:
 
     @property
     def buys(self) -> Decimal:
-        """Pending buys the best estimate leaves outside confirmed (effective counts them)."""
-        return self.all_buys - self.held_buys - self.free.likely_buys
+        """Pending buys the best estimate leaves outside confirmed and takes for real (effective counts them): not
+        the ones it counts inside, nor those an instant venue's answer disproved (most likely phantoms)."""
+        return self.all_buys - self.held_buys - self.free.likely_buys - self.free.suspect_buys
 
     @property
     def sells(self) -> Decimal:
-        return self.all_sells - self.held_sells - self.free.likely_sells
+        return self.all_sells - self.held_sells - self.free.likely_sells - self.free.suspect_sells
 
     @property
     def estimated_in_buys(self) -> Decimal:
@@ -255,7 +260,7 @@ class PendingBook:
 
     @property
     def outside_count(self) -> int:
-        return self.free.count - self.free.likely_count
+        return self.free.count - self.free.likely_count - self.free.suspect_count
 
     @property
     def live_buys(self) -> Decimal:
