@@ -430,3 +430,12 @@ def test_attach_takes_the_balances_the_connector_already_has_as_the_first_snapsh
         assert d.allowed and d.size == D("1")
         bridge.close()
     asyncio.run(run())
+
+
+def test_venue_amounts_made_from_floats_are_read_as_the_decimals_they_stand_for():
+    # Paper trade reports a fill of 0.1 as Decimal(0.1) = 0.1000000000000000055511151231257827…: taken as is, with
+    # the size step's rounding up, no fill ever matched its balance move.
+    from inventory_guard.hummingbot.translate import venue_decimal
+    assert venue_decimal(D(0.1)) == D("0.1") and venue_decimal(0.1) == D("0.1")
+    assert venue_decimal(D("0.12345678901234567890123")) == D("0.12345678901234567890123")  # not a float's value
+    assert venue_decimal(D("1.5")) == D("1.5") and venue_decimal("2") == D(2)

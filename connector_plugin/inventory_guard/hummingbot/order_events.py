@@ -19,7 +19,7 @@ from .core_port import CorePort
 from .events import GuardEvent
 from .markets import MarketMap, Route
 from .reservations import Reservations
-from .translate import _side, _text, fee_in_base
+from .translate import _side, _text, fee_in_base, venue_decimal
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
@@ -90,12 +90,12 @@ class OrderEvents:
 
     def on_fill(self, cname: str, ev) -> None:
         route = self._fill_route(cname, ev)
-        amount = Decimal(ev.amount)
+        amount = venue_decimal(ev.amount)
         if route is None or amount <= 0:
             return
         r = route.ref
         fee = D0 if r.is_perp else fee_in_base(ev.trade_fee, r.base, amount, ev.trade_type == TradeType.BUY)
-        price = Decimal(ev.price) if ev.price is not None else None
+        price = venue_decimal(ev.price) if ev.price is not None else None
         if price is not None and (not price.is_finite() or price <= 0):
             price = None
         self.core.apply(E.Fill(self.core.t(), r.market, route.side, amount, price=price,
@@ -108,7 +108,7 @@ class OrderEvents:
         if self.reservations.side_of(ev.order_id) is None:
             route = self.route(cname, ev.trading_pair, side, getattr(ev, "position", None))
             if route is not None:
-                self.reservations.opened(cname, route, ev.order_id, Decimal(ev.amount), ev.price)
+                self.reservations.opened(cname, route, ev.order_id, venue_decimal(ev.amount), ev.price)
 
     def on_completed(self, order_id: str) -> None:
         self.reservations.completed(order_id, self.core.now())

@@ -27,6 +27,20 @@ def _text(value) -> Optional[str]:
     return text or None
 
 
+def venue_decimal(value) -> Decimal:
+    """A venue amount as the exact decimal it stands for: a float — or a Decimal made from one, as paper trade
+    reports 0.1 as 0.1000000000000000055511151231257827… — becomes its shortest repr (0.1), so fills match the
+    balance moves they cause."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    d = Decimal(value)
+    if d.is_finite() and len(d.as_tuple().digits) > 17:
+        short = Decimal(repr(float(d)))
+        if Decimal(float(short)) == d:  # d is exactly that float's binary value
+            return short
+    return d
+
+
 def _side(trade_type) -> str:
     return "buy" if trade_type == TradeType.BUY else "sell"
 
