@@ -115,6 +115,7 @@ class Guard:
         outer = getcontext()
         setcontext(CONTEXT)  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
         try:
+            self._check_jump(event.t)
             decision = handler(self, event, step)
         finally:
             setcontext(outer)
@@ -138,6 +139,18 @@ class Guard:
         if book is None:
             book = self.books[config.name] = MarketBook(config)
         return step.touch(book)
+
+    def _check_jump(self, t: Decimal) -> None:
+        """Validation for ``_advance``, before anything changes: a ``t`` further ahead of the clock than
+        ``max_clock_jump_s`` (a timestamp in milliseconds, say) is rejected, not adopted. The first event (clock
+        still 0) sets the clock wherever it is."""
+        limit = self.config.max_clock_jump_s
+        if limit is not None and self.clock > 0 and t - self.clock > limit:
+            raise InvalidEvent(
+                f"t: {fmt(t)} is {fmt(t - self.clock)} s ahead of the guard's clock {fmt(self.clock)}, more than "
+                f"max_clock_jump_s ({fmt(limit)}); a timestamp in milliseconds? (after a real stop that long, raise "
+                "max_clock_jump_s or set it to null for one start)"
+            )
 
     def _advance(self, t: Decimal) -> Decimal:
         """The guard's clock never runs backwards: an event stamped earlier happens 'now'."""
