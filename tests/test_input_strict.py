@@ -249,6 +249,8 @@ BAD_CONFIGS = [
     ("underscore", b"max_position: 1_000\n", "max_position: 1_000 is not a plain decimal integer"),
     ("sexagesimal", b"max_position: 1\npending_fill_max_age_s: 1:30\n", "pending_fill_max_age_s: 1:30 is not"),
     ("bool as int", b"max_position: 1\nseen_fill_keys_max: true\n", "seen_fill_keys_max: Input should be a valid integer"),
+    ("bool as a per-market int", b"max_position: 1\nmarkets: {A: {reconcile_max_candidates: true}}\n",
+     "markets.A.reconcile_max_candidates: Input should be a valid integer"),
     ("string as int", b"max_position: 1\nseen_fill_keys_max: '10'\n", "seen_fill_keys_max: Input should be a valid integer"),
     ("bool as decimal", b"max_position: true\n", "max_position: expected a number, got a boolean"),
     ("int as bool", b"max_position: 1\nallow_negative_position: 1\n", "allow_negative_position: Input should be a valid boolean"),

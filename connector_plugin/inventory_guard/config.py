@@ -10,6 +10,9 @@ pending_fill_max_age_s: 30     # pending fills older than this are dropped (age-
 force_reconcile_error_gap: "5" # a force reconcile whose |effective - API| exceeds this logs an error
 snapshot_max_age_s: null       # when set, buys are blocked while the last API snapshot is older than this
 allow_negative_position: false # perpetuals: snapshots may be negative and sells may go short to -max_position
+settlement: delayed            # "delayed": fills settle after their websocket message; "instant": before it (CEX)
+reconcile_max_candidates: 24   # exact reconciliation searches at most this many pending fills (else safe rule)
+reconcile_max_steps: 20000     # ... and at most this many search steps per snapshot (else safe rule)
 seen_fill_keys_max: 100000     # how many fill keys are remembered for dedup (oldest forgotten first)
 max_clock_jump_s: 3600         # an event whose t is further ahead of the guard's clock is rejected (null: no check)
 markets:                       # per-market overrides of any of the keys above (except bot_name, seen_fill_keys_max,
@@ -23,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -68,6 +72,9 @@ class _Limits(BaseModel):
     force_reconcile_error_gap: Decimal | None = None
     snapshot_max_age_s: Decimal | None = None
     allow_negative_position: bool | None = Field(None, strict=True)  # true/false only, not 1 or "yes"
+    settlement: Literal["delayed", "instant"] | None = None
+    reconcile_max_candidates: int | None = Field(default=None, ge=1, le=64, strict=True)  # `true` is not 1
+    reconcile_max_steps: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -128,6 +135,9 @@ class MarketConfig:
     force_reconcile_error_gap: Decimal
     snapshot_max_age_s: Decimal | None
     allow_negative_position: bool
+    settlement: str = "delayed"
+    reconcile_max_candidates: int = 24
+    reconcile_max_steps: int = 20_000
 
 
 class UnknownMarket(ValueError):
@@ -144,6 +154,9 @@ class GuardConfig(_Limits):
     force_reconcile_error_gap: Decimal = Decimal("5")
     snapshot_max_age_s: Decimal | None = None
     allow_negative_position: bool = Field(False, strict=True)
+    settlement: Literal["delayed", "instant"] = "delayed"
+    reconcile_max_candidates: int = Field(default=24, ge=1, le=64, strict=True)
+    reconcile_max_steps: int = Field(default=20_000, ge=1, le=1_000_000, strict=True)
     seen_fill_keys_max: int = Field(default=100_000, ge=1, le=10_000_000, strict=True)  # `true` is not 1
     max_clock_jump_s: Decimal | None = Decimal(3600)
     markets: dict[str, MarketOverrides] = Field(default_factory=dict)
@@ -209,6 +222,9 @@ class GuardConfig(_Limits):
             force_reconcile_error_gap=pick("force_reconcile_error_gap"),
             snapshot_max_age_s=pick("snapshot_max_age_s"),
             allow_negative_position=pick("allow_negative_position"),
+            settlement=pick("settlement"),
+            reconcile_max_candidates=pick("reconcile_max_candidates"),
+            reconcile_max_steps=pick("reconcile_max_steps"),
         )
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
-    Check, Event, Fill, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, Resume, Snapshot, Tick,
+    Check, Event, Fill, FillSettled, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, Resume, Snapshot, Tick,
     TradeFailed,
 )
 from .gate import Decision, decide
@@ -346,6 +346,9 @@ class Guard:
                     market, fill.side, fmt(fill.amount), key[0], key[1] or "-",
                 )
 
+    def _fill_settled(self, event: FillSettled, step: _Step) -> None:
+        self._advance(event.t)  # interim: the settlement rules land with the reconciliation rewrite
+
     def _halt(self, event: Halt, step: _Step) -> None:
         config = self._market_config(event.market)
         book = self._book(config, step)
@@ -396,6 +399,7 @@ class Guard:
         Check: _check,
         Tick: _tick,
         TradeFailed: _trade_failed,
+        FillSettled: _fill_settled,
         Halt: _halt,
         Resume: _resume,
     }

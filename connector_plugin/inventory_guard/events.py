@@ -104,6 +104,17 @@ class TradeFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class FillSettled:
+    """The venue reports a trade final (e.g. Polymarket's CONFIRMED, an on-chain receipt): it can no longer fail,
+    and a snapshot taken at or after ``t`` includes it. Without ``order_id`` it applies to every fill of the trade."""
+
+    t: Decimal
+    trade_id: str
+    order_id: str | None = None
+    type: str = field(default="fill_settled", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Halt:
     """Fail closed: block buys in ``market`` until a Resume (written by the host adapter on an internal fault)."""
 
@@ -120,7 +131,9 @@ class Resume:
     type: str = field(default="resume", init=False, repr=False)
 
 
-Event = Union[Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, Tick, TradeFailed, Halt, Resume]
+Event = Union[
+    Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, Tick, TradeFailed, FillSettled, Halt, Resume
+]
 
 
 def synthesize_trade_id(fill: Fill) -> str:
@@ -314,6 +327,10 @@ def _trade_failed(f: _Fields) -> TradeFailed:
     return TradeFailed(t=f.time(), trade_id=f.text("trade_id"))
 
 
+def _fill_settled(f: _Fields) -> FillSettled:
+    return FillSettled(t=f.time(), trade_id=f.text("trade_id"), order_id=f.text("order_id", required=False))
+
+
 def _halt(f: _Fields) -> Halt:
     return Halt(t=f.time(), market=f.text("market"), reason=f.text("reason"))
 
@@ -331,6 +348,7 @@ _PARSERS = {
     "check": _check,
     "tick": _tick,
     "trade_failed": _trade_failed,
+    "fill_settled": _fill_settled,
     "halt": _halt,
     "resume": _resume,
 }
