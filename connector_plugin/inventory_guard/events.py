@@ -251,6 +251,8 @@ class _Fields:
         value = self._get(name, required)
         if value is None:
             return None
+        if type(value) is str:
+            return check_text(value, name)
         if isinstance(value, RejectedLiteral):
             raise InvalidEvent(f"{name}: {value.reason}")
         if isinstance(value, bool) or not isinstance(value, (str, int)):

@@ -78,6 +78,10 @@ def to_decimal(value: object, field: str) -> Decimal:
             raise InvalidNumber(f"{field}: {show(value)} is not a number (ASCII digits, an optional sign, point "
                                 "and exponent)")
         number = Decimal(value)
+        if len(value) <= MAX_DIGITS and "e" not in value and "E" not in value:  # the usual case, checked quickly:
+            if -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:  # its length bounds its digits and decimal places
+                return number
+            raise InvalidNumber(f"{field}: {show(value)} is out of range (magnitude above {MAX_MAGNITUDE:f})")
     else:
         raise InvalidNumber(f"{field}: expected a number or numeric string, got {type(value).__name__}")
     if not number.is_finite():
