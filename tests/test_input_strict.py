@@ -340,3 +340,13 @@ def test_a_re_delivered_confirmed_fill_still_counts_once_with_a_strict_seen_fill
              FILL.replace('"T1"', '"T2"') % "", FILL.replace('"t":2', '"t":3') % ""]
     result = answers(lines, config)
     assert result[3] == {"line": 4, "ok": True, "markets": {}}  # a duplicate: nothing changed
+
+
+def test_an_unwritable_out_path_is_exit_2_with_a_message(tmp_path):
+    config = tmp_path / "guard.yaml"
+    config.write_text("max_position: 1\n")
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"t":1,"type":"tick"}\n')
+    result = run("-m", "inventory_guard", "replay", str(trace), "--config", str(config),
+                 "--out", str(tmp_path / "missing" / "out.jsonl"))
+    assert result.returncode == 2 and "cannot write output" in result.stderr and "Traceback" not in result.stderr

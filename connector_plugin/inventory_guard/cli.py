@@ -40,7 +40,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             print(f"inventory-guard: cannot read trace {args.trace}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         flush = False
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        if source is not sys.stdin.buffer:
+            source.close()
+        print(f"inventory-guard: cannot write output {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     try:
         summary = replay(_lines(source), config, out, journal_path=Path(args.journal) if args.journal else None,
                          flush=flush)
