@@ -387,3 +387,18 @@ def test_an_unwritable_out_path_is_exit_2_with_a_message(tmp_path):
     result = run("-m", "inventory_guard", "replay", str(trace), "--config", str(config),
                  "--out", str(tmp_path / "missing" / "out.jsonl"))
     assert result.returncode == 2 and "cannot write output" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_exporters_strict_yaml_is_the_cores_apart_from_its_imports():
+    """The exporter must not import the core, so it carries a copy of the loader; the copies must not drift."""
+    import re
+
+    import inventory_guard.numbers
+    import inventory_guard.strict_yaml
+    import inventory_guard_exporter.strict_yaml
+
+    def body(module) -> str:
+        return re.sub(r"# --- begin:.*?# --- end ---\n", "", Path(module.__file__).read_text(), flags=re.S)
+
+    assert body(inventory_guard.strict_yaml) == body(inventory_guard_exporter.strict_yaml)
+    assert inventory_guard_exporter.strict_yaml.MAX_LITERAL == inventory_guard.numbers.MAX_LITERAL

@@ -1,7 +1,7 @@
 """Exporter settings: from the command line and/or a YAML file for fleets.
 
 YAML keys (all optional, unknown keys are an error; read as strict YAML like the guard's config: UTF-8, no
-duplicate keys, YAML 1.2 scalars — see ``inventory_guard.strict_yaml``)::
+duplicate keys, YAML 1.2 scalars — see ``strict_yaml``)::
 
     listen: 127.0.0.1:9464          # host:port; [::1]:9464 for IPv6; binding beyond loopback is explicit
     state:                           # explicit state files (a missing one is reported as state_up 0)
@@ -18,9 +18,10 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from inventory_guard import strict_yaml
-from inventory_guard.numbers import RejectedLiteral
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from inventory_guard_exporter import strict_yaml
+from inventory_guard_exporter.strict_yaml import RejectedLiteral
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
