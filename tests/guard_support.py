@@ -52,4 +52,5 @@ class Driver:
         return self.guard.state(self.market)
 
     def counter(self, name, **labels):
-        return self.guard.books[self.market].count(name, **labels)
+        book = self.guard.books[self.market]
+        return book.count(name, **labels) if labels else book.total(name)

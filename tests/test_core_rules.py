@@ -69,7 +69,7 @@ def test_a_redelivered_fill_is_ignored_while_pending_and_after_confirmation(g):
 
 def test_a_redelivered_fill_is_ignored_after_it_aged_out(g):
     g.fill(1, "buy", "10", trade_id="T1")
-    g.tick(40)
+    g.snapshot(40, "0")
     assert g.state.pending_fills == 0
     g.fill(41, "buy", "10", trade_id="T1")
     assert g.state.pending_fills == 0
@@ -152,13 +152,15 @@ def test_a_static_api_keeps_pending_fills_until_the_age_out(g):
     assert (g.state.pending_fills, g.state.effective, g.counter("fills_aged_out")) == (0, D(0), 1)
 
 
-def test_the_age_out_runs_on_ticks_even_without_snapshots(g, caplog):
+def test_the_age_out_counts_snapshot_time_not_wall_clock_time(g, caplog):
+    # A fill is a phantom only when an API answer taken after its settlement window fails to show it.
     g.fill(1, "buy", "10", trade_id="PHANTOM", order_id="O9")
-    g.tick(31)
-    assert g.state.pending_fills == 1  # exactly 30 s old: not older than the age-out
+    g.tick(500)  # no snapshot for minutes (API down, sparse polls): the fill may be real and unsettled
+    g.snapshot(501, "0", as_of=30.9)  # taken before the window ended: proves nothing
+    assert (g.state.pending_fills, g.state.conservative_exposure) == (1, D(10))
     with caplog.at_level(logging.WARNING, logger="inventory_guard"):
-        g.tick(31.01)
-    assert g.state.pending_fills == 0
+        g.snapshot(502, "0", as_of=31)  # taken 30 s after it arrived, and it does not show it
+    assert (g.state.pending_fills, g.state.effective, g.counter("fills_aged_out")) == (0, D(0), 1)
     assert "aged out" in caplog.text and "PHANTOM" in caplog.text and "O9" in caplog.text
 
 
@@ -166,17 +168,23 @@ def test_the_age_out_is_configurable_per_market():
     g = Driver(pending_fill_max_age_s=30, markets={"slow": {"pending_fill_max_age_s": 60}})
     g.send(t=0, type="snapshot", market="slow", size="0")
     g.send(t=1, type="fill", market="slow", side="buy", size="1", trade_id="T")
-    g.tick(45)
+    g.send(t=45, type="snapshot", market="slow", size="0")
     assert g.guard.state("slow").pending_fills == 1
+    g.send(t=61, type="snapshot", market="slow", size="0")
+    assert g.guard.state("slow").pending_fills == 0
 
 
-def test_a_move_is_explained_by_the_oldest_fills_first(g):
+def test_an_ambiguous_move_is_still_exact_in_sum(g):
+    # Which two of three equal buys settled is unknown, but their sum is not: effective and conservative
+    # exposure are exact, and the estimate takes the oldest fills as the settled ones.
     for i, t in enumerate((1, 2, 3)):
         g.fill(t, "buy", "10", trade_id=f"T{i}")
     g.snapshot(4, "20")
     assert (g.state.pending_fills, g.state.pending_fill_buys, g.state.effective) == (1, D(10), D(30))
-    oldest = g.guard.books["m"].pending.oldest()
-    assert oldest.key[0] == "T2"
+    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(30), D(20))
+    assert g.counter("fills_confirmed") == 0  # none is known by name
+    likely = [f.key[0] for f in g.guard.books["m"].pending if f.likely_in]
+    assert likely == ["T0", "T1"]
 
 
 def test_an_unexplained_move_keeps_every_pending_fill(g):
@@ -192,8 +200,9 @@ def test_ambiguity_keeps_buys_pending_rather_than_dropping_one_the_api_has_not_s
     g.fill(2, "buy", "5", trade_id="B")
     g.fill(3, "sell", "5", trade_id="C")
     g.snapshot(4, "10")
-    assert (g.state.pending_fill_buys, g.state.pending_fill_sells) == (D(5), D(5))
     assert g.state.conservative_exposure == D(15)  # true exposure if B is real and unsettled: 10 + 5
+    assert g.state.available_to_sell == D(5)  # if only A settled, C still sells 5 of the 10: B is not credited
+    assert len(g.guard.books["m"].pending) == 3 and g.counter("fills_confirmed") == 0
 
 
 def test_a_mixed_prefix_drops_buys_only_up_to_the_move(g):
@@ -206,21 +215,31 @@ def test_a_mixed_prefix_drops_buys_only_up_to_the_move(g):
     assert g.state.pending_fill_sells == D(0)
 
 
-def test_a_mixed_prefix_keeps_its_newest_buys_pending_until_shown_or_aged_out(g):
-    # buy 10 + sell 5 explain +5, but so would other histories; the buy's 5 beyond the move stays pending.
+def test_an_unambiguous_mixed_move_is_confirmed_whole(g):
+    # Only "both" explains +5 (the buy alone is +10, the sell alone -5): confirmed at once, mixed sides and all.
     g.fill(1, "buy", "10", trade_id="B")
     g.fill(2, "sell", "5", trade_id="S")
     g.snapshot(3, "5")
-    assert (g.state.pending_fill_buys, g.state.pending_fill_sells, g.state.conservative_exposure) == (D(5), D(0), D(10))
-    g.tick(31.5)
     assert (g.state.pending_fills, g.state.effective, g.state.conservative_exposure) == (0, D(5), D(5))
+    assert g.counter("fills_confirmed", how="sums") == 2
+
+
+def test_the_issue_example_six_buys_and_a_sell_is_confirmed_whole(g):
+    for i, size in enumerate(("8", "13", "2", "5", "3", "9")):
+        g.fill(1 + i / 10, "buy", size, trade_id=f"B{i}")
+    g.fill(2, "sell", "1", trade_id="S")
+    g.snapshot(3, "39")
+    assert (g.state.pending_fills, g.state.conservative_exposure, g.state.effective) == (0, D(39), D(39))
 
 
 def test_the_first_snapshot_confirms_no_fills(g):
     g2 = Driver()
     g2.fill(1, "buy", "10", trade_id="T")
-    g2.snapshot(2, "10")  # may be a position held before the guard started, not this fill
-    assert (g2.state.confirmed, g2.state.pending_fills) == (D(10), 1)
+    g2.snapshot(2, "10")  # may be a position held before the guard started, or this fill: it is held
+    assert (g2.state.confirmed, g2.state.effective, g2.counter("fills_confirmed")) == (D(10), D(10), 0)
+    assert (g2.state.held_buys, g2.state.conservative_exposure) == (D(10), D(20))
+    g2.snapshot(3, "20")  # now it settles: the move shows it
+    assert (g2.state.held_buys, g2.state.conservative_exposure, g2.counter("fills_confirmed")) == (D(0), D(20), 1)
 
 
 def test_a_snapshot_older_than_the_last_applied_one_is_rejected_as_stale(g):
@@ -260,7 +279,7 @@ def test_force_reconcile_holds_cleared_buys_in_conservative_exposure_until_shown
     assert (g.state.held_buys, g.state.conservative_exposure, g.state.effective) == (D(0), D(10), D(10))
     g.fill(5, "buy", "7", trade_id="PHANTOM")
     g.force_reconcile(6, "10")
-    g.tick(35.5)  # a phantom never shows: it ages out like any pending fill
+    g.snapshot(35.5, "10")  # a phantom never shows: it ages out like any pending fill
     assert (g.state.held_buys, g.state.conservative_exposure) == (D(0), D(10))
 
 
@@ -399,8 +418,8 @@ def test_a_fill_that_never_settles_gives_its_order_reservation_back(g):
     g.order_open(0, "O1", "buy", "10")
     g.fill(1, "buy", "4", order_id="O1")
     g.fill(2, "buy", "4", order_id="O1")  # the same fill re-delivered later: a new synthesized id
-    g.snapshot(3, "4")  # the first one settles
-    g.tick(40)
+    g.snapshot(3, "4")  # the first one settles (which one is unknown: both are 4)
+    g.snapshot(40, "4")  # both are past the age-out: whatever is real is inside by now, the other is dropped
     assert (g.state.open_buy_reservations, g.state.conservative_exposure) == (D(6), D(10))
 
 
@@ -445,13 +464,16 @@ def test_a_venue_clock_ahead_of_ours_does_not_freeze_later_snapshots(g):
     assert g.state.confirmed == D(2)
 
 
-def test_failed_fills_in_the_middle_leave_no_index_behind(g):
+def test_failed_fills_in_the_middle_keep_the_running_sums_exact(g):
     for i in range(300):
         g.fill(1 + i / 1000, "buy", "1", trade_id=f"T{i}")
     for i in range(0, 300, 3):
         g.trade_failed(2, f"T{i + 1}")
     book = g.guard.books["m"].pending
-    assert sum(len(v) for v in book.index.lists.values()) == len(book)
+    assert (len(book), book.all_buys, book.buys) == (200, D(200), D(200))
+    g.snapshot(3, "150")  # too many candidates for the exact search: the safe rule holds them all
+    assert g.counter("reconcile_fallbacks", reason="capped") == 1
+    assert (g.state.conservative_exposure, g.state.effective, g.state.held_buys) == (D(350), D(150), D(200))
 
 
 def test_the_hosts_decimal_context_is_left_as_it_was(g):

@@ -127,9 +127,12 @@ def expected_series(j: Journal) -> dict[tuple, float]:
         put("effective_minus_confirmed", base, view.effective - view.confirmed)
         put("halted", base, int(view.halted))
         zero_counters = [("fills", {"side": s}) for s in ("buy", "sell")] + [
-            (name, {}) for name in ("duplicate_fills", "fills_confirmed", "fills_aged_out", "fills_failed",
-                                    "stale_snapshots")
-        ] + [("force_reconciles", {"reason": r}) for r in ("manual", "periodic", "sequence_gap", "ws_reconnect")] + [
+            (name, {}) for name in ("duplicate_fills", "fills_aged_out", "fills_failed", "stale_snapshots",
+                                    "settlement_mismatches", "reconcile_capped")
+        ] + [("fills_confirmed", {"how": h}) for h in ("identity", "sums")] + [
+            ("reconcile_fallbacks", {"reason": r}) for r in ("capped", "mismatch", "overdue")
+        ] + [("settlement_notices", {"result": r}) for r in ("after_failure", "applied", "early", "unmatched")] + [
+            ("force_reconciles", {"reason": r}) for r in ("manual", "periodic", "sequence_gap", "ws_reconnect")] + [
             (name, {"side": s}) for name in ("orders_checked", "orders_resized") for s in ("buy", "sell")
         ]
         for name, labels in zero_counters:
@@ -166,17 +169,17 @@ def test_every_series_equals_the_core_state(journal):
     # the scenario really exercised the interesting paths
     btc = {"bot": "b1", "connector": "binance", "market": "BTC-USDT"}
     eth = {"bot": "b1", "connector": "kucoin", "market": "ETH-USDT"}
-    assert series(samples, P + "fills_confirmed_total", **btc) == 1
+    assert series(samples, P + "fills_confirmed_total", how="sums", **btc) == 1
     assert series(samples, P + "fill_confirmation_seconds_sum", **btc) == 1.75
     assert series(samples, P + "duplicate_fills_total", **btc) == 1
     assert series(samples, P + "stale_snapshots_total", **btc) == 1
     assert series(samples, P + "fills_aged_out_total", **eth) == 1
     assert series(samples, P + "fills_failed_total", **eth) == 1
     assert series(samples, P + "force_reconciles_total", reason="ws_reconnect", **eth) == 1
-    assert series(samples, P + "force_reconcile_gap", **eth) == 4  # effective 0 (fills aged out / failed), API 4
+    assert series(samples, P + "force_reconcile_gap", **eth) == 2  # effective 2 (no snapshot aged T4 out), API 4
     assert series(samples, P + "halted", **eth) == 1
-    assert series(samples, P + "effective_minus_confirmed", **btc) == -2
-    assert series(samples, P + "oldest_pending_fill_age_seconds", **btc) == 3
+    assert series(samples, P + "effective_minus_confirmed", **btc) == -4  # T2 and T6: no snapshot after them
+    assert series(samples, P + "oldest_pending_fill_age_seconds", **btc) == 50  # T2, pending since t=5
     assert series(samples, P + "pending_fill_sells", **eth) == 0.5
     assert any(k[0] == P + "orders_blocked_total" for k in samples)
     assert any(k[0] == P + "orders_resized_total" and v == 1 for k, v in samples.items())
@@ -317,7 +320,8 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
                     labels = {"bot": "writer", "connector": "unknown", "market": f"M{i}-USDT"}
                     fills = series(samples, P + "fills_total", side="buy", **labels)
                     pending = series(samples, P + "pending_fills", **labels)
-                    confirmed = series(samples, P + "fills_confirmed_total", **labels)
+                    confirmed = sum(series(samples, P + "fills_confirmed_total", how=h, **labels)
+                                    for h in ("identity", "sums"))
                     assert fills == pending + confirmed
                     assert series(samples, P + "pending_fill_buys", **labels) == pending
                     assert series(samples, P + "confirmed_position", **labels) == confirmed

@@ -209,3 +209,44 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def process_threads(pid: int) -> int:
+    """Threads of a running process (Linux ``/proc``)."""
+    import os
+
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def process_fds(pid: int) -> int:
+    """Open file descriptors of a running process (Linux ``/proc``)."""
+    import os
+
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def exporter_address(exporter: "RunningExporter") -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(exporter.url)
+    return parts.hostname, parts.port
+
+
+def read_until_closed(sock, timeout: float = 10.0) -> bytes:
+    """Everything the peer sends until it closes (AssertionError after ``timeout`` s without the close)."""
+    import socket
+
+    sock.settimeout(timeout)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            return b"".join(chunks)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+    raise AssertionError(f"the server kept the connection open for {timeout} s; received {b''.join(chunks)[:200]!r}")

@@ -11,7 +11,7 @@ force_reconcile_error_gap: "5" # a force reconcile whose |effective - API| excee
 snapshot_max_age_s: null       # when set, buys are blocked while the last API snapshot is older than this
 allow_negative_position: false # perpetuals: snapshots may be negative and sells may go short to -max_position
 settlement: delayed            # "delayed": fills settle after their websocket message; "instant": before it (CEX)
-reconcile_max_candidates: 24   # exact reconciliation searches at most this many pending fills (else safe rule)
+reconcile_max_candidates: 64   # exact reconciliation searches at most this many pending fills (else safe rule)
 reconcile_max_steps: 20000     # ... and at most this many search steps per snapshot (else safe rule)
 seen_fill_keys_max: 100000     # how many fill keys are remembered for dedup (oldest forgotten first)
 max_clock_jump_s: 3600         # an event whose t is further ahead of the guard's clock is rejected (null: no check)
@@ -73,7 +73,7 @@ class _Limits(BaseModel):
     snapshot_max_age_s: Decimal | None = None
     allow_negative_position: bool | None = Field(None, strict=True)  # true/false only, not 1 or "yes"
     settlement: Literal["delayed", "instant"] | None = None
-    reconcile_max_candidates: int | None = Field(default=None, ge=1, le=64, strict=True)  # `true` is not 1
+    reconcile_max_candidates: int | None = Field(default=None, ge=1, le=1024, strict=True)  # `true` is not 1
     reconcile_max_steps: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
 
     @field_validator("*", mode="before")
@@ -136,7 +136,7 @@ class MarketConfig:
     snapshot_max_age_s: Decimal | None
     allow_negative_position: bool
     settlement: str = "delayed"
-    reconcile_max_candidates: int = 24
+    reconcile_max_candidates: int = 64
     reconcile_max_steps: int = 20_000
 
 
@@ -155,7 +155,7 @@ class GuardConfig(_Limits):
     snapshot_max_age_s: Decimal | None = None
     allow_negative_position: bool = Field(False, strict=True)
     settlement: Literal["delayed", "instant"] = "delayed"
-    reconcile_max_candidates: int = Field(default=24, ge=1, le=64, strict=True)
+    reconcile_max_candidates: int = Field(default=64, ge=1, le=1024, strict=True)
     reconcile_max_steps: int = Field(default=20_000, ge=1, le=1_000_000, strict=True)
     seen_fill_keys_max: int = Field(default=100_000, ge=1, le=10_000_000, strict=True)  # `true` is not 1
     max_clock_jump_s: Decimal | None = Decimal(3600)

@@ -7,7 +7,7 @@ the state exactly as it was. Every event costs O(1) amortized, whatever the numb
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal, getcontext, localcontext, setcontext
 from typing import NamedTuple
@@ -20,13 +20,20 @@ from .events import (
 from .gate import Decision, decide
 from .market import MarketBook, MarketView
 from .numbers import CONTEXT, fmt, quantize, round_down
-from .pending import FillKey, PendingFill
+from .pending import Exit, FillKey, PendingFill
 
 log = logging.getLogger("inventory_guard")
 
 __all__ = ["Guard", "Outcome", "Decision"]  # Decision lives in gate.py; hosts import it from here
 ZERO = Decimal(0)
 
+
+
+CHECKPOINT_FORMAT = 2  # 2: settlement-aware pending book; an older checkpoint is ignored and the log replayed
+
+
+class CheckpointFormat(ValueError):
+    """A checkpoint written by another version of the core (the journal then replays its event log instead)."""
 
 
 class Outcome(NamedTuple):
@@ -56,6 +63,11 @@ class _BoundedSet:
 
     def __contains__(self, item) -> bool:
         return item in self.members
+
+    def discard(self, item) -> None:
+        if item in self.members:
+            self.members.discard(item)
+            self.order.remove(item)
 
     def add(self, item) -> None:
         if item in self.members:
@@ -87,6 +99,11 @@ class Guard:
         self.failed_trades = _BoundedSet(config.seen_fill_keys_max)  # trade ids (trade_failed names no market)
         self.closed_orders = _BoundedSet(config.seen_fill_keys_max)  # so a re-delivered creation cannot reserve again
         self.trade_fills: dict[str, list[tuple[str, FillKey]]] = {}  # trade_id -> pending fills of that trade
+        self.done_trades = _BoundedSet(config.seen_fill_keys_max)  # trades whose fills left the book (not failed)
+        # fill_settled notices that came before their fill: trade_id -> (time, order_id or None), oldest first
+        self.early_notices: OrderedDict[str, tuple[Decimal, str | None]] = OrderedDict()
+        # fills dropped by trade_failed, kept so a later fill_settled can bring them back (the later report wins)
+        self.failed_fills: OrderedDict[str, list[tuple[str, FillKey, str, Decimal]]] = OrderedDict()
         self.clock = ZERO
         # Not persisted: the first event this object accepts (after a start or a journal reopen) sets the clock
         # without the max_clock_jump_s check, so a real stop is not taken for a jump.
@@ -190,7 +207,6 @@ class Guard:
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now
-        self._age_out(book, now)
         seen_key = (event.market, *key)
         if seen_key in self.seen_fills or key in book.pending:
             book.bump("duplicate_fills")
@@ -200,11 +216,16 @@ class Guard:
             log.warning("%s: ignored a fill of trade %s, which the venue already reported failed", book.config.name, key[0])
             return
         self.seen_fills.add(seen_key)
-        fill = book.pending.add(key, event.side, amount, now)
+        fill = book.pending.add(key, event.side, amount, now, book.last_as_of, config.settlement == "instant")
         self.trade_fills.setdefault(key[0], []).append((event.market, key))
         book.bump("fills", side=event.side)
         if order is not None:
             fill.reserved = self._move_reservation(order, book, -min(order.remaining, gross))
+        notice = self.early_notices.get(key[0])
+        if notice is not None and notice[1] in (None, key[1]):
+            book.pending.settle(fill, notice[0])
+            if notice[1] is not None:
+                del self.early_notices[key[0]]
 
     def _move_reservation(self, order: Order, book: MarketBook, delta: Decimal) -> Decimal:
         """Change an open order's remaining size (and its side's sum) by ``delta``; return how much it shrank."""
@@ -233,20 +254,49 @@ class Guard:
         if book.last_as_of is not None and as_of < book.last_as_of:
             book.bump("stale_snapshots")
             log.info("%s: stale snapshot ignored (as_of %s < last applied %s)", config.name, as_of, book.last_as_of)
-            self._age_out(book, now)
             return
         first = book.confirmed_at is None
         move = size - book.confirmed
         book.confirmed = size
         book.confirmed_at = as_of
         book.last_as_of = as_of
-        if not first:  # the first snapshot's move includes whatever was held before the guard started
-            for removed in book.pending.reconcile(move):
-                if removed.whole:
-                    self._forget_trade(book.config.name, removed.fill)
-                    book.bump("fills_confirmed")
-                    book.observe_confirmation(max(ZERO, now - removed.fill.arrived))
-        self._age_out(book, now)
+        instant = config.settlement == "instant"
+        if first:  # the first snapshot includes whatever was held before the guard started: an anchor
+            self._exits(book, book.pending.first_snapshot(as_of, config.pending_fill_max_age_s, instant), as_of)
+            return
+        result = book.pending.reconcile(move, as_of, config.pending_fill_max_age_s, instant,
+                                        config.reconcile_max_candidates, config.reconcile_max_steps)
+        self._exits(book, result.exits, as_of)
+        if result.mismatch:
+            book.bump("settlement_mismatches")
+            log.info("%s: snapshot move %s at as_of %s is not explained by the pending fills (a stale answer, a "
+                     "phantom or a fill still on its way)", config.name, fmt(move), fmt(as_of))
+        if result.capped:
+            book.bump("reconcile_capped")
+        if result.fallback is not None:
+            book.bump("reconcile_fallbacks", reason=result.fallback)
+            log.warning(
+                "%s: reconciliation fell back to the safe rule (%s): %d pending fills held in conservative exposure "
+                "until a snapshot shows them, their trade settles or fails, or they age out", config.name,
+                result.fallback, book.pending.held_count,
+            )
+
+    def _exits(self, book: MarketBook, exits: list[Exit], as_of: Decimal) -> None:
+        name = book.config.name
+        for fill, how in exits:
+            if how == "aged_out":
+                self._unsettled_exit(book, fill)
+                book.bump("fills_aged_out")
+                log.warning(
+                    "%s: aged out pending %s fill %s (trade %s, order %s): a snapshot taken %ss after it arrived "
+                    "does not show it", name, fill.side, fmt(fill.amount), fill.key[0], fill.key[1] or "-",
+                    fmt(as_of - fill.arrived),
+                )
+            else:
+                self._forget_trade(name, fill)
+                book.bump("fills_confirmed", how=how)
+                book.observe_confirmation(max(ZERO, book.clock - fill.arrived))
+            self.done_trades.add(fill.key[0])
 
     def _position(self, config: MarketConfig, value: Decimal) -> Decimal:
         size = quantize(value, config.size_increment)
@@ -264,19 +314,18 @@ class Guard:
         book.clock = now
         effective = book.effective
         gap = abs(effective - size)
-        cleared = len(book.pending) - book.pending.held_count
-        for fill in book.pending.force_clear():
-            self._unsettled_exit(book, fill)
+        book.confirmed = size
+        book.confirmed_at = now
+        self._exits(book, book.pending.force_reconcile(now, config.pending_fill_max_age_s,
+                                                       config.settlement == "instant"), now)
         level = logging.ERROR if gap > config.force_reconcile_error_gap else logging.INFO
         log.log(
             level,
-            "%s: force reconcile (%s): effective %s, API %s, gap %s (error above %s); %d pending fills cleared, "
-            "%s of buys held in conservative exposure until a snapshot shows them or they age out",
+            "%s: force reconcile (%s): effective %s, API %s, gap %s (error above %s); %d pending fills held (buys "
+            "%s, sells %s) in the bounds until a snapshot shows them, their trade settles or fails, or they age out",
             config.name, event.reason, fmt(effective), fmt(size), fmt(gap), fmt(config.force_reconcile_error_gap),
-            cleared, fmt(book.pending.held_buys),
+            book.pending.held_count, fmt(book.pending.held_buys), fmt(book.pending.held_sells),
         )
-        book.confirmed = size
-        book.confirmed_at = now
         if book.last_as_of is None or now > book.last_as_of:
             book.last_as_of = now
         book.last_force_reconcile_gap = gap
@@ -291,7 +340,6 @@ class Guard:
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now
-        self._age_out(book, now)
         if existing is not None or event.order_id in self.closed_orders:
             return  # a re-delivered creation: the reservation already counts (or the order is already closed)
         self.orders[event.order_id] = Order(event.market, event.side, size)
@@ -321,7 +369,6 @@ class Guard:
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now
-        self._age_out(book, now)
         decision = decide(book, event.side, size, now)
         book.bump("orders_checked", side=event.side)
         if not decision.allowed:
@@ -335,25 +382,66 @@ class Guard:
         for book in self.books.values():  # every market's clock moves: its state rows show the guard is alive
             step.touch(book)
             book.clock = now
-            self._age_out(book, now)
 
     def _trade_failed(self, event: TradeFailed, step: _Step) -> None:
         now = self._advance(event.t)
         self.failed_trades.add(event.trade_id)
+        self.early_notices.pop(event.trade_id, None)
         for market, key in self.trade_fills.pop(event.trade_id, []):
             book = step.touch(self.books[market])
             book.clock = now
             fill = book.pending.remove(key)
-            if fill is not None:
-                self._unsettled_exit(book, fill)
-                book.bump("fills_failed")
-                log.warning(
-                    "%s: dropped pending %s fill %s (trade %s, order %s): the venue reported the trade failed",
-                    market, fill.side, fmt(fill.amount), key[0], key[1] or "-",
-                )
+            if fill is None:
+                continue
+            self._unsettled_exit(book, fill)
+            book.bump("fills_failed")
+            level, after = logging.WARNING, ""
+            if fill.settled_at is not None:
+                level = logging.ERROR
+                after = f" after reporting it settled at {fmt(fill.settled_at)} (the later report wins)"
+            log.log(level, "%s: dropped pending %s fill %s (trade %s, order %s): the venue reported the trade failed%s",
+                    market, fill.side, fmt(fill.amount), key[0], key[1] or "-", after)
+            self._remember(self.failed_fills, event.trade_id, []).append((market, key, fill.side, fill.amount))
 
     def _fill_settled(self, event: FillSettled, step: _Step) -> None:
-        self._advance(event.t)  # interim: the settlement rules land with the reconciliation rewrite
+        now = self._advance(event.t)
+        trade_id, order_id = event.trade_id, event.order_id
+        entries = [(m, k) for m, k in self.trade_fills.get(trade_id, ()) if order_id in (None, k[1])]
+        if entries:
+            for market, key in entries:
+                book = step.touch(self.books[market])
+                book.clock = now
+                fill = book.pending.get(key)
+                if fill is not None and fill.settled_at is None:
+                    book.pending.settle(fill, now)
+                    book.bump("settlement_notices", result="applied")
+            return
+        if trade_id in self.failed_trades:
+            self.failed_trades.discard(trade_id)
+            revived = [r for r in self.failed_fills.pop(trade_id, []) if order_id in (None, r[1][1])]
+            log.error("trade %s: the venue reported it settled after reporting it failed; the later report wins "
+                      "(%d fills counted again)", trade_id, len(revived))
+            for market, key, side, amount in revived:
+                book = step.touch(self.books[market])
+                book.clock = now
+                fill = book.pending.add(key, side, amount, now, book.last_as_of, book.config.settlement == "instant")
+                book.pending.settle(fill, now)
+                self.trade_fills.setdefault(trade_id, []).append((market, key))
+                book.bump("settlement_notices", result="after_failure")
+            return
+        book = next(iter(self.books.values()), None)  # a notice names no market: counted in the first one
+        if book is not None:
+            step.touch(book).bump("settlement_notices", result="unmatched" if trade_id in self.done_trades else "early")
+        if trade_id not in self.done_trades:
+            self._remember(self.early_notices, trade_id, (now, order_id))
+
+    def _remember(self, memory: OrderedDict, key: str, value):
+        """Put ``value`` under ``key`` in a bounded FIFO memory (seen_fill_keys_max entries); return what is there."""
+        if key not in memory:
+            memory[key] = value
+            while len(memory) > self.config.seen_fill_keys_max:
+                memory.popitem(last=False)
+        return memory[key]
 
     def _halt(self, event: Halt, step: _Step) -> None:
         config = self._market_config(event.market)
@@ -370,20 +458,7 @@ class Guard:
             log.warning("%s: resumed (was halted: %s)", config.name, book.halted_reason)
         book.halted_reason = None
 
-    # --- age-out and bookkeeping -----------------------------------------------------------------------------
-
-    def _age_out(self, book: MarketBook, now: Decimal) -> None:
-        oldest = book.pending.oldest()
-        if oldest is None or now - oldest.arrived <= book.config.pending_fill_max_age_s:
-            return  # the common case, without building anything
-        dropped = book.pending.age_out(now - book.config.pending_fill_max_age_s)
-        for fill in dropped:
-            self._unsettled_exit(book, fill)
-            book.bump("fills_aged_out")
-            log.warning(
-                "%s: aged out pending %s fill %s (trade %s, order %s) after %ss without a snapshot showing it",
-                book.config.name, fill.side, fmt(fill.amount), fill.key[0], fill.key[1] or "-", fmt(now - fill.arrived),
-            )
+    # --- bookkeeping -----------------------------------------------------------------------------------------
 
     def _forget_trade(self, market: str, fill: PendingFill) -> None:
         entries = self.trade_fills.get(fill.key[0])
@@ -414,16 +489,23 @@ class Guard:
 
     def to_dict(self) -> dict:
         return {
+            "format": CHECKPOINT_FORMAT,
             "clock": str(self.clock),
             "markets": {name: book.to_dict() for name, book in self.books.items()},
             "orders": [[oid, o.market, o.side, str(o.remaining)] for oid, o in self.orders.items()],
             "seen_fills": [list(key) for key in self.seen_fills.order],
             "failed_trades": list(self.failed_trades.order),
             "closed_orders": list(self.closed_orders.order),
+            "done_trades": list(self.done_trades.order),
+            "early_notices": [[tid, str(t), oid] for tid, (t, oid) in self.early_notices.items()],
+            "failed_fills": [[tid, [[m, list(k), side, str(a)] for m, k, side, a in rows]]
+                             for tid, rows in self.failed_fills.items()],
         }
 
     @classmethod
     def from_dict(cls, config: GuardConfig, data: dict) -> "Guard":
+        if data.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointFormat(f"checkpoint format {data.get('format')!r}, expected {CHECKPOINT_FORMAT}")
         guard = cls(config)
         guard.clock = Decimal(data["clock"])
         for name, book_data in data["markets"].items():
@@ -436,4 +518,9 @@ class Guard:
         guard.seen_fills = _BoundedSet(config.seen_fill_keys_max, (tuple(k) for k in data["seen_fills"]))
         guard.failed_trades = _BoundedSet(config.seen_fill_keys_max, data["failed_trades"])
         guard.closed_orders = _BoundedSet(config.seen_fill_keys_max, data["closed_orders"])
+        guard.done_trades = _BoundedSet(config.seen_fill_keys_max, data["done_trades"])
+        for tid, t, oid in data["early_notices"]:
+            guard.early_notices[tid] = (Decimal(t), oid)
+        for tid, rows in data["failed_fills"]:
+            guard.failed_fills[tid] = [(m, (k[0], k[1]), side, Decimal(a)) for m, k, side, a in rows]
         return guard

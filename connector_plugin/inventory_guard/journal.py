@@ -23,7 +23,7 @@ from decimal import localcontext
 from pathlib import Path
 
 from .config import GuardConfig, UnknownMarket
-from .core import Guard, Outcome
+from .core import CheckpointFormat, Guard, Outcome
 from .events import Event, InvalidEvent, event_to_dict, parse_event
 from .market import MarketBook, MarketView
 from .numbers import CONTEXT, fmt
@@ -130,8 +130,10 @@ class Journal:
             row = self._conn.execute("SELECT seq, body FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
             guard, checkpoint_seq = Guard(self.config), 0
             if row is not None:
-                checkpoint_seq = row[0]
-                guard = Guard.from_dict(self.config, json.loads(row[1]))
+                try:
+                    guard, checkpoint_seq = Guard.from_dict(self.config, json.loads(row[1])), row[0]
+                except CheckpointFormat:  # written by an older core: rebuild from the event log with today's rules
+                    guard, checkpoint_seq = Guard(self.config), 0
             seq = checkpoint_seq
             for seq, body in self._conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,)):
                 try:

@@ -66,11 +66,12 @@ def _counter_key(name: str, labels: dict[str, str]) -> tuple[str, tuple]:
 class MarketBook:
     def __init__(self, config: MarketConfig) -> None:
         self.config = config
+        self.instant = config.settlement == "instant"
         zero = quantize(ZERO, config.size_increment)  # every quantity carries the step's exponent: 0.00, not 0
         self.confirmed = zero
         self.confirmed_at: Decimal | None = None
         self.last_as_of: Decimal | None = None
-        self.pending = PendingBook(zero)
+        self.pending = PendingBook(zero, config.size_increment)
         self.open_buys = zero
         self.open_sells = zero
         self.halted_reason: str | None = None
@@ -87,20 +88,33 @@ class MarketBook:
 
     @property
     def effective(self) -> Decimal:
+        """The best estimate: confirmed plus the pending fills the estimate leaves outside it."""
         return self.confirmed + self.pending.buys - self.pending.sells
 
     @property
     def conservative_exposure(self) -> Decimal:
-        return self.confirmed + self.pending.buys + self.pending.held_buys + self.open_buys
+        """Every pending buy settles, no unsettled sell does: buys the sums prove are inside confirmed, and sells
+        the venue reported settled that confirmed does not include yet, are the only credits. On an instant venue
+        a snapshot may include fills whose websocket message has not arrived, so sums prove nothing there: no
+        credit (its pending fills are confirmed by identity at the next snapshot that agrees)."""
+        p = self.pending
+        if self.instant:
+            return self.confirmed + p.live_buys + self.open_buys
+        return self.confirmed + p.live_buys - p.buys_shown - p.settled_out_sells + self.open_buys
 
     @property
     def available_to_sell(self) -> Decimal:
-        return self.effective - self.open_sells
+        """What the account will hold once every pending sell settles, counting only buys known to be outside
+        confirmed (a buy that may already be inside it is never credited twice), minus open sell orders."""
+        p = self.pending
+        if self.instant:
+            return self.confirmed - (p.all_sells - p.due_sells) - self.open_sells
+        return self.confirmed + p.credited_buys - p.unshown_sells - self.open_sells
 
     @property
     def pending_fills(self) -> int:
-        """Pending fills as the state shows them (held buys count only in conservative exposure)."""
-        return len(self.pending) - self.pending.held_count
+        """Pending fills as the state shows them: those the estimate leaves outside confirmed."""
+        return self.pending.outside_count
 
     def view(self) -> MarketView:
         """Quantities are exact multiples of the size step, carried at its exponent (sums of quantized values)."""
@@ -114,7 +128,7 @@ class MarketBook:
             pending_fill_buys=self.pending.buys,
             pending_fill_sells=self.pending.sells,
             pending_fills=self.pending_fills,
-            held_buys=self.pending.held_buys,
+            held_buys=self.pending.estimated_in_buys,
             open_buy_reservations=self.open_buys,
             open_sell_reservations=self.open_sells,
             conservative_exposure=self.conservative_exposure,
@@ -131,10 +145,12 @@ class MarketBook:
         )
 
     def state_key(self) -> tuple:
-        """What the replay contract's STATE shows, cheaply, to tell whether an event changed it."""
+        """What the replay contract's STATE shows, to tell whether an event changed it."""
+        p = self.pending
         return (
-            self.confirmed, self.confirmed_at, self.pending.buys, self.pending.sells, len(self.pending.fills),
-            self.pending.held_buys, self.open_buys, self.open_sells,
+            self.confirmed, self.confirmed_at, p.all_buys, p.all_sells, p.estimated_in_buys, p.free.likely_sells,
+            p.held_sells, p.outside_count, p.buys_shown, p.sells_shown, p.settled_out_sells, p.credited_buys,
+            self.open_buys, self.open_sells,
         )
 
     # --- counters ------------------------------------------------------------------------------------------
@@ -147,6 +163,10 @@ class MarketBook:
 
     def count(self, name: str, **labels: str) -> int:
         return self.counters[_counter_key(name, labels)]
+
+    def total(self, name: str) -> int:
+        """A counter summed over all its label sets."""
+        return sum(n for (counter, _labels), n in self.counters.items() if counter == name)
 
     def observe_confirmation(self, seconds: Decimal) -> None:
         self.histogram[bisect.bisect_left(BUCKET_BOUNDS, seconds)] += 1  # le-buckets; past the last: +Inf
@@ -185,7 +205,7 @@ class MarketBook:
         book.confirmed = Decimal(data["confirmed"])
         book.confirmed_at = opt(data["confirmed_at"])
         book.last_as_of = opt(data["last_as_of"])
-        book.pending = PendingBook.from_dict(data["pending"], book.pending.zero)
+        book.pending = PendingBook.from_dict(data["pending"], book.pending.zero, config.size_increment)
         book.open_buys = Decimal(data["open_buys"])
         book.open_sells = Decimal(data["open_sells"])
         book.halted_reason = data["halted_reason"]

@@ -1,39 +1,61 @@
-"""Pending fills of one market, with running sums and an O(1) index for reconciling a snapshot's move.
+"""Pending fills of one market and the reconciliation of a snapshot's move against them.
 
-A snapshot moves the confirmed position by ``move``. Pending fills are settled by the venue mostly in arrival
-order, so the fills a snapshot "explains" are the shortest oldest-first run whose signed sum equals ``move``.
-Finding that run must not cost O(pending), so every fill remembers ``cum``: the running signed total of all fills
-ever added to the clean region, up to and including itself. For the fills in the *clean region* (see below) the
-sum of the run up to fill ``g`` is ``g.cum - base - tombstones_before(g)``, so "the earliest fill whose run sums to
-X" is a dict lookup of ``cum == base + X + tombstones``.
+The book keeps every websocket fill no snapshot has been shown to include, in arrival order, and one exact number:
 
-The book's order is arrival order: ``[head buys][clean region]``.
+    unexplained = (confirmed position) - (the position the guard started from, plus every fill it has confirmed)
 
-* clean region — fills exactly as they arrived. Fills removed from its middle (failed trades) leave *tombstones*
-  (seq, signed amount) so run sums stay computable; the head advancing past them forgets them.
-* head buys — buys kept back by an ambiguous reconciliation (possibly partly confirmed), and the *held* buys a
-  force reconcile took out of the effective position. The API has most likely shown them already, so a run may
-  explain a move with them or without them. All buys, so their running sums increase strictly and a short scan
-  finds a match among them; the age-out bounds how many there are.
+Under the settlement model (see below) that number is the signed sum of the pending fills that *are* already inside
+``confirmed`` but not yet identified (plus, on an ``instant`` venue, fills whose websocket message is still on its
+way). A snapshot's move adds to it; confirming a fill subtracts that fill. Which pending fills make it up is the only
+unknown, and every rule below is about that:
 
-Safety rule (conservative exposure never under-counts): a reconciliation drops every sell of the matched run but
-drops buys only up to ``max(move, 0)``, oldest first (head buys first). Whatever subset of the pending fills really
-settled, its buys are at least ``move`` (its sells are at least 0), so no buy the API has not shown is dropped. When
-the run holds only buys this confirms it whole; when it mixes sides, the newest buys of it stay pending (an
-over-count of effective and conservative exposure until a later move shows them or they age out — never an
-under-count). Which run is chosen affects how fast the over-count resolves, never safety.
+* **Identity.** A fill the venue reported settled (``fill_settled`` at ``settled_at``) is inside every snapshot whose
+  ``as_of`` is at or after the notice. On an ``instant`` venue every fill settled before its websocket message
+  arrived, so a snapshot includes every fill that arrived by its ``as_of`` — when the sums agree (a stale or cached
+  API answer does not, and then the sums decide alone: a ``settlement_mismatch``).
+* **Sums.** The fills that may be inside ``confirmed`` (*candidates*: on a ``delayed`` venue, fills that arrived by
+  the snapshot's ``as_of`` — a fill settles after its websocket message arrives; on an ``instant`` venue, every
+  fill) are searched for subsets whose signed sum is ``unexplained``. Exactly one subset: it is confirmed whole,
+  mixed sides included, and every other candidate is known to be outside ``confirmed``. Several: nothing is
+  confirmed, but the sum still bounds both sides (below). None: the model was broken (an external transfer, a fill
+  that settled after the age-out): counted, and after a second miss in a row the book *re-anchors*. The search is
+  bounded (``reconcile_max_candidates``, ``reconcile_max_steps``); past the bound it re-anchors (counted).
+* **Re-anchor** (also a force reconcile and a market's first snapshot): ``confirmed`` becomes the new starting
+  point, ``unexplained := 0``, and every candidate becomes *held*: it may or may not be inside ``confirmed``. Held
+  fills stay candidates: a later subset that includes one says it settled after the anchor.
+* **Age-out in snapshot time.** A fill whose arrival is at least ``pending_fill_max_age_s`` before a snapshot's
+  ``as_of`` is inside that snapshot if it was real. When the search decides it is not inside, it was a phantom and
+  is dropped; when the search cannot decide, it stays until it can, or until the book re-anchors (overdue at twice
+  the age-out). No snapshot, no age-out: ``snapshot_max_age_s`` is what blocks buys then.
+
+Bounds (proofs in the README, property tests in tests/test_core_properties.py). With ``U = unexplained``, known
+exactly, the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and their sells to at least
+``max(-U, 0)``, whatever subset it is:
+
+* conservative exposure = confirmed + every pending buy - max(U, 0) - settled sells known outside confirmed
+  (+ open buy reservations, in the market) — never below the true exposure;
+* available to sell = confirmed + buys known outside confirmed - sells known outside confirmed
+  - (candidate sells - max(-U, 0)) (- open sell reservations) — never above what the account will hold, except for
+  the credit of buys known to be unsettled (a phantom among them is the documented exception);
+* effective = confirmed + the fills the best estimate (the first subset found, oldest fills first) leaves outside.
+
+Every event costs O(1) amortized: a snapshot visits at most ``4 * reconcile_max_candidates`` fills, otherwise it
+re-anchors, which only touches the fills that arrived after its ``as_of`` and the ones that age out.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 FillKey = tuple[str, str]
+
+OUT = "out"  # known to be outside confirmed (as of the last applied snapshot)
+CANDIDATE = "candidate"  # may be inside confirmed
 
 
 @dataclass(slots=True)
@@ -41,11 +63,13 @@ class PendingFill:
     key: FillKey
     side: str  # "buy" | "sell"
     amount: Decimal  # position change still pending (net of fee), > 0
-    arrived: Decimal  # arrival time, monotonic within the book
+    arrived: Decimal  # arrival time (the guard's clock), non-decreasing in book order
     seq: int
-    cum: Decimal  # running signed total of the book up to and including this fill (as added)
-    head: bool = False  # kept back by an ambiguous reconciliation (lives in the head-buys region)
-    held: bool = False  # a buy a force reconcile took out of effective but keeps in conservative exposure
+    status: str = OUT  # OUT | CANDIDATE (held fills, seq < book.anchor_seq, are always candidates)
+    likely_in: bool = False  # the best estimate counts it inside confirmed (effective leaves it out)
+    suspect: bool = False  # instant venue: a snapshot taken after it arrived did not include it (not credited)
+    due: bool = False  # arrived at least pending_fill_max_age_s before the last snapshot: inside it, or a phantom
+    settled_at: Decimal | None = None  # the venue reported the trade final at this time
     reserved: Decimal = ZERO  # what this fill took from its order's reservation (given back if it never settles)
 
     @property
@@ -53,86 +77,137 @@ class PendingFill:
         return self.amount if self.side == "buy" else -self.amount
 
     def to_list(self) -> list:
-        return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, str(self.cum),
-                self.head, self.held, str(self.reserved)]
+        return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, self.status,
+                self.likely_in, self.suspect, None if self.settled_at is None else str(self.settled_at),
+                str(self.reserved), self.due]
 
     @classmethod
-    def from_list(cls, row: list) -> "PendingFill":
-        trade_id, order_id, side, amount, arrived, seq, cum, head, held, reserved = row
-        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head, held,
-                   Decimal(reserved))
+    def from_list(cls, row: list) -> PendingFill:
+        trade_id, order_id, side, amount, arrived, seq, status, likely_in, suspect, settled_at, reserved, due = row
+        if side not in ("buy", "sell") or status not in (OUT, CANDIDATE):
+            raise ValueError(f"pending fill {trade_id!r}: bad side or status")
+        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), int(seq), status, bool(likely_in),
+                   bool(suspect), bool(due), None if settled_at is None else Decimal(settled_at), Decimal(reserved))
 
 
-@dataclass(slots=True)
-class Removed:
-    """A fill leaving the book: why, and how long it was pending."""
+class Exit(NamedTuple):
+    """A fill leaving the book at a snapshot: ``how`` is identity, sums (confirmed) or aged_out (a phantom)."""
 
     fill: PendingFill
-    amount: Decimal  # the amount that left (a partial confirmation leaves less than the fill's amount)
-    whole: bool
+    how: str
 
 
-class _CumIndex:
-    """cum value -> fills of the clean region with that cum, in seq order (entries go stale lazily)."""
+class Reconciliation(NamedTuple):
+    exits: list[Exit]
+    mismatch: bool  # the sums (or an instant venue's arrival times) disagreed with the move
+    fallback: str | None  # why the book re-anchored: mismatch, capped, overdue (None: it did not)
+    capped: bool  # the search hit its bound
 
-    __slots__ = ("lists",)
 
-    def __init__(self) -> None:
-        self.lists: dict[Decimal, list[PendingFill]] = {}
+class _Sums:
+    """Running sums of the fills outside the held prefix, by status (all O(1) to read and update)."""
 
-    def add(self, fill: PendingFill) -> None:
-        self.lists.setdefault(fill.cum, []).append(fill)
+    __slots__ = ("out_buys", "out_sells", "likely_buys", "likely_sells", "suspect_buys", "settled_out_sells",
+                 "count", "likely_count")
 
-    def discard(self, fill: PendingFill) -> None:
-        entries = self.lists.get(fill.cum, ())
-        for i, entry in enumerate(entries):
-            if entry is fill:
-                del entries[i]
-                if not entries:
-                    del self.lists[fill.cum]
-                return
+    def __init__(self, zero: Decimal) -> None:
+        self.out_buys = self.out_sells = self.likely_buys = self.likely_sells = zero
+        self.suspect_buys = self.settled_out_sells = zero
+        self.count = self.likely_count = 0
 
-    def first_live(self, cum: Decimal, after_seq: int, before_seq: int | None, live) -> PendingFill | None:
-        entries = self.lists.get(cum)
-        if not entries:
-            return None
-        i = bisect.bisect_right(entries, after_seq, key=lambda f: f.seq)
-        for fill in entries[i:]:
-            if before_seq is not None and fill.seq >= before_seq:
-                return None
-            if live(fill):
-                return fill
-        return None
+    def add(self, f: PendingFill, sign: int) -> None:
+        amount = f.amount if sign > 0 else -f.amount
+        self.count += sign
+        if f.status == OUT:
+            if f.side == "buy":
+                self.out_buys += amount
+                if f.suspect:
+                    self.suspect_buys += amount
+            else:
+                self.out_sells += amount
+                if f.settled_at is not None:
+                    self.settled_out_sells += amount
+        elif f.likely_in:
+            self.likely_count += sign
+            if f.side == "buy":
+                self.likely_buys += amount
+            else:
+                self.likely_sells += amount
 
-    def forget_front(self, fill: PendingFill, live) -> None:
-        """``fill`` left the front of the clean region: drop it and any stale entries before it from its list."""
-        entries = self.lists.get(fill.cum)
-        if not entries:
-            return
-        i = 0
-        while i < len(entries) and (entries[i] is fill or not live(entries[i])) and entries[i].seq <= fill.seq:
-            i += 1
-        if i == len(entries):
-            del self.lists[fill.cum]
-        elif i:
-            del entries[:i]
+
+class _Search(NamedTuple):
+    solutions: int  # 0, 1 or 2 (2 means "two or more")
+    first: frozenset[int] | None  # indices of the first subset found (oldest fills tried inside first)
+    complete: bool  # False: the step bound was hit, so 0 or 1 proves nothing
+
+
+def subset_search(units: list[int], target: int, max_steps: int) -> _Search:
+    """Count (up to 2) the subsets of ``units`` summing to ``target``; memoized on (index, running sum)."""
+    n = len(units)
+    pos = [0] * (n + 1)
+    neg = [0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        pos[i] = pos[i + 1] + max(units[i], 0)
+        neg[i] = neg[i + 1] + min(units[i], 0)
+    memo: dict[tuple[int, int], int] = {}
+    steps = 0
+
+    def count(i: int, s: int) -> int:
+        nonlocal steps
+        if s + neg[i] > target or s + pos[i] < target:
+            return 0
+        if i == n:
+            return 1
+        key = (i, s)
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+        steps += 1
+        if steps > max_steps:
+            raise _StepsExhausted
+        found = count(i + 1, s + units[i])
+        if found < 2:
+            found = min(2, found + count(i + 1, s))
+        memo[key] = found
+        return found
+
+    try:
+        total = count(0, 0)
+    except _StepsExhausted:
+        return _Search(0, None, False)
+    if not total:
+        return _Search(0, None, True)
+    steps, max_steps = 0, 1 << 62  # the walk below reads what the count computed (and prunes the rest)
+    chosen, s = [], 0
+    for i in range(n):  # walk the memo: take the fill whenever a completion exists with it (oldest first)
+        if count(i + 1, s + units[i]):
+            chosen.append(i)
+            s += units[i]
+    return _Search(total, frozenset(chosen), True)
+
+
+class _StepsExhausted(Exception):
+    pass
 
 
 class PendingBook:
-    def __init__(self, zero: Decimal = ZERO) -> None:
+    def __init__(self, zero: Decimal = ZERO, step: Decimal = Decimal(1)) -> None:
         self.zero = zero  # zero at the market's size-step exponent, so sums print as 0.00
+        self.step = step
         self.fills: OrderedDict[FillKey, PendingFill] = OrderedDict()
-        self.buys = zero  # sum of pending buy amounts (held buys excluded)
-        self.sells = zero  # sum of pending sell amounts
-        self.held_buys = zero  # sum of held buys (see force_clear)
+        self.all_buys = zero  # every pending buy, held included
+        self.all_sells = zero
+        self.held_buys = zero  # the held prefix (seq < anchor_seq): may or may not be inside confirmed
+        self.held_sells = zero
         self.held_count = 0
-        self.head_buys = zero  # sum of the head-buys region
-        self.head_count = 0
-        self.total = ZERO  # cum of the last fill added
-        self.base = ZERO  # cum just before the clean region's first fill
+        self.due_buys = zero  # fills past the settlement window at the last snapshot: inside confirmed if real, so
+        self.due_sells = zero  # they add nothing to either bound (they stay in the book for the sums' sake)
+        self.free = _Sums(zero)  # the rest, by status
+        self.unexplained = zero  # see the module docstring
+        self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
+        self.anchor_seq = 0  # fills with seq below this are held
+        self.anchor_fresh = False  # instant venue: fills arriving before the next snapshot may be inside the anchor
         self.next_seq = 0
-        self.tombstones: list[tuple[int, Decimal]] = []  # (seq, signed) of fills removed from the clean region's middle
-        self.index = _CumIndex()
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -142,222 +217,322 @@ class PendingBook:
     def __contains__(self, key: FillKey) -> bool:
         return key in self.fills
 
-    def oldest(self) -> PendingFill | None:
-        return next(iter(self.fills.values()), None)
-
     def __iter__(self) -> Iterator[PendingFill]:
         return iter(self.fills.values())
 
+    def get(self, key: FillKey) -> PendingFill | None:
+        return self.fills.get(key)
+
+    def oldest(self) -> PendingFill | None:
+        return next(iter(self.fills.values()), None)
+
+    def is_held(self, fill: PendingFill) -> bool:
+        return fill.seq < self.anchor_seq
+
+    @property
+    def buys(self) -> Decimal:
+        """Pending buys the best estimate leaves outside confirmed (effective counts them)."""
+        return self.all_buys - self.held_buys - self.free.likely_buys
+
+    @property
+    def sells(self) -> Decimal:
+        return self.all_sells - self.held_sells - self.free.likely_sells
+
+    @property
+    def estimated_in_buys(self) -> Decimal:
+        """Pending buys the best estimate counts inside confirmed: still in conservative exposure, not in effective."""
+        return self.held_buys + self.free.likely_buys
+
+    @property
+    def outside_count(self) -> int:
+        return self.free.count - self.free.likely_count
+
+    @property
+    def live_buys(self) -> Decimal:
+        """Pending buys that may still add to the position: every one but those past the settlement window."""
+        return self.all_buys - self.due_buys
+
+    @property
+    def buys_shown(self) -> Decimal:
+        """Pending buys within the settlement window that the sums prove are inside confirmed (not which ones):
+        the window's candidates sum to at least unexplained - due buys, so their buys to at least that, and 0."""
+        shown = self.unexplained - self.due_buys
+        if not self.verified or shown <= 0:
+            return self.zero
+        return min(shown, self.all_buys - self.due_buys - self.free.out_buys)
+
+    @property
+    def sells_shown(self) -> Decimal:
+        shown = -self.unexplained - self.due_sells
+        if not self.verified or shown <= 0:
+            return self.zero
+        return min(shown, self.all_sells - self.due_sells - self.free.out_sells)
+
+    @property
+    def settled_out_sells(self) -> Decimal:
+        return self.free.settled_out_sells
+
+    @property
+    def credited_buys(self) -> Decimal:
+        """Buys known to be outside confirmed and not suspect: what available_to_sell may count on."""
+        return self.free.out_buys - self.free.suspect_buys
+
+    @property
+    def unshown_sells(self) -> Decimal:
+        """Every pending sell that may still lower the position: outside confirmed, or a candidate not shown."""
+        return self.all_sells - self.due_sells - self.sells_shown
+
     # --- writing -------------------------------------------------------------------------------------------
 
-    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal, held: bool = False) -> PendingFill:
-        signed = amount if side == "buy" else -amount
-        self.total += signed
-        fill = PendingFill(key, side, amount, arrived, self.next_seq, self.total, held=held)
+    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal, last_as_of: Decimal | None,
+            instant: bool) -> PendingFill:
+        fill = PendingFill(key, side, amount, arrived, self.next_seq)
         self.next_seq += 1
+        # A delayed venue settles a fill after its websocket message arrives: a fill that arrived after the last
+        # snapshot's as_of is outside it. On an instant venue it may already be inside it.
+        if last_as_of is not None and (instant or arrived <= last_as_of):
+            fill.status = CANDIDATE
         self.fills[key] = fill
-        self.index.add(fill)
-        self._count(fill, +1)
+        if side == "buy":
+            self.all_buys += amount
+        else:
+            self.all_sells += amount
+        if instant and self.anchor_fresh:  # it may be inside the anchor snapshot: held like the fills before it
+            self.anchor_seq = self.next_seq
+            self._count_held(fill, +1)
+        else:
+            self.free.add(fill, +1)
         return fill
 
     def remove(self, key: FillKey) -> PendingFill | None:
-        """Remove one fill wherever it is (a failed trade)."""
-        fill = self.fills.get(key)
-        if fill is None:
-            return None
-        if next(iter(self.fills)) == key:
-            self._pop_front()
-            return fill
-        del self.fills[key]
-        if not self._uncount(fill):
-            bisect.insort(self.tombstones, (fill.seq, fill.signed))
-            self.index.discard(fill)
+        """Take one fill out wherever it is (a failed trade; the unexplained sum does not change)."""
+        fill = self.fills.pop(key, None)
+        if fill is not None:
+            self._uncount(fill)
         return fill
 
-    def age_out(self, cutoff: Decimal) -> list[PendingFill]:
-        """Drop every fill that arrived before ``cutoff`` (oldest first; arrival order is book order)."""
-        dropped = []
-        while self.fills:
-            fill = next(iter(self.fills.values()))
-            if fill.arrived >= cutoff:
-                break
-            self._pop_front()
-            dropped.append(fill)
-        return dropped
+    def settle(self, fill: PendingFill, at: Decimal) -> None:
+        """The venue reported the fill's trade final at ``at``."""
+        if fill.settled_at is not None:
+            return
+        held = self.is_held(fill)
+        if not held:
+            self.free.add(fill, -1)
+        fill.settled_at = at
+        if not held:
+            self.free.add(fill, +1)
 
-    def force_clear(self) -> list[PendingFill]:
-        """A force reconcile trusts the API: every fill leaves the effective position. Buys stay in the book as
-        *held* buys — out of effective, still in conservative exposure — because a buy matched but not yet settled
-        is invisible to the API, and dropping it could let the gate pass the limit. They leave like any pending
-        fill: confirmed by a later snapshot's move, failed, or aged out. Returns the sells that left."""
-        fills = list(self.fills.values())
-        self.__init__(self.zero)
-        for fill in fills:
-            if fill.side == "buy":  # held buys live in the head region: kept back, matched with or without
-                held = PendingFill(fill.key, "buy", fill.amount, fill.arrived, self.next_seq, ZERO,
-                                   head=True, held=True, reserved=fill.reserved)
-                self.next_seq += 1
-                self.fills[held.key] = held
-                self._count(held, +1)
-                self.head_buys += held.amount
-                self.head_count += 1
-        return [fill for fill in fills if fill.side == "sell"]
+    def force_reconcile(self, as_of: Decimal, max_age: Decimal, instant: bool) -> list[Exit]:
+        """Trust the API: the snapshot becomes the anchor (see the module docstring)."""
+        return self._reanchor(as_of, max_age, instant, everything=True)
 
-    def reconcile(self, move: Decimal) -> list[Removed]:
-        """Confirm the fills that a snapshot's ``move`` explains (see the module docstring); return what left."""
-        if move == 0 or not self.fills:
-            return []
-        end = self._shortest_prefix(move)
-        if end is None:
-            return []
-        end_in_clean_region = not end.head
-        prefix = []
-        for fill in self.fills.values():
-            prefix.append(fill)
-            if fill is end:
-                break
-        # Whatever really settled since the last snapshot, its buys are `move` plus its sells, so at least `move`:
-        # buys may be dropped only up to that. (Tighter bounds that reason about which pending fills could have
-        # settled are unsound: an earlier ambiguous match may already have dropped a sell that settles only now.)
-        budget = max(move, ZERO)
-        removed: list[Removed] = []
-        for fill in prefix:
-            if fill.side == "sell" or budget >= fill.amount:
-                if fill.side == "buy":
-                    budget -= fill.amount
-                self._take(fill)
-                removed.append(Removed(fill, fill.amount, True))
-            else:
-                part, budget = budget, ZERO
-                self._keep_in_head(fill, fill.amount - part)
-                if part:
-                    removed.append(Removed(fill, part, False))
-        if end_in_clean_region:
-            # The clean region now starts after `end`: its cum becomes the base, older tombstones are absorbed.
-            self.base = end.cum
-            del self.tombstones[: bisect.bisect_left(self.tombstones, (end.seq + 1,))]
-        return removed
+    def first_snapshot(self, as_of: Decimal, max_age: Decimal, instant: bool) -> list[Exit]:
+        """A market's first snapshot includes whatever was held before the guard started: it is an anchor."""
+        return self._reanchor(as_of, max_age, instant, everything=False)
+
+    def reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
+                  max_candidates: int, max_steps: int) -> Reconciliation:
+        """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
+        self.anchor_fresh = False
+        self.unexplained += move
+        if len(self.fills) > 4 * max_candidates:
+            return Reconciliation(self._reanchor(as_of, max_age, instant, False), False, "capped", True)
+        exits: list[Exit] = []
+        candidates: list[PendingFill] = []
+        for fill in list(self.fills.values()):
+            held = self.is_held(fill)
+            if not held and fill.status == OUT and (instant or fill.arrived <= as_of):
+                self._restatus(fill, CANDIDATE)
+            if not held and fill.status == OUT:
+                continue
+            self._set_due(fill, fill.arrived <= as_of - max_age)
+            if fill.settled_at is not None and fill.settled_at <= as_of and not held:
+                self._take(fill)  # inside this snapshot by identity
+                self.unexplained -= fill.signed
+                exits.append(Exit(fill, "identity"))
+                continue
+            candidates.append(fill)
+        mismatch = False
+        if instant:  # every fill that arrived by as_of settled before it: inside, if the sums agree
+            forced, rest = [], []
+            for f in candidates:
+                (forced if not self.is_held(f) and f.arrived <= as_of and not f.suspect else rest).append(f)
+            if forced and len(rest) <= max_candidates:
+                rem = self.unexplained - sum((f.signed for f in forced), ZERO)
+                found = subset_search(self._units(rest), self._unit(rem), max_steps)
+                if found.solutions:
+                    for fill in forced:
+                        self._take(fill)
+                        exits.append(Exit(fill, "identity"))
+                    self.unexplained = rem
+                    return self._outcome(rest, found, as_of, max_age, instant, exits, False)
+                # The arrival times disagree with the move: a stale or cached answer, or a phantom. Sums decide.
+                mismatch = found.complete
+        if len(candidates) > max_candidates:
+            exits += self._reanchor(as_of, max_age, instant, False)
+            return Reconciliation(exits, mismatch, "capped", True)
+        found = subset_search(self._units(candidates), self._unit(self.unexplained), max_steps)
+        return self._outcome(candidates, found, as_of, max_age, instant, exits, mismatch)
 
     # --- internals ---------------------------------------------------------------------------------------------
 
-    def _live_clean(self, fill: PendingFill) -> bool:
-        return not fill.head and self.fills.get(fill.key) is fill
+    def _outcome(self, candidates, found: _Search, as_of, max_age, instant, exits, mismatch) -> Reconciliation:
+        due = as_of - max_age
+        if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
+            for i, fill in enumerate(candidates):
+                if i in found.first:
+                    self._take(fill)
+                    self.unexplained -= fill.signed
+                    exits.append(Exit(fill, "sums"))
+                elif self.is_held(fill) and fill.settled_at is not None and fill.settled_at <= as_of:
+                    self._take(fill)  # inside already at the anchor
+                    exits.append(Exit(fill, "identity"))
+                elif fill.arrived <= due:  # real fills are inside by now: this one never settled
+                    self._take(fill)
+                    exits.append(Exit(fill, "aged_out"))
+                elif not self.is_held(fill):
+                    self._restatus(fill, OUT, suspect=instant and fill.arrived <= as_of)
+            self.verified = True
+            return Reconciliation(exits, mismatch, None, False)
+        if found.solutions:  # several subsets (or a bounded search that found one): the sum still bounds both sides
+            self.verified = True
+            if all(fill.arrived <= due for fill in candidates):  # all real ones are inside: none stays pending
+                for i, fill in enumerate(candidates):
+                    self._take(fill)
+                    exits.append(Exit(fill, "sums" if i in found.first else "aged_out"))
+                self.unexplained = self.zero
+                return Reconciliation(exits, mismatch, None, not found.complete)
+            for i, fill in enumerate(candidates):
+                if not self.is_held(fill):
+                    self._restatus(fill, CANDIDATE, likely_in=i in found.first)
+            if candidates[0].arrived <= due - max_age:  # undecided for two age-outs: start again from here
+                exits += self._reanchor(as_of, max_age, instant, False)
+                return Reconciliation(exits, mismatch, "overdue", not found.complete)
+            return Reconciliation(exits, mismatch, None, not found.complete)
+        if not found.complete:
+            exits += self._reanchor(as_of, max_age, instant, False)
+            return Reconciliation(exits, mismatch, "capped", True)
+        if not candidates and not instant:  # no pending fill can be inside it: a transfer, not a settlement
+            self.unexplained = self.zero
+            self.verified = True
+            return Reconciliation(exits, mismatch, None, False)
+        if self.verified:  # first miss: the next snapshot may explain it (a websocket slower than the API)
+            self.verified = False
+            for fill in candidates:
+                if not self.is_held(fill):
+                    self._restatus(fill, CANDIDATE, likely_in=instant and fill.arrived <= as_of)
+            return Reconciliation(exits, True, None, False)
+        exits += self._reanchor(as_of, max_age, instant, False)
+        return Reconciliation(exits, True, "mismatch", False)
 
-    def _count(self, fill: PendingFill, sign: int) -> None:
-        self._add_amount(fill, sign * fill.amount)
-        if fill.held:
-            self.held_count += sign
+    def _reanchor(self, as_of: Decimal, max_age: Decimal, instant: bool, everything: bool) -> list[Exit]:
+        """The current confirmed position is the new starting point; every fill that may be inside it is held."""
+        boundary = self.next_seq
+        if not (instant or everything):  # fills that arrived after as_of are outside it on a delayed venue
+            for fill in reversed(self.fills.values()):
+                if fill.arrived <= as_of or fill.seq < self.anchor_seq:
+                    break
+                boundary = fill.seq
+        for fill in self.fills.values():
+            if fill.seq >= boundary:
+                break
+            if fill.seq >= self.anchor_seq:
+                self.free.add(fill, -1)
+                self._count_held(fill, +1)
+        self.anchor_seq = boundary
+        self.unexplained = self.zero
+        self.verified = True
+        self.anchor_fresh = instant
+        exits = []
+        due = as_of - max_age
+        for fill in list(self.fills.values()):
+            if fill.seq >= boundary:
+                break
+            if fill.settled_at is not None and fill.settled_at <= as_of:
+                self._take(fill)
+                exits.append(Exit(fill, "identity"))
+            elif fill.arrived <= due:
+                self._take(fill)
+                exits.append(Exit(fill, "aged_out"))
+        return exits
 
-    def _add_amount(self, fill: PendingFill, delta: Decimal) -> None:
-        if fill.side == "sell":
-            self.sells += delta
-        elif fill.held:
-            self.held_buys += delta
+    def _unit(self, value: Decimal) -> int:
+        return int(value / self.step)
+
+    def _units(self, fills: list[PendingFill]) -> list[int]:
+        step = self.step
+        return [int(f.signed / step) for f in fills]
+
+    def _restatus(self, fill: PendingFill, status: str, likely_in: bool = False, suspect: bool = False) -> None:
+        self.free.add(fill, -1)
+        fill.status, fill.likely_in, fill.suspect = status, likely_in, suspect
+        self.free.add(fill, +1)
+
+    def _count_held(self, fill: PendingFill, sign: int) -> None:
+        amount = fill.amount if sign > 0 else -fill.amount
+        self.held_count += sign
+        if fill.side == "buy":
+            self.held_buys += amount
         else:
-            self.buys += delta
+            self.held_sells += amount
 
-    def _uncount(self, fill: PendingFill) -> bool:
-        """Take a fill that left the book out of the sums; True when it was in the head-buys region (the clean
-        region's index and tombstones are the caller's business)."""
-        self._count(fill, -1)
-        if fill.head:
-            self.head_buys -= fill.amount
-            self.head_count -= 1
-        return fill.head
-
-    def _pop_front(self) -> None:
-        key, fill = self.fills.popitem(last=False)
-        if not self._uncount(fill):
-            self._forget_clean_front(fill)
-
-    def _forget_clean_front(self, fill: PendingFill) -> None:
-        self.base = fill.cum
-        self.index.forget_front(fill, self._live_clean)
-        if self.tombstones and self.tombstones[0][0] < fill.seq:
-            del self.tombstones[: bisect.bisect_left(self.tombstones, (fill.seq,))]
+    def _set_due(self, fill: PendingFill, due: bool) -> None:
+        if fill.due == due:
+            return
+        fill.due = due
+        delta = fill.amount if due else -fill.amount
+        if fill.side == "buy":
+            self.due_buys += delta
+        else:
+            self.due_sells += delta
 
     def _take(self, fill: PendingFill) -> None:
-        """Remove a fill of the matched prefix."""
         del self.fills[fill.key]
-        if not self._uncount(fill):
-            self.index.forget_front(fill, self._live_clean)
+        self._uncount(fill)
 
-    def _keep_in_head(self, fill: PendingFill, amount: Decimal) -> None:
-        self._add_amount(fill, amount - fill.amount)
-        if fill.head:
-            self.head_buys -= fill.amount - amount
+    def _uncount(self, fill: PendingFill) -> None:
+        self._set_due(fill, False)
+        if fill.side == "buy":
+            self.all_buys -= fill.amount
         else:
-            self.index.forget_front(fill, self._live_clean)
-            fill.head = True
-            self.head_buys += amount
-            self.head_count += 1
-        fill.amount = amount
-
-    def _shortest_prefix(self, move: Decimal) -> PendingFill | None:
-        """Where the run of fills that explains ``move`` ends (None: nothing explains it).
-
-        Head buys were kept back by an earlier ambiguous match, most likely because the API had already shown
-        them; so a clean-region run may explain the move either with the head buys or without them. The run that
-        ends first wins. Which run is chosen never affects safety: the budget rule in ``reconcile`` does.
-        """
-        # 1. inside the head buys: strictly increasing prefix sums
-        running = ZERO
-        last_head = None
-        if self.head_count and move > 0:
-            for fill in self.fills.values():
-                if not fill.head:
-                    break
-                running += fill.amount
-                last_head = fill
-                if running >= move:
-                    break
-            if running == move:
-                return last_head
-        # 2. in the clean region, with the head buys counted and (when there are any) without them
-        with_head = self._clean_prefix(self.base + move - self.head_buys)
-        if not self.head_count:
-            return with_head
-        without_head = self._clean_prefix(self.base + move)
-        if with_head is None or (without_head is not None and without_head.seq < with_head.seq):
-            return without_head
-        return with_head
-
-    def _clean_prefix(self, target: Decimal) -> PendingFill | None:
-        """The first clean-region fill whose cum, corrected for tombstones before it, equals ``target``."""
-        after = -1
-        for seq, signed in self.tombstones:
-            found = self.index.first_live(target, after, seq, self._live_clean)
-            if found is not None:
-                return found
-            target += signed
-            after = seq
-        return self.index.first_live(target, after, None, self._live_clean)
+            self.all_sells -= fill.amount
+        if self.is_held(fill):
+            self._count_held(fill, -1)
+        else:
+            self.free.add(fill, -1)
 
     # --- persistence -------------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
         return {
             "fills": [f.to_list() for f in self.fills.values()],
-            "total": str(self.total),
-            "base": str(self.base),
+            "unexplained": str(self.unexplained),
+            "verified": self.verified,
+            "anchor_seq": self.anchor_seq,
+            "anchor_fresh": self.anchor_fresh,
             "next_seq": self.next_seq,
-            "tombstones": [[seq, str(signed)] for seq, signed in self.tombstones],
         }
 
     @classmethod
-    def from_dict(cls, data: dict, zero: Decimal = ZERO) -> "PendingBook":
-        book = cls(zero)
-        book.total = Decimal(data["total"])
-        book.base = Decimal(data["base"])
-        book.next_seq = data["next_seq"]
-        book.tombstones = [(seq, Decimal(signed)) for seq, signed in data["tombstones"]]
+    def from_dict(cls, data: dict, zero: Decimal = ZERO, step: Decimal = Decimal(1)) -> PendingBook:
+        book = cls(zero, step)
+        book.unexplained = Decimal(data["unexplained"])
+        book.verified = bool(data["verified"])
+        book.anchor_seq = int(data["anchor_seq"])
+        book.anchor_fresh = bool(data["anchor_fresh"])
+        book.next_seq = int(data["next_seq"])
         for row in data["fills"]:
             fill = PendingFill.from_list(row)
             book.fills[fill.key] = fill
-            book._count(fill, +1)
-            if fill.head:
-                book.head_buys += fill.amount
-                book.head_count += 1
+            if fill.due:
+                fill.due = False
+                book._set_due(fill, True)
+            if fill.side == "buy":
+                book.all_buys += fill.amount
             else:
-                book.index.add(fill)
+                book.all_sells += fill.amount
+            if book.is_held(fill):
+                book._count_held(fill, +1)
+            else:
+                book.free.add(fill, +1)
         return book

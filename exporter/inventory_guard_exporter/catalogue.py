@@ -37,7 +37,7 @@ GAUGES: tuple[GaugeSpec, ...] = (
     GaugeSpec("confirmed_position", "confirmed",
               "Position confirmed by the last exchange balance snapshot (or force reconcile).", decimal=True),
     GaugeSpec("effective_position", "effective",
-              "Confirmed position plus pending buy fills minus pending sell fills.", decimal=True),
+              "Best estimate: confirmed position plus the pending fills the estimate leaves outside it.", decimal=True),
     GaugeSpec("effective_minus_confirmed", "",
               "Drift: effective minus confirmed position (what pending fills add up to)."),
     GaugeSpec("pending_fill_buys", "pending_fill_buys",
@@ -47,18 +47,20 @@ GAUGES: tuple[GaugeSpec, ...] = (
     GaugeSpec("pending_fills", "pending_fills",
               "Number of fills awaiting confirmation by a snapshot."),
     GaugeSpec("held_buys", "held_buys",
-              "Buys a force reconcile took out of the effective position but keeps in conservative exposure "
-              "until a snapshot shows them or they age out.", decimal=True),
+              "Pending buys the best estimate counts inside confirmed (held after a re-anchor, or the likely "
+              "settled ones of an ambiguous move): out of effective, still in conservative exposure.", decimal=True),
     GaugeSpec("open_buy_reservations", "open_buy_reservations",
               "Base quantity reserved by open buy orders.", decimal=True),
     GaugeSpec("open_sell_reservations", "open_sell_reservations",
               "Base quantity reserved by open sell orders.", decimal=True),
     GaugeSpec("conservative_exposure", "conservative_exposure",
-              "Confirmed position + pending buy fills + held buys + open buy orders: the worst case checked against max_position.", decimal=True),
+              "Confirmed + every pending buy (minus those the sums prove are inside confirmed, minus sells reported "
+              "settled) + open buy orders: the worst case checked against max_position.", decimal=True),
     GaugeSpec("max_position", "max_position",
               "Configured position limit for the market.", decimal=True),
     GaugeSpec("available_to_sell", "available_to_sell",
-              "Effective position minus open sell orders: what may still be sold.", decimal=True),
+              "What the account holds once every pending sell settles (crediting only buys known outside confirmed), "
+              "minus open sell orders: what may still be sold.", decimal=True),
     GaugeSpec("oldest_pending_fill_age_seconds", "oldest_pending_fill_age_s",
               "Age of the oldest unconfirmed fill at the market's last event (0 when none)."),
     GaugeSpec("pending_fill_max_age_seconds", "pending_fill_max_age_s",
@@ -76,9 +78,20 @@ GAUGES: tuple[GaugeSpec, ...] = (
 COUNTERS: tuple[CounterSpec, ...] = (
     CounterSpec("fills", "Fills accepted, by side.", ("side",), SIDES),
     CounterSpec("duplicate_fills", "Fills ignored because the same fill (trade id, order id) was already counted."),
-    CounterSpec("fills_confirmed", "Pending fills confirmed by a balance snapshot."),
+    CounterSpec("fills_confirmed", "Pending fills confirmed by a balance snapshot: by identity (the venue reported "
+                "the trade settled, or an instant venue's arrival times agree) or by sums (the only subset of "
+                "pending fills that explains the move).", ("how",), ({"how": "identity"}, {"how": "sums"})),
     CounterSpec("fills_aged_out", "Pending fills dropped after pending_fill_max_age without confirmation."),
     CounterSpec("fills_failed", "Fills dropped or ignored because the venue reported their trade failed."),
+    CounterSpec("settlement_mismatches", "Snapshots whose move the pending fills (or an instant venue's arrival "
+                "times) did not explain: stale answers, phantom fills, fills still on their way."),
+    CounterSpec("reconcile_fallbacks", "Times the reconciliation fell back to the safe rule and re-anchored, by "
+                "reason (mismatch, capped, overdue).", ("reason",),
+                tuple({"reason": r} for r in ("capped", "mismatch", "overdue"))),
+    CounterSpec("reconcile_capped", "Snapshots whose exact search hit reconcile_max_candidates or "
+                "reconcile_max_steps."),
+    CounterSpec("settlement_notices", "fill_settled notices, by result (applied, early, unmatched, after_failure).",
+                ("result",), tuple({"result": r} for r in ("after_failure", "applied", "early", "unmatched"))),
     CounterSpec("stale_snapshots", "Balance snapshots ignored because they were older than the state."),
     CounterSpec("force_reconciles", "Forced reconciliations to the exchange balance, by reason.", ("reason",), REASONS),
     CounterSpec("orders_checked", "Order checks answered, by side.", ("side",), SIDES),

@@ -28,11 +28,22 @@ UNKNOWN_BOT = "unknown"
 
 class StateCollector:
     def __init__(self, targets: Targets, busy_timeout_s: float = 0.5):
-        self.targets = targets
-        self.busy_timeout_s = busy_timeout_s
+        self._watch = (targets, busy_timeout_s)  # replaced as one value, so a scrape never mixes old and new
         self._lock = threading.Lock()
         self._bot_of_path: dict[str, str] = {}  # last bot name read from a path: labels its state_up when unreadable
         self._problem_of_path: dict[str, str] = {}  # path -> current problem ("" when readable), for logging
+
+    @property
+    def targets(self) -> Targets:
+        return self._watch[0]
+
+    @property
+    def busy_timeout_s(self) -> float:
+        return self._watch[1]
+
+    def configure(self, targets: Targets, busy_timeout_s: float) -> None:
+        """Watch other files from the next scrape on (a configuration reload); scrapes running keep theirs."""
+        self._watch = (targets, busy_timeout_s)
 
     # prometheus_client collector protocol -------------------------------------------------------------------
     def describe(self) -> Iterator[Metric]:
@@ -49,9 +60,10 @@ class StateCollector:
         per_bot: list[dict[str, list]] = []
         up_samples = []
         served_by: dict[str, str] = {}  # bot name -> path, to refuse two files claiming the same bot
-        for path in self.targets.resolve():
+        targets, busy_timeout_s = self._watch
+        for path in targets.resolve():
             try:
-                state = read_state(path, self.busy_timeout_s)
+                state = read_state(path, busy_timeout_s)
                 other = served_by.get(state.bot)
                 if other is not None:
                     raise StateUnavailable(f"bot name {state.bot!r} is already exported from {other}")

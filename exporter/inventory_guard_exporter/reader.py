@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,7 @@ def read_only_uri(path: str | os.PathLike[str]) -> str:
 
 def read_state(path: str, busy_timeout_s: float = 0.5) -> BotState:
     """Read ``path`` in one read transaction; raise ``StateUnavailable`` with a one-line reason on any failure."""
-    if not os.path.exists(path):
-        raise StateUnavailable("file does not exist")
+    _check_regular_file(path)
     try:
         con = sqlite3.connect(
             read_only_uri(path), uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -98,6 +98,34 @@ def read_state(path: str, busy_timeout_s: float = 0.5) -> BotState:
         raise StateUnavailable(_explain(exc, busy_timeout_s)) from exc
     finally:
         con.close()  # closing ends the read transaction; nothing was written
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_regular_file(path: str) -> None:
+    """Only regular files reach SQLite: opening a FIFO would block the scrape until something writes to it.
+
+    ``os.stat`` opens nothing (opening a device can have effects of its own). A file swapped for a FIFO between this
+    check and SQLite's open is not covered; that takes someone who can already rewrite the bot's directory.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise StateUnavailable("file does not exist") from None
+    except PermissionError as exc:
+        raise StateUnavailable(f"cannot stat the file: {exc.strerror}{_PERMISSION_HINT}") from None
+    except OSError as exc:
+        raise StateUnavailable(f"cannot stat the file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), f"a file of type {stat.S_IFMT(mode):#o}")
+        raise StateUnavailable(f"not a regular file: it is {kind}; only regular files are read as journals")
 
 
 def _explain(exc: sqlite3.Error, busy_timeout_s: float) -> str:
