@@ -113,8 +113,9 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             s.pending_stuck_for,
             "warning",
             f"Pending fill on {where} is {{{{ $value | humanizeDuration }}}} old, past its age-out",
-            "A fill is still pending although it is older than pending_fill_max_age: the guard is not processing "
-            "events (no ticks or snapshots), so the age-out cannot run.",
+            "A fill is still pending past pending_fill_max_age: no snapshot taken after its settlement window has "
+            "been applied (the API is down or not polled, see InventoryGuardSnapshotStale), or the guard stopped "
+            "processing events.",
         ),
         Alert(
             "InventoryGuardSnapshotStale",

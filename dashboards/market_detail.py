@@ -75,6 +75,22 @@ def fill_outcomes() -> dashboard.Panel:
     )
 
 
+def confirmations() -> dashboard.Panel:
+    return (
+        bars("How fills were confirmed", "Fills confirmed by identity (the venue reported the trade settled, or an "
+             "instant venue's arrival times agreed), by sums (the only subset of pending fills that explains the "
+             "move), aged out as phantoms; snapshots the fills did not explain, and fallbacks to the safe rule.",
+             "none", 12)
+        .with_target(query(increase_by("fills_confirmed_total", MARKET_LABELS + ("how",)),
+                           market_legend("by {{how}}"), "A"))
+        .with_target(query(increase_by("fills_aged_out_total", MARKET_LABELS), market_legend("aged out"), "B"))
+        .with_target(query(increase_by("settlement_mismatches_total", MARKET_LABELS),
+                           market_legend("settlement mismatches"), "C"))
+        .with_target(query(increase_by("reconcile_fallbacks_total", MARKET_LABELS + ("reason",)),
+                           market_legend("fallback: {{reason}}"), "D"))
+    )
+
+
 def blocked_orders() -> dashboard.Panel:
     return bars("Blocked orders by reason", "Order checks the guard refused, per interval.", "none", 12).with_target(
         query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
@@ -123,7 +139,8 @@ def build():
     )
     sections = [
         ("Position", [position_vs_limits(), pending_fill_sizes(), reservations()]),
-        ("Fills", [oldest_pending_vs_age_out(), confirmation_latency(), fill_outcomes(), snapshot_age()]),
+        ("Fills", [oldest_pending_vs_age_out(), confirmation_latency(), fill_outcomes(), snapshot_age(),
+                   confirmations()]),
         ("Orders and reconciles", [blocked_orders(), resized_orders(), stale_snapshots_and_reconciles(),
                                    force_reconcile_gap()]),
     ]

@@ -181,7 +181,7 @@ def test_an_ambiguous_move_is_still_exact_in_sum(g):
         g.fill(t, "buy", "10", trade_id=f"T{i}")
     g.snapshot(4, "20")
     assert (g.state.pending_fills, g.state.pending_fill_buys, g.state.effective) == (1, D(10), D(30))
-    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(30), D(20))
+    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(30), D(30))  # the third one is outside
     assert g.counter("fills_confirmed") == 0  # none is known by name
     likely = [f.key[0] for f in g.guard.books["m"].pending if f.likely_in]
     assert likely == ["T0", "T1"]
@@ -201,7 +201,8 @@ def test_ambiguity_keeps_buys_pending_rather_than_dropping_one_the_api_has_not_s
     g.fill(3, "sell", "5", trade_id="C")
     g.snapshot(4, "10")
     assert g.state.conservative_exposure == D(15)  # true exposure if B is real and unsettled: 10 + 5
-    assert g.state.available_to_sell == D(5)  # if only A settled, C still sells 5 of the 10: B is not credited
+    # available: 10 whichever happened (only A: +B -C = 0 still to come; all: nothing to come)
+    assert g.state.available_to_sell == D(10)
     assert len(g.guard.books["m"].pending) == 3 and g.counter("fills_confirmed") == 0
 
 
@@ -488,3 +489,109 @@ def test_the_hosts_decimal_context_is_left_as_it_was(g):
         assert decimal.getcontext() is host and host.prec == 12
     finally:
         decimal.setcontext(decimal.DefaultContext)
+
+
+# --- settlement evidence (fill_settled, settlement: instant) ---------------------------------------------------
+
+
+def settled(g, t, trade_id, **kw):
+    from inventory_guard.events import parse_event
+
+    return g.guard.apply(parse_event({"t": t, "type": "fill_settled", "trade_id": trade_id, **kw}))
+
+
+def test_a_settled_trade_is_confirmed_by_identity_at_the_first_snapshot_taken_after_the_notice(g):
+    g.fill(1, "buy", "5", trade_id="A")
+    g.fill(2, "buy", "5", trade_id="B")  # same size: sums alone could not tell which settled
+    settled(g, 3, "B")
+    g.snapshot(4, "5", as_of=2.5)  # taken before the notice: proves nothing about B
+    assert g.counter("fills_confirmed", how="identity") == 0
+    g.snapshot(5, "5", as_of=4)
+    assert [f.key[0] for f in g.guard.books["m"].pending] == ["A"]
+    assert (g.counter("fills_confirmed", how="identity"), g.state.effective, g.state.conservative_exposure) == (1, D(10), D(10))
+
+
+def test_a_settled_sell_lowers_conservative_exposure_before_any_snapshot_shows_it(g):
+    g.order_open(0, "O1", "buy", "20")
+    g.snapshot(1, "50")
+    g.fill(2, "sell", "10", trade_id="S")
+    assert g.state.conservative_exposure == D(70)  # it may still fail: no credit
+    settled(g, 3, "S")  # final: it can no longer fail
+    assert g.state.conservative_exposure == D(60)
+    assert g.counter("settlement_notices", result="applied") == 1
+
+
+def test_a_notice_before_its_fill_is_remembered(g):
+    settled(g, 1, "T")
+    assert g.counter("settlement_notices", result="early") == 1
+    g.fill(2, "buy", "3", trade_id="T")
+    g.snapshot(3, "3")
+    assert g.counter("fills_confirmed", how="identity") == 1
+
+
+def test_a_notice_for_a_confirmed_trade_is_counted_not_an_error(g):
+    g.fill(1, "buy", "3", trade_id="T")
+    g.snapshot(2, "3")
+    out = settled(g, 3, "T")
+    assert g.counter("settlement_notices", result="unmatched") == 1 and out.changed == ()
+
+
+def test_a_failure_after_a_settlement_notice_is_an_error_and_the_later_report_wins(g, caplog):
+    g.fill(1, "buy", "3", trade_id="T")
+    settled(g, 2, "T")
+    with caplog.at_level(logging.ERROR, logger="inventory_guard"):
+        g.trade_failed(3, "T")
+    assert "after reporting it settled" in caplog.text and g.state.pending_fills == 0
+    with caplog.at_level(logging.ERROR, logger="inventory_guard"):
+        settled(g, 4, "T")  # and back again: counted again, settled
+    assert "later report wins" in caplog.text and g.state.conservative_exposure == D(3)
+    g.snapshot(5, "3")
+    assert g.counter("fills_confirmed", how="identity") == 1
+
+
+def test_an_instant_venue_confirms_by_identity_what_arrived_before_the_snapshot():
+    g = Driver(settlement="instant")
+    g.snapshot(0, "0")
+    g.fill(1, "buy", "5", trade_id="A")
+    g.fill(2, "buy", "5", trade_id="B")
+    g.fill(3, "sell", "5", trade_id="C")  # arrives after the snapshot's as_of
+    g.snapshot(3.5, "10", as_of=2.5)
+    assert [f.key[0] for f in g.guard.books["m"].pending] == ["C"]
+    assert (g.counter("fills_confirmed", how="identity"), g.state.effective) == (2, D(5))
+
+
+def test_an_instant_snapshot_may_be_larger_by_fills_that_arrived_just_after_it():
+    g = Driver(settlement="instant")
+    g.snapshot(0, "0")
+    g.fill(1, "buy", "5", trade_id="A")
+    g.fill(2.2, "buy", "3", trade_id="B")  # matched before 2, its websocket message slower than the REST call
+    g.snapshot(2.5, "8", as_of=2)
+    assert (g.state.pending_fills, g.state.effective, g.counter("settlement_mismatches")) == (0, D(8), 0)
+
+
+def test_an_instant_venue_falls_back_to_the_sums_when_the_move_disagrees():
+    g = Driver(settlement="instant")
+    g.snapshot(0, "0")
+    g.fill(1, "buy", "5", trade_id="A")
+    g.fill(2, "buy", "3", trade_id="PHANTOM")
+    g.snapshot(3, "5")  # a cached answer or a phantom: arrival times say 8, the API says 5
+    assert g.counter("settlement_mismatches") == 1
+    assert [f.key[0] for f in g.guard.books["m"].pending] == ["PHANTOM"]  # the sums: only A explains +5
+    assert g.state.conservative_exposure == D(8)  # no credit on an instant venue: the phantom still counts
+
+
+def test_a_move_no_pending_fill_can_be_inside_is_a_transfer_and_the_new_starting_point(g):
+    g.snapshot(1, "7")  # a deposit: nothing pending
+    g.fill(2, "buy", "3", trade_id="T")
+    g.snapshot(3, "10")
+    assert (g.counter("fills_confirmed", how="sums"), g.counter("settlement_mismatches")) == (1, 0)
+
+
+def test_two_misses_in_a_row_re_anchor_on_the_api(g):
+    g.fill(1, "buy", "5", trade_id="A")
+    g.snapshot(2, "4")  # nothing sums to 4: maybe the next answer explains it
+    assert g.counter("settlement_mismatches") == 1 and g.guard.books["m"].pending.verified is False
+    assert g.state.conservative_exposure == D(9)  # no credit while unexplained
+    g.snapshot(3, "4")
+    assert g.counter("reconcile_fallbacks", reason="mismatch") == 1
+    assert (g.state.effective, g.state.held_buys, g.state.conservative_exposure) == (D(4), D(5), D(9))

@@ -28,6 +28,7 @@ TRACE = [
     '{"t":6,"type":"check","market":"m","side":"buy","size":"10"}',
     '{"t":7,"type":"tick"}',
     '{"t":7.5,"type":"trade_failed","trade_id":"T1"}',
+    '{"t":7.8,"type":"fill_settled","trade_id":"T2","order_id":"O2"}',
     '{"t":8,"type":"restart"}',
     "not json",
     '{"t":9,"type":"fill","market":"m","side":"buy","size":NaN}',
@@ -51,7 +52,7 @@ def test_every_documented_event_type_gives_exactly_one_line_in_order(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["line"] for line in lines] == list(range(1, len(TRACE) + 1))
-    assert [line["ok"] for line in lines] == [True] * 9 + [False, False, True]
+    assert [line["ok"] for line in lines] == [True] * 10 + [False, False, True]
     for line in lines:
         if line["ok"]:
             assert set(line) <= {"line", "ok", "markets", "decision"}
@@ -63,9 +64,10 @@ def test_every_documented_event_type_gives_exactly_one_line_in_order(tmp_path):
     assert lines[1]["markets"]["m"]["confirmed"] == "110.00"
     assert lines[1]["markets"]["m"]["confirmed_at"] == "1.5"
     assert lines[5]["decision"] == {"allowed": False, "size": "0.00", "reason": "position_limit"}
-    assert lines[11]["decision"] == {"allowed": True, "size": "5.00", "reason": None}
+    assert lines[12]["decision"] == {"allowed": True, "size": "5.00", "reason": None}
     assert lines[4]["markets"]["m"]["open_buy_reservations"] == "0.00"
-    assert "12 " not in result.stderr and "replay: 9 events, 2 rejected lines, 1 blocks" in result.stderr
+    assert "13 " not in result.stderr and "replay: 10 events, 2 rejected lines, 1 blocks" in result.stderr
+    assert result.stderr.rstrip().endswith("0 fills confirmed by identity, 0 by sums, 0 settlement mismatches")
 
 
 def test_a_check_that_changes_no_state_lists_no_market(tmp_path):
@@ -134,6 +136,7 @@ valid_line = st.one_of(
               st.integers(0, 4), st.sampled_from(["buy", "sell"])),
     st.builds(lambda o: {"type": "order_closed", "order_id": f"O{o}"}, st.integers(0, 4)),
     st.builds(lambda tid: {"type": "trade_failed", "trade_id": f"T{tid}"}, st.integers(0, 8)),
+    st.builds(lambda tid: {"type": "fill_settled", "trade_id": f"T{tid}"}, st.integers(0, 8)),
     st.builds(lambda n: {"type": "force_reconcile", "market": "m", "size": str(n), "reason": "periodic"},
               st.integers(0, 30)),
     st.just({"type": "tick"}),

@@ -43,22 +43,27 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     except OSError as exc:
+        print(f"inventory-guard: cannot write output {args.out}: {exc.strerror or exc}", file=sys.stderr)
         if source is not sys.stdin.buffer:
             source.close()
-        print(f"inventory-guard: cannot write output {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     try:
-        summary = replay(_lines(source), config, out, journal_path=Path(args.journal) if args.journal else None,
-                         flush=flush)
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
-        if out is not sys.stdout:
-            out.close()
-        else:
-            out.flush()
+        try:
+            summary = replay(_lines(source), config, out, journal_path=Path(args.journal) if args.journal else None,
+                             flush=flush)
+        finally:
+            if source is not sys.stdin.buffer:
+                source.close()
+            if out is not sys.stdout:
+                out.close()
+            else:
+                out.flush()
+    except OSError as exc:  # reading the trace or writing the output failed midway (e.g. a full disk)
+        where = (args.out or "standard output") if exc.filename is None else exc.filename
+        print(f"inventory-guard: replay stopped: {exc.strerror or exc} ({where})", file=sys.stderr)
+        return 1
     print(summary.line(), file=sys.stderr)
-    return 0
+    return 130 if summary.interrupted else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -32,6 +32,9 @@ ZERO = Decimal(0)
 CHECKPOINT_FORMAT = 2  # 2: settlement-aware pending book; an older checkpoint is ignored and the log replayed
 
 
+_FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"
+
+
 class CheckpointFormat(ValueError):
     """A checkpoint written by another version of the core (the journal then replays its event log instead)."""
 
@@ -504,8 +507,9 @@ class Guard:
 
     @classmethod
     def from_dict(cls, config: GuardConfig, data: dict) -> "Guard":
-        if data.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointFormat(f"checkpoint format {data.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+        version = data.get("format", 1 if _FORMAT_1_KEYS <= data.keys() else None)
+        if version is not None and version != CHECKPOINT_FORMAT:
+            raise CheckpointFormat(f"checkpoint format {version!r}, expected {CHECKPOINT_FORMAT}")
         guard = cls(config)
         guard.clock = Decimal(data["clock"])
         for name, book_data in data["markets"].items():

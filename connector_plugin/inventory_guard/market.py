@@ -109,7 +109,7 @@ class MarketBook:
         p = self.pending
         if self.instant:
             return self.confirmed - (p.all_sells - p.due_sells) - self.open_sells
-        return self.confirmed + p.credited_buys - p.unshown_sells - self.open_sells
+        return self.confirmed + p.sellable - self.open_sells
 
     @property
     def pending_fills(self) -> int:

@@ -86,8 +86,9 @@ class PendingFill:
         trade_id, order_id, side, amount, arrived, seq, status, likely_in, suspect, settled_at, reserved, due = row
         if side not in ("buy", "sell") or status not in (OUT, CANDIDATE):
             raise ValueError(f"pending fill {trade_id!r}: bad side or status")
-        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), int(seq), status, bool(likely_in),
-                   bool(suspect), bool(due), None if settled_at is None else Decimal(settled_at), Decimal(reserved))
+        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), _exact(seq, int), status,
+                   _exact(likely_in, bool), _exact(suspect, bool), _exact(due, bool),
+                   None if settled_at is None else Decimal(settled_at), Decimal(reserved))
 
 
 class Exit(NamedTuple):
@@ -190,6 +191,13 @@ class _StepsExhausted(Exception):
     pass
 
 
+def _exact(value, kind: type):
+    """A checkpoint value of exactly this JSON type (no "11" for 11, no true for 1)."""
+    if type(value) is not kind:
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
 class PendingBook:
     def __init__(self, zero: Decimal = ZERO, step: Decimal = Decimal(1)) -> None:
         self.zero = zero  # zero at the market's size-step exponent, so sums print as 0.00
@@ -203,10 +211,10 @@ class PendingBook:
         self.due_buys = zero  # fills past the settlement window at the last snapshot: inside confirmed if real, so
         self.due_sells = zero  # they add nothing to either bound (they stay in the book for the sums' sake)
         self.free = _Sums(zero)  # the rest, by status
+        self.settled_keys: set[FillKey] = set()  # fills the venue reported settled (identity at the next snapshot)
         self.unexplained = zero  # see the module docstring
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
         self.anchor_seq = 0  # fills with seq below this are held
-        self.anchor_fresh = False  # instant venue: fills arriving before the next snapshot may be inside the anchor
         self.next_seq = 0
 
     # --- reading -------------------------------------------------------------------------------------------
@@ -278,6 +286,18 @@ class PendingBook:
         return self.free.out_buys - self.free.suspect_buys
 
     @property
+    def sellable(self) -> Decimal:
+        """What the pending fills add to the position once every real one settles, as a lower bound: buys known
+        outside confirmed, minus every sell not shown. When no fill is held, the exact sum gives a second bound:
+        the fills outside confirmed sum to (all pending) - unexplained, of which the past-window ones are phantoms
+        (at most the due buys). Both are sound, so the larger one is used."""
+        bound = self.credited_buys - self.unshown_sells
+        if self.verified and not self.held_count:
+            exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - self.free.suspect_buys
+            return max(bound, exact)
+        return bound
+
+    @property
     def unshown_sells(self) -> Decimal:
         """Every pending sell that may still lower the position: outside confirmed, or a candidate not shown."""
         return self.all_sells - self.due_sells - self.sells_shown
@@ -297,11 +317,7 @@ class PendingBook:
             self.all_buys += amount
         else:
             self.all_sells += amount
-        if instant and self.anchor_fresh:  # it may be inside the anchor snapshot: held like the fills before it
-            self.anchor_seq = self.next_seq
-            self._count_held(fill, +1)
-        else:
-            self.free.add(fill, +1)
+        self.free.add(fill, +1)
         return fill
 
     def remove(self, key: FillKey) -> PendingFill | None:
@@ -319,6 +335,7 @@ class PendingBook:
         if not held:
             self.free.add(fill, -1)
         fill.settled_at = at
+        self.settled_keys.add(fill.key)
         if not held:
             self.free.add(fill, +1)
 
@@ -333,7 +350,6 @@ class PendingBook:
     def reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
                   max_candidates: int, max_steps: int) -> Reconciliation:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
-        self.anchor_fresh = False
         self.unexplained += move
         if len(self.fills) > 4 * max_candidates:
             return Reconciliation(self._reanchor(as_of, max_age, instant, False), False, "capped", True)
@@ -356,7 +372,7 @@ class PendingBook:
         if instant:  # every fill that arrived by as_of settled before it: inside, if the sums agree
             forced, rest = [], []
             for f in candidates:
-                (forced if not self.is_held(f) and f.arrived <= as_of and not f.suspect else rest).append(f)
+                (forced if not self.is_held(f) and f.arrived < as_of and not f.suspect else rest).append(f)
             if forced and len(rest) <= max_candidates:
                 rem = self.unexplained - sum((f.signed for f in forced), ZERO)
                 found = subset_search(self._units(rest), self._unit(rem), max_steps)
@@ -380,7 +396,11 @@ class PendingBook:
         due = as_of - max_age
         if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
             for i, fill in enumerate(candidates):
-                if i in found.first:
+                if i in found.first and instant and fill.arrived >= as_of and fill.arrived > due:
+                    # On an instant venue the answer may also hold fills still on their way, so a fill that arrived
+                    # after as_of is only likely inside: it stays (and is confirmed by identity next time).
+                    self._restatus(fill, CANDIDATE, likely_in=True)
+                elif i in found.first:
                     self._take(fill)
                     self.unexplained -= fill.signed
                     exits.append(Exit(fill, "sums"))
@@ -405,7 +425,7 @@ class PendingBook:
             for i, fill in enumerate(candidates):
                 if not self.is_held(fill):
                     self._restatus(fill, CANDIDATE, likely_in=i in found.first)
-            if candidates[0].arrived <= due - max_age:  # undecided for two age-outs: start again from here
+            if candidates[0].arrived <= due - 3 * max_age:  # undecided for four age-outs: start again from here
                 exits += self._reanchor(as_of, max_age, instant, False)
                 return Reconciliation(exits, mismatch, "overdue", not found.complete)
             return Reconciliation(exits, mismatch, None, not found.complete)
@@ -433,27 +453,28 @@ class PendingBook:
                 if fill.arrived <= as_of or fill.seq < self.anchor_seq:
                     break
                 boundary = fill.seq
-        for fill in self.fills.values():
-            if fill.seq >= boundary:
+        for fill in reversed(self.fills.values()):  # the free fills follow the held prefix (book order is seq order)
+            if fill.seq < self.anchor_seq:
                 break
-            if fill.seq >= self.anchor_seq:
+            if fill.seq < boundary:
                 self.free.add(fill, -1)
                 self._count_held(fill, +1)
         self.anchor_seq = boundary
         self.unexplained = self.zero
         self.verified = True
-        self.anchor_fresh = instant
         exits = []
-        due = as_of - max_age
-        for fill in list(self.fills.values()):
-            if fill.seq >= boundary:
-                break
-            if fill.settled_at is not None and fill.settled_at <= as_of:
+        for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
+            fill = self.fills[key]
+            if fill.settled_at <= as_of:  # inside the anchor by identity
                 self._take(fill)
                 exits.append(Exit(fill, "identity"))
-            elif fill.arrived <= due:
-                self._take(fill)
-                exits.append(Exit(fill, "aged_out"))
+        due = as_of - max_age
+        while self.fills:  # past the window: inside the anchor if real (oldest first, so this stops early)
+            fill = next(iter(self.fills.values()))
+            if fill.seq >= boundary or fill.arrived > due:
+                break
+            self._take(fill)
+            exits.append(Exit(fill, "aged_out"))
         return exits
 
     def _unit(self, value: Decimal) -> int:
@@ -492,6 +513,7 @@ class PendingBook:
 
     def _uncount(self, fill: PendingFill) -> None:
         self._set_due(fill, False)
+        self.settled_keys.discard(fill.key)
         if fill.side == "buy":
             self.all_buys -= fill.amount
         else:
@@ -509,7 +531,6 @@ class PendingBook:
             "unexplained": str(self.unexplained),
             "verified": self.verified,
             "anchor_seq": self.anchor_seq,
-            "anchor_fresh": self.anchor_fresh,
             "next_seq": self.next_seq,
         }
 
@@ -517,13 +538,14 @@ class PendingBook:
     def from_dict(cls, data: dict, zero: Decimal = ZERO, step: Decimal = Decimal(1)) -> PendingBook:
         book = cls(zero, step)
         book.unexplained = Decimal(data["unexplained"])
-        book.verified = bool(data["verified"])
-        book.anchor_seq = int(data["anchor_seq"])
-        book.anchor_fresh = bool(data["anchor_fresh"])
-        book.next_seq = int(data["next_seq"])
+        book.verified = _exact(data["verified"], bool)
+        book.anchor_seq = _exact(data["anchor_seq"], int)
+        book.next_seq = _exact(data["next_seq"], int)
         for row in data["fills"]:
             fill = PendingFill.from_list(row)
             book.fills[fill.key] = fill
+            if fill.settled_at is not None:
+                book.settled_keys.add(fill.key)
             if fill.due:
                 fill.due = False
                 book._set_due(fill, True)

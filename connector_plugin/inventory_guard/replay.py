@@ -20,7 +20,7 @@ from typing import TextIO
 
 from .config import GuardConfig
 from .events import REPLAY_TYPES, InvalidEvent, check_fields, event_type, parse_event
-from .journal import Journal
+from .journal import Journal, JournalError
 from .numbers import MAX_LITERAL, InvalidNumber, RejectedLiteral, non_negative
 
 
@@ -34,13 +34,18 @@ class Summary:
     duplicate_fills: int = 0
     failed_fills: int = 0
     restarts: int = 0
+    confirmed_by_identity: int = 0
+    confirmed_by_sums: int = 0
+    settlement_mismatches: int = 0
+    interrupted: bool = False  # stopped by SIGINT (KeyboardInterrupt) before the end of the input
 
     def line(self) -> str:
         return (
             f"replay: {self.events} events, {self.rejected_lines} rejected lines, {self.blocks} blocks, "
             f"{self.resized} resized, {self.aged_out_fills} aged-out fills, {self.duplicate_fills} duplicate fills, "
-            f"{self.failed_fills} failed fills, {self.restarts} restarts"
-        )
+            f"{self.failed_fills} failed fills, {self.restarts} restarts, {self.confirmed_by_identity} fills "
+            f"confirmed by identity, {self.confirmed_by_sums} by sums, {self.settlement_mismatches} settlement mismatches"
+        ) + (", interrupted" if self.interrupted else "")
 
 
 LINE_TYPES = REPLAY_TYPES | {"restart"}
@@ -110,8 +115,10 @@ def _dump(obj: dict) -> str:
 def _totals(journal: Journal) -> dict[str, int]:
     totals: dict[str, int] = {}
     for market in journal.markets:
-        for (name, _labels), n in journal.counters(market).items():
+        for (name, labels), n in journal.counters(market).items():
             totals[name] = totals.get(name, 0) + n
+            for _label, value in labels:  # e.g. fills_confirmed.identity
+                totals[f"{name}.{value}"] = totals.get(f"{name}.{value}", 0) + n
     return totals
 
 
@@ -151,6 +158,10 @@ class Replayer:
         self.summary.aged_out_fills = end.get("fills_aged_out", 0) - start.get("fills_aged_out", 0)
         self.summary.duplicate_fills = end.get("duplicate_fills", 0) - start.get("duplicate_fills", 0)
         self.summary.failed_fills = end.get("fills_failed", 0) - start.get("fills_failed", 0)
+        for field, key in (("confirmed_by_identity", "fills_confirmed.identity"),
+                           ("confirmed_by_sums", "fills_confirmed.sums"),
+                           ("settlement_mismatches", "settlement_mismatches")):
+            setattr(self.summary, field, end.get(key, 0) - start.get(key, 0))
         return self.summary
 
     def close(self) -> None:
@@ -160,18 +171,28 @@ class Replayer:
 def replay(
     lines: Iterable[str], config: GuardConfig, out: TextIO, *, journal_path: Path | None = None, flush: bool = False,
 ) -> Summary:
-    """Drive a guard from trace lines; write one output line per input line. Raises JournalError if the journal fails.
+    """Drive a guard from trace lines; write one output line per input line. Raises JournalError if the journal fails
+    (the line it failed on gets ``ok:false`` with the journal's error: it was not acknowledged). KeyboardInterrupt
+    stops the replay: the journal is closed and the summary, marked ``interrupted``, returned.
 
     Without ``journal_path`` a temporary journal is used (``restart`` still exercises a real close and reopen).
     """
     with tempfile.TemporaryDirectory(prefix="inventory-guard-replay-") as tmpdir:
         replayer = Replayer(config, journal_path or Path(tmpdir) / "journal.sqlite")
         try:
-            for number, text in enumerate(lines, start=1):
-                out.write(_dump(replayer.process(number, text)) + "\n")
-                if flush:  # live input: the journal's state tables and the output keep up line by line
-                    replayer.journal.flush()
-                    out.flush()
+            try:
+                for number, text in enumerate(lines, start=1):
+                    try:
+                        result = replayer.process(number, text)
+                    except JournalError as exc:
+                        out.write(_dump({"line": number, "ok": False, "error": f"journal: {exc}"}) + "\n")
+                        raise
+                    out.write(_dump(result) + "\n")
+                    if flush:  # live input: the journal's state tables and the output keep up line by line
+                        replayer.journal.flush()
+                        out.flush()
+            except KeyboardInterrupt:
+                replayer.summary.interrupted = True
             return replayer.finish()
         finally:
             replayer.close()

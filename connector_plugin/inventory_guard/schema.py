@@ -30,6 +30,10 @@ The exporter and any other reader open the database read-only and use only ``met
 
 SCHEMA_VERSION = 1
 
+# The SQLite header's application_id ("IGRD") marks a file as an inventory-guard journal; user_version repeats the
+# schema version. Journals created before these were set carry 0 in both and are recognised by their meta table.
+APPLICATION_ID = 0x49475244
+
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,

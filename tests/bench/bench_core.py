@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "connector_plugin")
 
 from inventory_guard.config import parse_config  # noqa: E402
 from inventory_guard.core import Guard  # noqa: E402
-from inventory_guard.events import Check, Fill, Snapshot, Tick, event_to_dict  # noqa: E402
+from inventory_guard.events import Check, Fill, FillSettled, Snapshot, Tick, event_to_dict  # noqa: E402
 from inventory_guard.journal import Journal  # noqa: E402
 
 D = Decimal
@@ -88,17 +88,21 @@ class SeedReference:
 
 
 def steady_state_events(pending: int, cycles: int):
-    """Prefill ``pending`` buys, then cycles of: fill, check, snapshot confirming the oldest fill, tick."""
+    """Prefill ``pending`` buys, then cycles of: fill, check, the venue reporting the oldest fill settled, a snapshot
+    confirming it, tick. (Equal sizes: the sums alone could not tell which fill settled; the notice does.)"""
     events, t = [Snapshot(D(0), "m", D(0))], D(0)
-    for i in range(pending):
+    ids = [f"P{i}" for i in range(pending)]
+    for trade_id in ids:
         t += 1
-        events.append(Fill(t, "m", "buy", D(1), trade_id=f"P{i}"))
+        events.append(Fill(t, "m", "buy", D(1), trade_id=trade_id))
     position = D(0)
     prefill = len(events)
     for i in range(cycles):
         t += 1
         events.append(Fill(t, "m", "buy", D(1), trade_id=f"C{i}"))
+        ids.append(f"C{i}")
         events.append(Check(t, "m", "buy", D(5)))
+        events.append(FillSettled(t, ids[i]))
         position += 1
         events.append(Snapshot(t, "m", position))
         events.append(Tick(t))
@@ -112,6 +116,8 @@ def drive_reference(ref: SeedReference, event) -> None:
         ref.snapshot(event.t, event.size)
     elif isinstance(event, Check):
         ref.check(event.size)
+    elif isinstance(event, FillSettled):
+        pass  # the seed plan had no settlement notices
     else:
         ref.tick(event.t, D(10**9))
 
