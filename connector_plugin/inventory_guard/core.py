@@ -108,9 +108,6 @@ class Guard:
         # fills dropped by trade_failed, kept so a later fill_settled can bring them back (the later report wins)
         self.failed_fills: OrderedDict[str, list[tuple[str, FillKey, str, Decimal]]] = OrderedDict()
         self.clock = ZERO
-        # Not persisted: the first event this object accepts (after a start or a journal reopen) sets the clock
-        # without the max_clock_jump_s check, so a real stop is not taken for a jump.
-        self._clock_checked = False
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -140,7 +137,6 @@ class Guard:
         try:
             self._check_jump(event.t)
             decision = handler(self, event, step)
-            self._clock_checked = True
         finally:
             setcontext(outer)
         books = self.books
@@ -166,12 +162,11 @@ class Guard:
 
     def _check_jump(self, t: Decimal) -> None:
         """Validation for ``_advance``, before anything changes: a ``t`` further ahead of the clock than
-        ``max_clock_jump_s`` (a timestamp in milliseconds, say) is rejected, not adopted.
-
-        Deterministic on restore: an event accepted unchecked was the first after the newest checkpoint at its
-        open, so a restore from that checkpoint replays it first, unchecked again; later checkpoints skip it."""
+        ``max_clock_jump_s`` (a timestamp in milliseconds, say) is rejected, not adopted. The first event of a fresh
+        guard (clock still 0) sets the clock. A function of the persisted clock only, so replaying the journal,
+        from any checkpoint or from the start, accepts exactly what was accepted."""
         limit = self.config.max_clock_jump_s
-        if limit is not None and self._clock_checked and t - self.clock > limit:
+        if limit is not None and self.clock > 0 and t - self.clock > limit:
             raise InvalidEvent(
                 f"t: {fmt(t)} is {fmt(t - self.clock)} s ahead of the guard's clock {fmt(self.clock)}, more than "
                 f"max_clock_jump_s ({fmt(limit)}); a timestamp in milliseconds? (after a real stop that long, raise "
