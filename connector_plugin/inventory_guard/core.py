@@ -133,12 +133,15 @@ class Guard:
             raise InvalidEvent(f"type: unsupported event {type(event).__name__}")
         step = _Step()
         outer = getcontext()
-        setcontext(CONTEXT)  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
-        try:
-            self._check_jump(event.t)
+        self._check_jump(event.t)  # before anything changes
+        if outer is CONTEXT:  # already ours (a host calling in a loop that set it): nothing to set or restore
             decision = handler(self, event, step)
-        finally:
-            setcontext(outer)
+        else:
+            setcontext(CONTEXT)  # 60 significant digits: sums of 1e15-sized positions at fine steps stay exact
+            try:
+                decision = handler(self, event, step)
+            finally:
+                setcontext(outer)
         books = self.books
         changed = tuple([m for m, before in step.items() if books[m].state_key() != before])
         return Outcome(changed, tuple(step), decision)
@@ -166,9 +169,12 @@ class Guard:
         guard (clock still 0) sets the clock. A function of the persisted clock only, so replaying the journal,
         from any checkpoint or from the start, accepts exactly what was accepted."""
         limit = self.config.max_clock_jump_s
-        if limit is not None and self.clock > 0 and t - self.clock > limit:
+        if limit is None or self.clock == 0:
+            return
+        ahead = CONTEXT.subtract(t, self.clock)
+        if ahead > limit:
             raise InvalidEvent(
-                f"t: {fmt(t)} is {fmt(t - self.clock)} s ahead of the guard's clock {fmt(self.clock)}, more than "
+                f"t: {fmt(t)} is {fmt(ahead)} s ahead of the guard's clock {fmt(self.clock)}, more than "
                 f"max_clock_jump_s ({fmt(limit)}); a timestamp in milliseconds? (after a real stop that long, raise "
                 "max_clock_jump_s or set it to null for one start)"
             )
@@ -273,11 +279,15 @@ class Guard:
             book.bump("reconcile_capped")
         if result.fallback is not None:
             book.bump("reconcile_fallbacks", reason=result.fallback)
-            log.warning(
-                "%s: reconciliation fell back to the safe rule (%s): %d pending fills held in conservative exposure "
-                "until a snapshot shows them, their trade settles or fails, or they age out", config.name,
-                result.fallback, book.pending.held_count,
-            )
+            if book.last_fallback != result.fallback:  # say it once, not at every snapshot of a busy book
+                log.warning(
+                    "%s: reconciliation fell back to the safe rule (%s): %d pending fills held in conservative "
+                    "exposure until a snapshot shows them, their trade settles or fails, or they age out",
+                    config.name, result.fallback, book.pending.held_count,
+                )
+            book.last_fallback = result.fallback
+        else:
+            book.last_fallback = None
 
     def _exits(self, book: MarketBook, exits: list[Exit], as_of: Decimal) -> None:
         name = book.config.name

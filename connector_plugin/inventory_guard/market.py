@@ -77,6 +77,7 @@ class MarketBook:
         self.halted_reason: str | None = None
         self.clock = ZERO
         self.last_force_reconcile_gap: Decimal | None = None
+        self.last_fallback: str | None = None  # the previous snapshot's fallback (for logging; not journaled)
         self.counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
         self.histogram = [0] * (len(BUCKET_BOUNDS) + 1)  # per-bucket (not cumulative) counts; last is +Inf
         self.histogram_sum = ZERO
@@ -93,14 +94,16 @@ class MarketBook:
 
     @property
     def conservative_exposure(self) -> Decimal:
-        """Every pending buy settles, no unsettled sell does: buys the sums prove are inside confirmed, and sells
-        the venue reported settled that confirmed does not include yet, are the only credits. On an instant venue
-        a snapshot may include fills whose websocket message has not arrived, so sums prove nothing there: no
-        credit (its pending fills are confirmed by identity at the next snapshot that agrees)."""
+        """Every pending buy settles, no unsettled sell does: buys the sums prove are inside confirmed
+        (``PendingBook.buys_shown``), and sells the venue reported settled that confirmed does not include yet, are
+        the only credits; fills past the settlement window add nothing. On an instant venue a snapshot may include
+        fills whose websocket message has not arrived, so sums prove nothing there: no credit (its pending fills are
+        confirmed by identity at the next snapshot that agrees)."""
         p = self.pending
+        live = p.all_buys - p.due_buys
         if self.instant:
-            return self.confirmed + p.live_buys + self.open_buys
-        return self.confirmed + p.live_buys - p.buys_shown - p.settled_out_sells + self.open_buys
+            return self.confirmed + live + self.open_buys
+        return self.confirmed + live - p.buys_shown - p.free.settled_out_sells + self.open_buys
 
     @property
     def available_to_sell(self) -> Decimal:
@@ -145,12 +148,12 @@ class MarketBook:
         )
 
     def state_key(self) -> tuple:
-        """What the replay contract's STATE shows, to tell whether an event changed it."""
-        p = self.pending
+        """Everything the replay contract's STATE is derived from (raw running sums: cheap to take twice per event)."""
+        p, f = self.pending, self.pending.free
         return (
-            self.confirmed, self.confirmed_at, p.all_buys, p.all_sells, p.estimated_in_buys, p.free.likely_sells,
-            p.held_sells, p.outside_count, p.buys_shown, p.sells_shown, p.settled_out_sells, p.credited_buys,
-            self.open_buys, self.open_sells,
+            self.confirmed, self.confirmed_at, self.open_buys, self.open_sells, p.all_buys, p.all_sells, p.held_buys,
+            p.held_sells, p.due_buys, p.due_sells, p.unexplained, p.verified, f.out_buys, f.out_sells,
+            f.likely_buys, f.likely_sells, f.suspect_buys, f.settled_out_sells, f.count, f.likely_count,
         )
 
     # --- counters ------------------------------------------------------------------------------------------

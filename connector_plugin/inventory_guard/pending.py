@@ -264,15 +264,19 @@ class PendingBook:
     def buys_shown(self) -> Decimal:
         """Pending buys within the settlement window that the sums prove are inside confirmed (not which ones):
         the window's candidates sum to at least unexplained - due buys, so their buys to at least that, and 0."""
+        if self.unexplained <= 0 or not self.verified:  # the common case first
+            return self.zero
         shown = self.unexplained - self.due_buys
-        if not self.verified or shown <= 0:
+        if shown <= 0:
             return self.zero
         return min(shown, self.all_buys - self.due_buys - self.free.out_buys)
 
     @property
     def sells_shown(self) -> Decimal:
+        if self.unexplained >= 0 or not self.verified:  # the common case first
+            return self.zero
         shown = -self.unexplained - self.due_sells
-        if not self.verified or shown <= 0:
+        if shown <= 0:
             return self.zero
         return min(shown, self.all_sells - self.due_sells - self.free.out_sells)
 
@@ -291,10 +295,11 @@ class PendingBook:
         outside confirmed, minus every sell not shown. When no fill is held, the exact sum gives a second bound:
         the fills outside confirmed sum to (all pending) - unexplained, of which the past-window ones are phantoms
         (at most the due buys). Both are sound, so the larger one is used."""
-        bound = self.credited_buys - self.unshown_sells
+        free = self.free
+        bound = free.out_buys - free.suspect_buys - (self.all_sells - self.due_sells - self.sells_shown)
         if self.verified and not self.held_count:
-            exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - self.free.suspect_buys
-            return max(bound, exact)
+            exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - free.suspect_buys
+            return exact if exact > bound else bound
         return bound
 
     @property
