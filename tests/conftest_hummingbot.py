@@ -163,3 +163,130 @@ class FakeClock:
 
     def __call__(self):
         return self.t
+
+
+def set_mid(ex, pair, mid, update_id=2):
+    """Replace the offline connector's static book with one around ``mid`` (what executors read as the price)."""
+    from hummingbot.core.data_type.order_book_row import OrderBookRow
+    book = ex.order_book_tracker._order_books[pair]
+    book.apply_snapshot([OrderBookRow(float(mid) - 0.5, 100, update_id)],
+                        [OrderBookRow(float(mid) + 0.5, 100, update_id)], update_id)
+
+
+class VenueFills:
+    """Plays the venue for an offline ``make_binance`` connector: every order that reached ``_place_order`` is
+    filled in full (at its price, or the mid for market orders) and the REST account moves with it."""
+
+    def __init__(self, ex, btc="0"):
+        self.ex, self.btc, self.done = ex, D(btc), set()
+
+    def pump(self):
+        from hummingbot.core.data_type.common import TradeType
+        from hummingbot.core.data_type.in_flight_order import OrderState
+        for oid, pair, amount, trade_type, price in list(self.ex.placed):
+            order = self.ex._order_tracker.fetch_order(client_order_id=oid)
+            if oid in self.done or order is None or order.exchange_order_id is None:
+                continue
+            self.done.add(oid)
+            px = price if price is not None and price.is_finite() else self.ex.get_mid_price(pair)
+            self.ex._order_tracker.process_trade_update(trade_update(self.ex, oid, str(amount), price=str(px),
+                                                                     trade_id=f"T-{oid}"))
+            self.ex._order_tracker.process_order_update(order_update(self.ex, oid, OrderState.FILLED))
+            self.btc += amount if trade_type == TradeType.BUY else -amount
+            set_account(self.ex, self.btc)
+
+
+def failures(ex):
+    """Record the connector's MarketOrderFailureEvents: returns (list, forwarder to keep alive)."""
+    from hummingbot.core.event.event_forwarder import EventForwarder
+    from hummingbot.core.event.events import MarketEvent
+    seen = []
+    fwd = EventForwarder(seen.append)
+    ex.add_listener(MarketEvent.OrderFailure, fwd)
+    return seen, fwd
+
+
+def guarded_strategy(connectors, guard: dict, markets: dict, **extra):
+    """A guarded V2 script with no proposals of its own (tests place orders and create executors directly)."""
+    from inventory_guard.hummingbot.script import GuardedStrategyV2Base, GuardedStrategyV2ConfigBase
+
+    class TestGuardedConfig(GuardedStrategyV2ConfigBase):
+        script_file_name: str = "test_guarded.py"
+
+        def update_markets(self, m):
+            for c, ps in markets.items():
+                for p in ps:
+                    m = m.add_or_update(c, p)
+            return m
+
+    class TestGuarded(GuardedStrategyV2Base):
+        def create_actions_proposal(self):
+            return []
+
+        def stop_actions_proposal(self):
+            return []
+
+    cfg = TestGuardedConfig(controllers_config=[], inventory_guard={"journal_path": None,
+                                                                   "user_stream_silence_s": None, **guard}, **extra)
+    TestGuarded.init_markets(cfg)
+    return TestGuarded(connectors, cfg)
+
+
+PERP = "binance_perpetual"
+
+
+def make_binance_perp(pairs=(BIN_PAIR,), hedge=False, positions=()):
+    """A real ``BinancePerpetualDerivative`` (PerpetualDerivativePyBase) with order placement and REST polls mocked.
+    ``positions``: (pair, "LONG"/"SHORT", amount) tuples."""
+    from bidict import bidict
+
+    from hummingbot.connector.derivative.binance_perpetual.binance_perpetual_derivative import (
+        BinancePerpetualDerivative)
+    from hummingbot.connector.trading_rule import TradingRule
+    from hummingbot.core.data_type.common import PositionMode
+    from hummingbot.core.data_type.order_book import OrderBook
+    from hummingbot.core.data_type.order_book_row import OrderBookRow
+
+    class OfflinePerp(BinancePerpetualDerivative):
+        @property
+        def ready(self):
+            return True
+
+    ex = OfflinePerp(binance_perpetual_api_key="k", binance_perpetual_api_secret="s", trading_pairs=list(pairs))
+    for p in pairs:
+        ex._trading_rules[p] = TradingRule(p, min_order_size=D("0.001"), min_price_increment=D("0.01"),
+                                           min_base_amount_increment=D("0.001"), min_notional_size=D("1"))
+        book = OrderBook()
+        book.apply_snapshot([OrderBookRow(99.5, 10, 1)], [OrderBookRow(100.5, 10, 1)], 1)
+        ex.order_book_tracker._order_books[p] = book
+    ex._set_trading_pair_symbol_map(bidict({p.replace("-", ""): p for p in pairs}))
+    ex._perpetual_trading.set_position_mode(PositionMode.HEDGE if hedge else PositionMode.ONEWAY)
+    ex._account_balances["USDT"] = D("100000")
+    ex._account_available_balances["USDT"] = D("100000")
+    ex.placed = []
+
+    async def place_order(order_id, trading_pair, amount, trade_type, order_type, price, position_action=None,
+                          **kwargs):
+        ex.placed.append((order_id, trading_pair, amount, trade_type, price, position_action))
+        return f"EX-{len(ex.placed)}", ex.current_timestamp
+    ex._place_order = AsyncMock(side_effect=place_order)
+    ex._update_balances = AsyncMock()
+    ex._update_positions = AsyncMock()
+    ex._update_time_synchronizer = AsyncMock()
+    ex.start_network = AsyncMock()
+    ex._set_current_timestamp(1000.0)
+    for pair, side, amount in positions:
+        set_position(ex, pair, side, amount)
+    return ex
+
+
+def set_position(ex, pair, side, amount):
+    from hummingbot.connector.derivative.position import Position
+    from hummingbot.core.data_type.common import PositionSide
+    ps = PositionSide[side]
+    key = ex._perpetual_trading.position_key(pair, ps)
+    if D(amount) == 0:
+        ex._perpetual_trading.remove_position(key)
+        return
+    signed = abs(D(amount)) if ps == PositionSide.LONG else -abs(D(amount))
+    ex._perpetual_trading.set_position(key, Position(pair, ps, D(0), D(100), signed, D(1)))

@@ -12,18 +12,20 @@ from conftest_hummingbot import BIN, BIN_PAIR, FakeClock, make_binance, order_up
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
+MKT = "BTC"        # spot: one guard market per asset
 
 
 def _bridge(ex, clock, **kw):
     from inventory_guard.hummingbot import GuardBridge
-    cfg = {"max_position": "2", "size_increment": "0.0001", **kw.pop("cfg", {})}
+    # settlement: delayed, as these tests follow fills through the pending book (binance defaults to instant)
+    cfg = {"max_position": "2", "size_increment": "0.0001", "settlement": "delayed", **kw.pop("cfg", {})}
     return GuardBridge(cfg, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=clock, **kw).attach()
 
 
 def _counter(bridge, name, **labels):
     want = tuple(sorted(labels.items()))
     total = 0
-    for (n, lab), v in bridge.counters(BIN_PAIR).items():
+    for (n, lab), v in bridge.counters(MKT).items():
         if n == name and (not labels or tuple(sorted(dict(lab).items())) == want):
             total += v
     return total
@@ -37,16 +39,16 @@ def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reser
         ex, clock = make_binance(btc_free="1.0", btc_locked="0"), FakeClock(1000)
         bridge = _bridge(ex, clock)
         await ex._update_all_balances()                   # what the status polling loop runs
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.confirmed == D("1.0") and st.confirmed_at == D("1000") and st.connector == BIN
 
         oid = ex.buy(BIN_PAIR, D("0.4"), OrderType.LIMIT, D("100"))
         await asyncio.sleep(0.05)                         # BuyOrderCreated -> OrderOpen
-        assert bridge.state(BIN_PAIR).open_buy_reservations == D("0.4")
+        assert bridge.state(MKT).open_buy_reservations == D("0.4")
 
         clock.t = 1001
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.1", trade_id="T1"))
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.pending_fill_buys == D("0.1") and st.effective == D("1.1")
         assert st.open_buy_reservations == D("0.3")        # the partial fill shrank the reservation
         assert st.conservative_exposure == D("1.4")
@@ -56,20 +58,20 @@ def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reser
         clock.t = 1005                                    # REST snapshot now includes the fill
         set_account(ex, "1.1")
         await ex._update_all_balances()
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.confirmed == D("1.1") and st.pending_fills == 0 and st.effective == D("1.1")
         assert _counter(bridge, "fills_confirmed") == 1
 
         clock.t = 1010                                    # a failed balance call is not a snapshot
         ex.fail_account = True
         await ex._update_all_balances()
-        assert bridge.state(BIN_PAIR).confirmed_at == D("1005")
+        assert bridge.state(MKT).confirmed_at == D("1005")
         ex.fail_account = False
 
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.3", trade_id="T2"))
         ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.FILLED))
         await asyncio.sleep(0.05)
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.open_buy_reservations == 0 and st.pending_fill_buys == D("0.3")
         bridge.close()
     asyncio.run(run())
@@ -94,11 +96,11 @@ def test_failed_trade_is_dropped_and_duplicate_fill_ignored():
         ex._order_tracker.process_trade_update(upd)        # re-delivered by the websocket
         assert len(fills) == 1                              # hummingbot's tracker already drops it
         ex.trigger_event(MarketEvent.OrderFilled, fills[0])  # a venue connector re-emitting it
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.pending_fill_buys == D("0.5") and _counter(bridge, "duplicate_fills") == 1
 
         ex.trigger_event(GuardEvent.TradeFailed, TradeFailedEvent(1001.0, BIN_PAIR, "T1", oid))
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.pending_fill_buys == 0 and st.effective == 0 and _counter(bridge, "fills_failed") == 1
         del keep
         bridge.close()
@@ -117,7 +119,7 @@ def test_fee_in_base_asset_reduces_the_fill():
         await asyncio.sleep(0.05)
         fee = DeductedFromReturnsTradeFee(flat_fees=[TokenAmount("BTC", D("0.001"))])
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1", fee=fee))
-        assert bridge.state(BIN_PAIR).pending_fill_buys == D("0.499")
+        assert bridge.state(MKT).pending_fill_buys == D("0.499")
         bridge.close()
     asyncio.run(run())
 
@@ -135,12 +137,12 @@ def test_websocket_balance_write_is_a_snapshot():
         await messages.__anext__()
         ex._account_balances["BTC"] = D("1.7")               # the listener applies the venue's balance push
         await messages.__anext__()                          # ...and asks for the next message
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.confirmed == D("1.7") and st.confirmed_at == D("1003")
         clock.t = 1004
         ex._account_balances["BTC"] = D("1.9")               # also noticed on the next tick
         bridge.on_tick()
-        assert bridge.state(BIN_PAIR).confirmed == D("1.9")
+        assert bridge.state(MKT).confirmed == D("1.9")
         await messages.aclose()
         bridge.close()
     asyncio.run(run())
@@ -158,7 +160,7 @@ def test_user_stream_reconnect_forces_reconcile():
         oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
         await asyncio.sleep(0.05)
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
-        assert bridge.state(BIN_PAIR).effective == D("1.5")
+        assert bridge.state(MKT).effective == D("1.5")
 
         await ds._connected_websocket_assistant()           # first connection: nothing to reconcile
         assert _counter(bridge, "force_reconciles") == 0
@@ -166,7 +168,7 @@ def test_user_stream_reconnect_forces_reconcile():
         set_account(ex, "1.2")                              # API disagrees with our fills
         await ds._connected_websocket_assistant()           # reconnect
         await asyncio.sleep(0.05)                           # the reconcile poll runs
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert _counter(bridge, "force_reconciles", reason="ws_reconnect") == 1
         assert st.confirmed == D("1.2") and st.pending_fills == 0 and st.last_force_reconcile_gap == D("0.3")
         bridge.close()
@@ -227,12 +229,12 @@ def test_a_restart_clears_the_previous_runs_fault_halt(tmp_path, caplog):
         journal = tmp_path / "guard.sqlite"
         bridge = _bridge(ex, clock, journal_path=journal)
         await ex._update_all_balances()
-        bridge._fault(BIN_PAIR, "testing", RuntimeError("boom"))
-        assert bridge.state(BIN_PAIR).halted_reason == GUARD_ERROR
+        bridge._fault(MKT, "testing", RuntimeError("boom"))
+        assert bridge.state(MKT).halted_reason == GUARD_ERROR
         bridge.close()
         with caplog.at_level(logging.WARNING):
             again = _bridge(ex, clock, journal_path=journal)  # the strategy restarted once the cause was fixed
-        assert not again.state(BIN_PAIR).halted
+        assert not again.state(MKT).halted
         assert any("previous run" in r.getMessage() for r in caplog.records)
         assert again.check(BIN, BIN_PAIR, "buy", D("0.1")).allowed
         again.close()
@@ -257,21 +259,21 @@ def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
         await asyncio.sleep(0.05)
         with caplog.at_level(logging.ERROR):
             ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
-        assert BIN_PAIR in bridge.faulted
+        assert MKT in bridge.faulted
         assert any("BLOCKED" in r.getMessage() for r in caplog.records)
         d = bridge.check(BIN, BIN_PAIR, "buy", D("0.1"))
         assert not d.allowed and d.reason == "guard_error"
         assert bridge.check(BIN, BIN_PAIR, "sell", D("0.1")).allowed
-        assert bridge.state(BIN_PAIR).halted                 # recorded in the core (and journal/exporter)
+        assert bridge.state(MKT).halted                 # recorded in the core (and journal/exporter)
         assert "FAULT" in bridge.format_status()
         bridge.guard.apply = real_apply
-        bridge.resume(BIN_PAIR)
+        bridge.resume(MKT)
         assert bridge.check(BIN, BIN_PAIR, "buy", D("0.1")).allowed
         bridge.close()
     asyncio.run(run())
 
 
-def test_signed_perp_position_and_market_naming():
+def test_signed_perp_position_and_contract_market_naming():
     from hummingbot.connector.derivative.position import Position
     from hummingbot.core.data_type.common import PositionSide
     from inventory_guard.hummingbot.config import market_id
@@ -295,8 +297,8 @@ def test_two_connectors_use_connector_prefixed_market_ids():
         a, b = make_binance(), make_binance()
         bridge = GuardBridge({"max_position": "1"}, {"binance": a, "kucoin": b},
                              markets={"binance": [BIN_PAIR], "kucoin": [BIN_PAIR]}, clock=FakeClock())
-        assert bridge.markets == ["binance:BTC-USDT", "kucoin:BTC-USDT"]
-        assert bridge.config.market("kucoin:BTC-USDT").connector == "kucoin"
+        assert bridge.markets == ["binance:BTC", "kucoin:BTC"]          # spot: per asset, connector-prefixed
+        assert bridge.config.market("kucoin:BTC").connector == "kucoin"
     asyncio.run(run())
 
 
@@ -317,33 +319,49 @@ def test_cancel_during_user_stream_outage_keeps_the_reservation_until_the_stream
         await ds._on_user_stream_interruption(None)           # the websocket dropped
         ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.CANCELED))   # seen via REST
         await asyncio.sleep(0.01)
-        assert bridge.state(BIN_PAIR).open_buy_reservations == D("1")    # fills may still be in flight
+        assert bridge.state(MKT).open_buy_reservations == D("1")    # fills may still be in flight
         clock.t = 1002
         await ds._connected_websocket_assistant()           # back: replays a fill of the cancelled order
         await asyncio.sleep(0.05)
         bridge.on_tick()
-        assert bridge.state(BIN_PAIR).open_buy_reservations == D("1")
+        assert bridge.state(MKT).open_buy_reservations == D("1")
         clock.t = 1008
         bridge.on_tick()
-        assert bridge.state(BIN_PAIR).open_buy_reservations == 0
+        assert bridge.state(MKT).open_buy_reservations == 0
         bridge.close()
     asyncio.run(run())
 
 
-def test_cancel_with_healthy_stream_releases_at_once():
+def test_a_cancelled_order_keeps_its_reservation_for_fills_matched_before_the_cancel():
+    """The venue's cancel ack can overtake the websocket fills of trades matched just before it: the reservation
+    is kept cancel_release_delay_s after the cancel, and a late fill takes it over."""
     from hummingbot.core.data_type.common import OrderType
     from hummingbot.core.data_type.in_flight_order import OrderState
 
     async def run():
         ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock)
+        bridge = _bridge(ex, clock, cancel_release_delay_s=5)
         await ex._update_all_balances()
         oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
         await asyncio.sleep(0.05)
         ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.CANCELED))
         await asyncio.sleep(0.01)
-        assert bridge.state(BIN_PAIR).open_buy_reservations == 0
+        assert bridge.state(MKT).open_buy_reservations == D("1")
+        clock.t = 1002
+        ex.trigger_event(MarketEvent.OrderFilled, OrderFilledEvent(
+            1002, oid, BIN_PAIR, TradeType.BUY, OrderType.LIMIT, D("100"), D("0.3"), AddedToCostTradeFee(),
+            exchange_trade_id="T-late"))                                       # matched before the cancel
+        st = bridge.state(MKT)
+        assert st.open_buy_reservations == D("0.7") and st.pending_fill_buys == D("0.3")
+        bridge.on_tick()
+        assert bridge.state(MKT).open_buy_reservations == D("0.7")
+        clock.t = 1005
+        bridge.on_tick()
+        assert bridge.state(MKT).open_buy_reservations == 0
         bridge.close()
+    from hummingbot.core.data_type.common import TradeType
+    from hummingbot.core.data_type.trade_fee import AddedToCostTradeFee
+    from hummingbot.core.event.events import MarketEvent, OrderFilledEvent
     asyncio.run(run())
 
 
@@ -354,7 +372,7 @@ def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
         ex, clock = make_binance(btc_free="1"), FakeClock(1000)
         ds = ex._user_stream_tracker.data_source
         ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
-        bridge = _bridge(ex, clock, reconcile_event="snapshot")
+        bridge = _bridge(ex, clock, reconcile_event="snapshot")     # a lagging API: settlement delayed
         await ex._update_all_balances()
         await ds._connected_websocket_assistant()
         oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
@@ -364,7 +382,7 @@ def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
         clock.t = 1005
         await ds._connected_websocket_assistant()           # reconnect; the balance API has not settled T1
         await asyncio.sleep(0.05)
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.confirmed == D("1") and st.pending_fill_buys == D("0.5") and st.effective == D("1.5")
         assert _counter(bridge, "force_reconciles") == 0
         bridge.close()
@@ -383,18 +401,20 @@ def test_attach_after_restart_releases_orders_that_are_gone_and_reserves_open_on
         ex.buy(BIN_PAIR, D("0.7"), OrderType.LIMIT, D("100"))
         await asyncio.sleep(0.05)
         bridge.executor_approved("E1", BIN, BIN_PAIR, "buy", D("0.2"))
-        assert bridge.state(BIN_PAIR).open_buy_reservations == D("0.9")
+        assert bridge.state(MKT).open_buy_reservations == D("0.9")
         bridge.close()
 
         ex2 = make_binance(btc_free="0")                      # restart: the old order is gone, a new one is open
         oid2 = ex2.buy(BIN_PAIR, D("0.3"), OrderType.LIMIT, D("100"))
         await asyncio.sleep(0.05)
         bridge2 = GuardBridge(cfg, {BIN: ex2}, tmp_path / "j.sqlite", markets={BIN: [BIN_PAIR]}, clock=clock)
-        assert bridge2.state(BIN_PAIR).open_buy_reservations == D("0.9")     # restored from the journal
-        bridge2.attach()
-        assert bridge2.state(BIN_PAIR).open_buy_reservations == D("0.3")
+        assert bridge2.state(MKT).open_buy_reservations == D("0.9")     # restored from the journal
+        bridge2.attach()                       # executors of the previous run are gone; orders wait for the restore
+        assert bridge2.state(MKT).open_buy_reservations == D("1.0")
+        bridge2.on_tick()                      # first tick: Hummingbot has restored what it still tracks
+        assert bridge2.state(MKT).open_buy_reservations == D("0.3")
         bridge2.order_closed(oid2)
-        assert bridge2.state(BIN_PAIR).open_buy_reservations == 0
+        assert bridge2.state(MKT).open_buy_reservations == 0
         bridge2.close()
     asyncio.run(run())
 
@@ -404,7 +424,7 @@ def test_attach_takes_the_balances_the_connector_already_has_as_the_first_snapsh
         ex, clock = make_binance(btc_free="0.8", btc_locked="0.2"), FakeClock(1000)
         await ex._update_all_balances()                     # fetched before the strategy existed
         bridge = _bridge(ex, clock)
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state(MKT)
         assert st.confirmed == D("1.0") and st.confirmed_at == D("1000")
         d = bridge.check(BIN, BIN_PAIR, "buy", D("5"))
         assert d.allowed and d.size == D("1")

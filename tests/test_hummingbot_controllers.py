@@ -147,7 +147,7 @@ def test_controller_proposals_resized_and_dropped_no_executor_left_running(hb_en
         ctrl = strat.controllers["ig_buyer_1"]
         ctrl.update_interval = 0.05
         await ex._update_all_balances()                       # first REST snapshot: 0.5 BTC
-        assert bridge.state(BIN_PAIR).confirmed == D("0.5")
+        assert bridge.state("BTC").confirmed == D("0.5")
         clock = Clock(ClockMode.BACKTEST, 1.0, 1000.0, 5000.0)
         clock.add_iterator(ex)
         clock.add_iterator(strat)
@@ -159,7 +159,7 @@ def test_controller_proposals_resized_and_dropped_no_executor_left_running(hb_en
         assert len(guard.dropped) == 1 and len(guard.resized) == 1
         placed = sorted(p[2] for p in ex.placed)
         assert placed == [D("0.4"), D("0.6")]                  # executors' own orders went through
-        st = bridge.state(BIN_PAIR)
+        st = bridge.state("BTC")
         assert st.open_buy_reservations == D("1.0") and st.conservative_exposure == D("1.5")
         assert not bridge.check(BIN, BIN_PAIR, "buy", D("0.1")).allowed
 
@@ -169,8 +169,8 @@ def test_controller_proposals_resized_and_dropped_no_executor_left_running(hb_en
             ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.FILLED))
         await drive(clock, 4, real_sleep=0.1)
         assert all(e.status == RunnableStatus.TERMINATED for e in execs), [(e.status, e.close_type) for e in execs]
-        st = bridge.state(BIN_PAIR)
-        assert st.open_buy_reservations == 0 and st.pending_fill_buys == D("1.0")
+        st = bridge.state("BTC")
+        assert st.open_buy_reservations == 0 and st.pending_fill_buys + st.held_buys == D("1.0")
         assert st.conservative_exposure == D("1.5") and not guard.live
         strat.max_executors_close_attempts = 1
         t0 = time.time()
@@ -213,7 +213,7 @@ def test_shipped_script_and_pmm_controller_run_guarded_on_a_paper_exchange(hb_en
         buys = [e.config.amount for e in execs if e.config.side == TradeType.BUY]
         sells = [e for e in execs if e.config.side == TradeType.SELL]
         assert buys and sum(buys) <= D(7) and not sells             # 2 x ~2.5 quote/level... capped at 7
-        st = strat.inventory_guard.state("HBOT-USDT")
+        st = strat.inventory_guard.state("HBOT")
         assert st.conservative_exposure <= D(7)
         assert "Inventory guard" in strat.format_status()
         strat.max_executors_close_attempts = 1

@@ -12,6 +12,7 @@ from conftest_hummingbot import PAPER, PAPER_PAIR, drive, hb_env, make_paper  # 
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
+MKT = "HBOT"            # spot: one guard market per asset
 
 
 def _classes():
@@ -30,7 +31,11 @@ def _classes():
         def __init__(self, connectors, config):
             super().__init__(connectors, config)
             self.ids, self.sell_ids, self.ticks = [], [], 0
+            self.failed = []
             self._done = False
+
+        def did_fail_order(self, event):
+            self.failed.append((event.order_id, event.error_type))
 
         def on_tick(self):
             super().on_tick()
@@ -77,15 +82,16 @@ def test_script_buys_resized_then_refused_at_the_limit(hb_env, caplog):
         strat = _make(paper, direct_buys=[D(3), D(3), D(3)])
         with caplog.at_level(logging.WARNING):
             await drive(_clock(paper, strat), 10)
-        assert strat.ids[0] and strat.ids[1] and strat.ids[2] is None   # 3 ok, 3 -> 2, then refused
+        assert all(strat.ids)                                            # 3 ok, 3 -> 2, then refused:
+        assert strat.failed == [(strat.ids[2], "InventoryGuardRefusal")]  # the refused id got the failure event
         assert paper.get_balance("HBOT") == D(5)
-        st = strat.inventory_guard.state(PAPER_PAIR)
+        st = strat.inventory_guard.state(MKT)
         assert st.confirmed == D(5) and st.conservative_exposure == D(5) and st.open_buy_reservations == 0
         msgs = [r.getMessage() for r in caplog.records]
         assert any("resized BUY HBOT-USDT" in m and "from 3 to 2" in m for m in msgs)
         assert any("refused BUY 3 HBOT-USDT" in m and "position_limit" in m for m in msgs)
         status = strat.format_status()
-        assert "Inventory guard" in status and "Exposure" in status and PAPER_PAIR in status
+        assert "Inventory guard" in status and "Exposure" in status and MKT in status
         await strat.on_stop()
     asyncio.run(run())
 
@@ -112,9 +118,9 @@ def test_broken_guard_blocks_buys_and_strategy_keeps_ticking(hb_env, caplog):
         bridge.guard.apply = broken
         with caplog.at_level(logging.WARNING):
             await drive(_clock(paper, strat), 8)
-        assert strat.ids == [None] and paper.get_balance("HBOT") == D(0)
+        assert strat.failed == [(strat.ids[0], "InventoryGuardRefusal")] and paper.get_balance("HBOT") == D(0)
         assert strat.ticks >= 6                                          # kept ticking
-        assert PAPER_PAIR in bridge.faulted
+        assert MKT in bridge.faulted
         assert any(r.levelno >= logging.ERROR and "BLOCKED" in r.getMessage() for r in caplog.records)
         assert "guard_error" in " ".join(r.getMessage() for r in caplog.records)
         assert "FAULT" in strat.format_status() or "ERROR" in strat.format_status()
@@ -128,16 +134,16 @@ def test_restart_restores_the_guard_from_its_journal(hb_env, tmp_path):
         strat = _make(paper, tmp_path, direct_buys=[D(3)])
         await drive(_clock(paper, strat), 10)
         assert paper.get_balance("HBOT") == D(3)
-        before = strat.inventory_guard.state(PAPER_PAIR)
-        fills_before = strat.inventory_guard.counters(PAPER_PAIR)
+        before = strat.inventory_guard.state(MKT)
+        fills_before = strat.inventory_guard.counters(MKT)
         await strat.on_stop()                                            # closes the journal
 
         paper2 = make_paper(hbot="3")
         strat2 = _make(paper2, tmp_path, direct_buys=[D(3)])            # restart: same journal
-        after = strat2.inventory_guard.state(PAPER_PAIR)                 # before any tick / snapshot
+        after = strat2.inventory_guard.state(MKT)                 # before any tick / snapshot
         assert after.confirmed == before.confirmed == D(3)
         assert after.conservative_exposure == D(3)
-        assert strat2.inventory_guard.counters(PAPER_PAIR) == fills_before
+        assert strat2.inventory_guard.counters(MKT) == fills_before
         d = strat2.inventory_guard.check(PAPER, PAPER_PAIR, "buy", D(3))
         assert d.allowed and d.size == D(2)
         await strat2.on_stop()

@@ -25,9 +25,9 @@ from hummingbot.core.event.event_forwarder import SourceInfoEventForwarder  # no
 from hummingbot.core.event.events import MarketEvent  # noqa: E402
 
 from inventory_guard.config import GuardConfig  # noqa: E402
-from inventory_guard.hummingbot.bridge import GuardBridge, GuardEvent  # noqa: E402
+from inventory_guard.hummingbot.bridge import GuardBridge  # noqa: E402
 from inventory_guard.hummingbot.demo import (  # noqa: E402
-    DEMO_VENUE, GuardedSimSession, SessionSettings, headless_hummingbot)
+    DEMO_VENUE, GuardedSimSession, SessionSettings, headless_hummingbot, link_trade_statuses)
 from inventory_guard.hummingbot.sim.connector import CONNECTOR_NAME, SimClobExchange, SimVenueEvent  # noqa: E402
 from inventory_guard.hummingbot.sim.driver import SimDriver  # noqa: E402
 from inventory_guard.hummingbot.sim.exchange import SimExchange, VenueConfig  # noqa: E402
@@ -44,7 +44,7 @@ class Recorder:
     def __init__(self, conn):
         self.events = []
         self._fwds = []
-        for tag in list(MarketEvent) + list(SimVenueEvent) + [GuardEvent.TradeFailed]:
+        for tag in list(MarketEvent) + list(SimVenueEvent):
             fwd = SourceInfoEventForwarder(lambda t, src, ev: self.events.append((t, ev)))
             self._fwds.append(fwd)
             conn.add_listener(tag, fwd)
@@ -72,6 +72,7 @@ async def make(seed=1, poll_interval_s=5.0, with_bridge=True, **venue_kw):
                                           "size_increment": "1", "pending_fill_max_age_s": 30})
         bridge = GuardBridge(cfg, {CONNECTOR_NAME: conn}, None, markets={CONNECTOR_NAME: [TP]},
                              clock=conn._sim_time, user_stream_silence_s=None).attach()
+        link_trade_statuses(conn, bridge, CONNECTOR_NAME)
         driver.on_step.append(bridge.on_tick)
     await driver.start()
     await driver.step()
@@ -164,7 +165,8 @@ def test_phantom_fill_dropped_when_the_venue_reports_the_trade_failed():
         await steps(driver, 16)                                 # fail_delay_s = 15
         failed = rec.of(SimVenueEvent.TradeFailed)
         assert [e.trade_id for e in failed] == [fill.exchange_trade_id] and failed[0].source == "ws"
-        assert [e.exchange_trade_id for e in rec.of(GuardEvent.TradeFailed)] == [fill.exchange_trade_id]
+        statuses = [(e.trade_id, e.status) for e in rec.of(SimVenueEvent.TradeStatus)]
+        assert statuses == [(fill.exchange_trade_id, s) for s in ("MATCHED", "RETRYING", "FAILED")]
         st = bridge.state(bridge.markets[0])
         assert st.pending_fill_buys == 0 and st.effective == 0 and st.conservative_exposure == 0
         assert count(bridge.counters(bridge.markets[0]), "fills_failed") == 1
@@ -204,6 +206,59 @@ def test_phantom_fill_ages_out_when_the_venue_never_reports_it():
         assert st.pending_fill_buys == 0 and st.effective == 0 and st.confirmed == 0
         assert count(bridge.counters(bridge.markets[0]), "fills_aged_out") == 1
         assert rec.of(SimVenueEvent.TradeFailed) == [] and venue.stats.trades_failed == 1
+        bridge.close()
+    run(go())
+
+
+# ------------------------------------------------------------------------------------------------ trade statuses
+def test_trade_statuses_reported_like_polymarkets_user_channel_and_confirmed_goes_to_trade_settled():
+    """MATCHED (the fill) -> MINED -> CONFIRMED, each a ``trade`` message of Polymarket's user-channel shape;
+    CONFIRMED reaches ``bridge.trade_settled`` (the core's fill_settled) through the adapter-side link."""
+    async def go():
+        venue, conn, rec, bridge, driver = await make()
+        settled = []
+        bridge.trade_settled = lambda *a, **kw: settled.append((a, kw))   # until the bridge has its own
+        link_trade_statuses(conn, bridge, CONNECTOR_NAME)
+        seen = []
+        drain = venue.ws_drain
+
+        def spy():
+            out = drain()
+            seen.extend(m for m in out if m.get("event_type") == "trade")
+            return out
+        venue.ws_drain = spy
+        oid = conn.buy(TP, D(10), OrderType.LIMIT, venue.best_ask())
+        await steps(driver, 8)                                  # mine_delay_s 2, settle_delay_s 6
+        (fill,) = rec.of(MarketEvent.OrderFilled)
+        ev = rec.of(SimVenueEvent.TradeStatus)
+        assert [(e.trade_id, e.status, e.source) for e in ev] == [
+            (fill.exchange_trade_id, s, "ws") for s in ("MATCHED", "MINED", "CONFIRMED")]
+        assert all(e.order_id == oid and e.amount == D(10) for e in ev)
+        assert [m["status"] for m in seen] == ["MATCHED", "MINED", "CONFIRMED"]
+        msg = seen[-1]
+        assert msg["type"] == "TRADE" and msg["id"] == fill.exchange_trade_id and msg["taker_order_id"] == \
+            fill.exchange_order_id and msg["maker_orders"] == []
+        assert float(msg["last_update"]) - float(msg["matchtime"]) == venue.config.settle_delay_s
+        assert settled == [((CONNECTOR_NAME, TP, fill.exchange_trade_id), {"order_id": oid})] * 2   # two links
+        assert len(rec.of(MarketEvent.OrderFilled)) == 1        # later statuses never re-fill the order
+        bridge.close()
+    run(go())
+
+
+def test_lost_status_notices_are_found_in_the_rest_trade_history():
+    async def go():
+        venue, conn, rec, bridge, driver = await make(status_notice_loss_prob=1.0)
+        settled = []
+        bridge.trade_settled = lambda *a, **kw: settled.append(a)
+        conn.buy(TP, D(10), OrderType.LIMIT, venue.best_ask())
+        await steps(driver, 20)
+        assert venue.stats.trades_confirmed == 1 and venue.stats.status_notices_lost == 2      # MINED, CONFIRMED
+        (fill,) = rec.of(MarketEvent.OrderFilled)
+        statuses = [(e.status, e.source) for e in rec.of(SimVenueEvent.TradeStatus)]
+        assert statuses == [("MATCHED", "ws"), ("CONFIRMED", "rest")]   # Hummingbot's poll of the order's trades
+        assert settled == [(CONNECTOR_NAME, TP, fill.exchange_trade_id)]
+        m = bridge.markets[0]
+        assert bridge.state(m).confirmed == 10 and bridge.state(m).pending_fill_buys == 0
         bridge.close()
     run(go())
 
@@ -309,6 +364,8 @@ def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for needle in ("inventory-guard demo: summary", "fills seen by the guard", "phantom fills",
+                   "fills confirmed", "(by identity ", ", by sums ", "unconfirmed fills aged out",
+                   "CONFIRMED statuses reached the connector", "status notices were lost",
                    "duplicate fills ignored", "buys blocked / resized", "force reconciles",
                    "max conservative exposure", "vs limit 100"):
         assert needle in out, out

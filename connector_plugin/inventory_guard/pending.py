@@ -214,8 +214,10 @@ class PendingBook:
         self.settled_keys: set[FillKey] = set()  # fills the venue reported settled (identity at the next snapshot)
         self.unexplained = zero  # see the module docstring
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
+        self.missed = zero  # unexplained at that miss (tried as a transfer if the next snapshot misses too)
         self.anchor_seq = 0  # fills with seq below this are held
         self.next_seq = 0
+        self._max_steps = 20_000  # the current snapshot's search bound (set by reconcile)
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -356,6 +358,7 @@ class PendingBook:
                   max_candidates: int, max_steps: int) -> Reconciliation:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
         self.unexplained += move
+        self._max_steps = max_steps
         if len(self.fills) > 4 * max_candidates:
             return Reconciliation(self._reanchor(as_of, max_age, instant, False), False, "capped", True)
         exits: list[Exit] = []
@@ -399,6 +402,8 @@ class PendingBook:
 
     def _outcome(self, candidates, found: _Search, as_of, max_age, instant, exits, mismatch) -> Reconciliation:
         due = as_of - max_age
+        if found.solutions:
+            self.missed = self.zero
         if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
             for i, fill in enumerate(candidates):
                 if i in found.first and instant and fill.arrived >= as_of and fill.arrived > due:
@@ -443,10 +448,17 @@ class PendingBook:
             return Reconciliation(exits, mismatch, None, False)
         if self.verified:  # first miss: the next snapshot may explain it (a websocket slower than the API)
             self.verified = False
+            self.missed = self.unexplained
             for fill in candidates:
                 if not self.is_held(fill):
                     self._restatus(fill, CANDIDATE, likely_in=instant and fill.arrived <= as_of)
             return Reconciliation(exits, True, None, False)
+        if self.missed:  # the previous miss was not a fill on its way: a transfer. Without it, do the fills explain?
+            alternative = self.unexplained - self.missed
+            again = subset_search(self._units(candidates), self._unit(alternative), self._max_steps)
+            if again.solutions:
+                self.unexplained, self.missed = alternative, self.zero
+                return self._outcome(candidates, again, as_of, max_age, instant, exits, True)
         exits += self._reanchor(as_of, max_age, instant, False)
         return Reconciliation(exits, True, "mismatch", False)
 
@@ -465,7 +477,7 @@ class PendingBook:
                 self.free.add(fill, -1)
                 self._count_held(fill, +1)
         self.anchor_seq = boundary
-        self.unexplained = self.zero
+        self.unexplained = self.missed = self.zero
         self.verified = True
         exits = []
         for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
@@ -535,6 +547,7 @@ class PendingBook:
             "fills": [f.to_list() for f in self.fills.values()],
             "unexplained": str(self.unexplained),
             "verified": self.verified,
+            "missed": str(self.missed),
             "anchor_seq": self.anchor_seq,
             "next_seq": self.next_seq,
         }
@@ -544,6 +557,7 @@ class PendingBook:
         book = cls(zero, step)
         book.unexplained = Decimal(data["unexplained"])
         book.verified = _exact(data["verified"], bool)
+        book.missed = Decimal(data["missed"])
         book.anchor_seq = _exact(data["anchor_seq"], int)
         book.next_seq = _exact(data["next_seq"], int)
         for row in data["fills"]:

@@ -5,30 +5,28 @@ Public API (what a script, a controller or the demo uses)::
     from inventory_guard.hummingbot import GuardBridge
     bridge = GuardBridge(config, {"binance": connector}, journal_path="data/ig.sqlite",
                          markets={"binance": ["BTC-USDT"]}, clock=None).attach()
-    bridge.check("binance", "BTC-USDT", "buy", Decimal("0.5")) -> Decision(allowed, size, reason)
-    bridge.order_opened("binance", "BTC-USDT", order_id, "buy", size, price)   # right after placing it
-    bridge.on_tick(ts)            # Tick + paper-connector snapshots + stream-silence/periodic reconciles
+    connector.buy(...)            # every order on an attached (Python) connector passes the gate: placed, resized,
+                                  # or refused (its id gets the connector's MarketOrderFailureEvent)
+    bridge.check("binance", "BTC-USDT", "buy", Decimal("0.5"), position_action=None) -> Decision(allowed, size, reason)
+    bridge.on_tick(ts)            # Tick, restore sync (first tick), paper snapshots, balance requests, reconciles
     bridge.status_rows() / bridge.format_status()                              # per-market table
-    bridge.snapshot_now(name) / bridge.request_reconcile(name, "manual") / bridge.trade_failed(name, pair, trade_id)
-    bridge.faulted, bridge.resume(market), bridge.detach(), bridge.close()
+    bridge.trade_failed(name, pair, trade_id, order_id=None) / bridge.trade_settled(name, pair, trade_id, order_id=None)
+    bridge.snapshot_now(name) / bridge.request_reconcile(name, "manual") / bridge.snapshot_requests(name)
+    bridge.faulted, bridge.fault(market, what, exc), bridge.resume(market)
+    bridge.stop() (strategy stopped: apply late cancels, then close) / bridge.detach() / bridge.close()
     bridge.user_stream_down(name) / bridge.user_stream_up(name)   # connectors with their own stream notifications
     bridge.executor_approved(id, name, pair, side, amount) / bridge.executor_finished(id)   # (ExecutorGuard does it)
+    bridge.market_id(name, pair), bridge.markets, bridge.state(market), bridge.counters(market)
 
-Keyword options: ``user_stream_silence_s`` (None = off), ``periodic_reconcile_s``, ``websocket_balance_snapshots``,
-``reconcile_event`` ("force" = ForceReconcile, or "snapshot" = keep pending fills a lagging balance API does not show
-yet), ``cancel_release_delay_s`` (a cancelled/failed/expired order keeps its reservation while the user stream is
-down and this long after it is back). At attach, balances the connector already holds are the first snapshot and
-open orders are synced with the journal (reservations of orders gone since a restart are released).
+Market ids (``markets.py``): spot = one market per asset and connector (``BTC``; ``binance:BTC`` with several
+connectors); perpetuals = per contract (``BTC-USDT``), in HEDGE mode the legs ``BTC-USDT:long`` / ``BTC-USDT:short``.
+
+The parts (one job each): ``markets.MarketMap``, ``core_port.CorePort`` (the core/journal, clock),
+``faults.FaultLatch``, ``connector_gate.ConnectorGate``, ``snapshots.SnapshotFeed``, ``reservations.Reservations``,
+``reconcile.StreamHealth``, ``order_events.OrderEvents``; ``events`` holds the adapter's PubSub tags
+(``GuardEvent.TradeFailed`` / ``TradeSettled``) without importing anything, for connectors (the simulated venue).
 
 ``config`` is a core ``GuardConfig`` (or its dict), or an ``InventoryGuardSettings`` (the strategy YAML section).
-Attaching subscribes (strong refs) to the connectors' OrderFilled / Buy|SellOrderCreated / completed / cancelled /
-failure / expired events and ``GuardEvent.TradeFailed`` (``TradeFailedEvent``: a connector whose venue reports a
-matched trade that later failed triggers it), wraps ``_update_balances`` / ``_update_positions`` of ExchangePyBase
-connectors (REST snapshots with their time), watches websocket balance writes and user-stream reconnects/silence.
-Connectors that cannot be hooked (paper/mock) have their balances read as snapshots on every ``on_tick``.
-
-Market ids: the trading pair with one connector, ``connector:pair`` with several; each market's ``connector`` is
-set in the GuardConfig. Spot position = total base-asset balance; perpetual position = signed position amount.
 
 Strategy side: ``GuardedStrategyV2Base`` / ``InventoryGuardMixin`` + ``GuardedStrategyV2ConfigBase`` (script.py),
 ``guard_orchestrator(orchestrator, bridge)`` / ``GuardedControllerMixin`` (controllers.py),
@@ -39,7 +37,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "GuardBridge": "bridge", "GuardEvent": "bridge", "TradeFailedEvent": "bridge", "bridge_for_connector": "bridge",
+    "GuardBridge": "bridge", "bridge_for_connector": "bridge",
+    "GuardEvent": "events", "TradeFailedEvent": "events", "TradeSettledEvent": "events",
     "InventoryGuardSettings": "config", "InventoryGuardMarketSettings": "config",
     "InventoryGuardMixin": "script", "GuardedStrategyV2Base": "script", "GuardedStrategyV2ConfigBase": "script",
     "ExecutorGuard": "controllers", "guard_orchestrator": "controllers", "GuardedControllerMixin": "controllers",

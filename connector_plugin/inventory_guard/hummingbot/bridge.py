@@ -1,53 +1,66 @@
-"""GuardBridge: the one object between Hummingbot connectors and the inventory-guard core.
+"""GuardBridge: wires Hummingbot connectors to the inventory-guard core. It owns the parts, each with one job:
 
-It owns the core (a ``Journal`` when a journal path is given, else an in-memory ``Guard``), turns connector events
-into core events, answers gate checks, and fails closed: any exception inside the guard for a market latches that
-market as *faulted* (buys refused with reason ``guard_error``, an ERROR log line, a best-effort core ``Halt``) and
-never propagates into Hummingbot. ``resume(market)`` clears the latch.
+* ``markets.MarketMap`` — which guard market an order, fill or balance belongs to (per asset on spot, per
+  contract on perpetuals, long/short legs in HEDGE mode);
+* ``core_port.CorePort`` — the one door to the core / journal (typed ``Core`` interface) and its clock;
+* ``faults.FaultLatch`` — fail closed: a failure latches the market, orders adding exposure are refused;
+* ``connector_gate.ConnectorGate`` — every order entering a guarded connector is placed, resized or refused;
+* ``snapshots.SnapshotFeed`` — REST / websocket balances and positions as snapshots, and balance requests for
+  fills waiting for one;
+* ``reservations.Reservations`` — open orders and executor budgets as reservations, synced with what the
+  connectors track;
+* ``reconcile.StreamHealth`` — user-stream outages, reconnects, silence and periodic reconciles;
+* ``order_events.OrderEvents`` — the connectors' fill / order lifecycle / trade-fate events as core events.
 
-Time: every core event gets ``bridge.now()`` (the ``clock`` callable, default the connectors' clock or wall time),
-clamped to be non-decreasing.
+The bridge builds and attaches them, syncs reservations with the connectors' orders, ticks them, and stops.
+Nothing here raises into Hummingbot: a failure latches the market (``faults``).
 """
 from __future__ import annotations
 
 import asyncio
-import functools
+import atexit
 import logging
 import math
 import time
 import weakref
+from collections import Counter
 from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from hummingbot.core.data_type.common import TradeType
-from hummingbot.core.event.event_forwarder import EventForwarder
-from hummingbot.core.event.events import MarketEvent
-
 from inventory_guard import events as E
 from inventory_guard.config import GuardConfig
-from inventory_guard.core import Decision, Guard
-from inventory_guard.events import InvalidEvent
+from inventory_guard.core import Decision
 
-from . import snapshots
+from .config import InventoryGuardSettings, resolve_overrides
+from .connector_gate import UNKNOWN_MARKET, ConnectorGate
+from .core_port import GUARD_ERROR, CorePort
+from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent
+from .markets import MarketMap, MarketRef, Route
+from .order_events import OrderEvents
+from .reconcile import StreamHealth
 from .reservations import Reservations
-from .translate import (
-    GuardEvent, MarketRef, TradeFailedEvent, _is_perp, _side, _text, executor_context, fee_in_base,
-)
-from .config import InventoryGuardSettings, market_id as _market_id
+from .snapshots import SnapshotFeed
+from .translate import _side, executor_context, fee_in_base
 
-# Names other modules and users import from here (the event types and helpers live in translate.py).
-__all__ = ["GuardBridge", "GuardEvent", "TradeFailedEvent", "MarketRef", "executor_context", "fee_in_base",
-           "bridge_for_connector", "GUARD_ERROR", "UNKNOWN_MARKET"]
+__all__ = ["GuardBridge", "GuardEvent", "TradeFailedEvent", "TradeSettledEvent", "MarketRef", "executor_context",
+           "fee_in_base", "bridge_for_connector", "GUARD_ERROR", "UNKNOWN_MARKET"]
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
 D0 = Decimal(0)
-GUARD_ERROR = "guard_error"
-UNKNOWN_MARKET = "unknown_market"
+STOP_GRACE_S = 60.0
 
 _BRIDGES: "weakref.WeakValueDictionary[int, GuardBridge]" = weakref.WeakValueDictionary()
+_JOURNALS: "weakref.WeakValueDictionary[str, GuardBridge]" = weakref.WeakValueDictionary()
+
+
+@atexit.register
+def _close_stopped_bridges():
+    """A stopped strategy's bridge still waiting for late cancels when the process exits: close its journal."""
+    for bridge in list(_JOURNALS.values()):
+        if bridge._stopping:
+            bridge.close()
 
 
 def bridge_for_connector(connector) -> Optional["GuardBridge"]:
@@ -55,7 +68,7 @@ def bridge_for_connector(connector) -> Optional["GuardBridge"]:
     return _BRIDGES.get(id(connector))
 
 
-class GuardBridge(Reservations):
+class GuardBridge:
     """See the package docstring for the public API."""
 
     def __init__(self, config, connectors: Mapping[str, object], journal_path: Optional[str | Path] = None, *,
@@ -65,88 +78,70 @@ class GuardBridge(Reservations):
                  periodic_reconcile_s: Optional[float] = None,
                  websocket_balance_snapshots: bool = True,
                  reconcile_event: str = "force",
-                 cancel_release_delay_s: float = 5.0):
+                 cancel_release_delay_s: float = 5.0,
+                 snapshot_request_interval_s: Optional[float] = None):
         self.connectors = dict(connectors)
-        pairs = self._resolve_markets(markets)
-        multi = len(self.connectors) > 1
-        self._refs: Dict[Tuple[str, str], MarketRef] = {}
-        for cname, pair in pairs:
-            base = pair.split("-")[0]
-            self._refs[(cname, pair)] = MarketRef(_market_id(cname, pair, multi), cname, pair, base,
-                                                  _is_perp(cname, self.connectors[cname]))
-        self._by_market: Dict[str, MarketRef] = {r.market: r for r in self._refs.values()}
+        self.map = MarketMap(self.connectors, self._resolve_pairs(markets))
         if isinstance(config, InventoryGuardSettings):
             user_stream_silence_s = config.user_stream_silence_s
             periodic_reconcile_s = config.periodic_reconcile_s
             websocket_balance_snapshots = config.websocket_balance_snapshots
             reconcile_event = config.reconcile_event
             cancel_release_delay_s = config.cancel_release_delay_s
+            snapshot_request_interval_s = config.snapshot_request_interval_s
             if journal_path is None and config.journal_path:
                 journal_path = config.journal_path
-            config = config.to_guard_config(pairs)
-        self.config = self._complete_config(config)
-        self.user_stream_silence_s = user_stream_silence_s
-        self.periodic_reconcile_s = periodic_reconcile_s
-        self.websocket_balance_snapshots = websocket_balance_snapshots
-        if reconcile_event not in ("force", "snapshot"):
-            raise ValueError("reconcile_event: expected 'force' or 'snapshot'")
-        self.reconcile_event = reconcile_event
-        self.cancel_release_delay_s = float(cancel_release_delay_s or 0)
-        self._stream_down: Dict[str, bool] = {}
-        self._stream_up_at: Dict[str, float] = {}
-        self._deferred_closes: Dict[str, str] = {}       # order id -> connector name
-        self._clock = clock or self._default_clock
-        self._last_t = 0.0
-        self.journal_path = Path(journal_path) if journal_path else None
-        if self.journal_path is not None:
-            from inventory_guard.journal import Journal
-            self.journal_path.parent.mkdir(parents=True, exist_ok=True)
-            self.guard = Journal.open(self.journal_path, self.config)
+            config = config.to_guard_config(self.map)
         else:
-            self.guard = Guard(self.config)
-        self.faulted: Dict[str, str] = {}
-        self._clear_previous_run_faults()
-        self._orders: Dict[str, str] = {}              # open order id -> market (orders the core knows about)
-        self._executor_budget: Dict[str, Tuple[str, str, Decimal, int]] = {}   # executor id -> (market, side, left, n)
-        self._forwarders: List[Tuple[object, Enum, EventForwarder]] = []
+            config = self._complete_config(config)
+        self.config: GuardConfig = config
+        path = Path(journal_path) if journal_path else None
+        if path is not None:
+            previous = _JOURNALS.get(str(path.resolve()))
+            if previous is not None:        # a stopped strategy's bridge still waiting for late cancels
+                previous.close()
+        self.adapter_counters: Counter = Counter()       # (market or connector, name[, reason]) -> n
+        self.core = CorePort(config, path, clock or self._default_clock)
+        if path is not None:
+            _JOURNALS[str(path.resolve())] = self
+        self.health = StreamHealth(self.core.now, self.request_reconcile, silence_s=user_stream_silence_s,
+                                   periodic_s=periodic_reconcile_s, cancel_release_delay_s=cancel_release_delay_s)
+        self.reservations = Reservations(self.core, self.health.settled)
+        self.reservations.fill_wait_s = float(max(config.market(r.market).pending_fill_max_age_s
+                                                  for r in self.map.all_refs()))
+        self.gate = ConnectorGate(self.core, self.map, self.reservations, self.adapter_counters)
+        self.feed = SnapshotFeed(self.core, self.map, self.adapter_counters,
+                                 websocket_snapshots=websocket_balance_snapshots, reconcile_event=reconcile_event,
+                                 request_interval_s=snapshot_request_interval_s)
+        self.core.clear_previous_run_faults(r.market for r in self.map.all_refs())
+        self.events = OrderEvents(self.core, self.map, self.reservations,
+                                  cancel_hold_s=lambda: self.health.cancel_release_delay_s,
+                                  stopping=lambda: self._stopping, after=self._maybe_close, fault=self.fault)
         self._unhooks: List[Callable[[], None]] = []
-        self._hooked_rest: set = set()                 # connector names whose REST snapshots are captured
-        self._pending_reconcile: Dict[str, str] = {}
-        self._last_periodic: Dict[str, float] = {}
-        self._watches: list = []
-        self._balance_watches: list = []
         self._tick_hooks: List[Callable[[float], None]] = []
-        self._tasks: set = set()
+        self._synced_after_restore = False
+        self._stopping = False
+        self._close_timer = None
         self.attached = False
 
     # ------------------------------------------------------------------ setup
-    def _resolve_markets(self, markets) -> List[Tuple[str, str]]:
+    def _resolve_pairs(self, markets) -> List[Tuple[str, str]]:
         out = []
         for cname, conn in self.connectors.items():
             pairs = None if markets is None else markets.get(cname)
             if pairs is None:
                 pairs = getattr(conn, "trading_pairs", None) or getattr(conn, "_trading_pairs", None) or []
             out.extend((cname, p) for p in pairs)
-        if not out:
-            raise ValueError("GuardBridge: no markets to guard (pass markets={connector: [pairs]})")
-        return sorted(set(out))
+        return out
 
     def _complete_config(self, config) -> GuardConfig:
         cfg = config if isinstance(config, GuardConfig) else GuardConfig.model_validate(config)
-        data = cfg.model_dump()
-        mk = dict(data.get("markets") or {})
-        changed = False
-        for r in self._refs.values():
-            entry = dict(mk.get(r.market) or {})
-            if not entry.get("connector"):
-                entry["connector"] = r.connector_name
-                changed = True
-            if r.market not in mk:
-                changed = True
-            mk[r.market] = entry
-        if not changed:
-            return cfg
-        data["markets"] = mk
+        data = cfg.model_dump(exclude={"markets"})
+        top = {k: getattr(cfg, k) for k in cfg.model_fields_set if k != "markets"}
+        overrides = {k: m.model_dump(exclude_none=True) for k, m in cfg.markets.items()}
+        data["markets"] = resolve_overrides(overrides, self.map, top=top, prefix="markets.", strict=False)
+        if "connector" not in cfg.model_fields_set and len(self.connectors) == 1:
+            data["connector"] = next(iter(self.connectors))
         return GuardConfig.model_validate(data)
 
     def _default_clock(self) -> float:
@@ -154,383 +149,268 @@ class GuardBridge(Reservations):
         t = max((x for x in ts if math.isfinite(x)), default=0.0)
         return t if t > 0 else time.time()
 
+    # ------------------------------------------------------------------ the core, read-only views
+    @property
+    def guard(self):
+        """The core object (a ``Guard`` or a ``Journal``)."""
+        return self.core.guard
+
+    @property
+    def faulted(self) -> Dict[str, str]:
+        return self.core.faulted
+
     def now(self, ts: Optional[float] = None) -> float:
-        t = float(ts) if ts is not None else float(self._clock())
-        if not math.isfinite(t) or t <= 0:        # e.g. a TimeIterator's NaN timestamp before its clock starts
-            t = time.time()
-        if t < self._last_t:
-            t = self._last_t
-        self._last_t = t
-        return t
+        return self.core.now(ts)
 
     def _t(self, ts: Optional[float] = None) -> Decimal:
-        """Event time for the core (Decimal seconds, microsecond precision)."""
-        return Decimal(repr(round(self.now(ts), 6)))
+        return self.core.t(ts)
 
-    # ------------------------------------------------------------------ lookups
     def market_id(self, connector_name: str, trading_pair: str) -> Optional[str]:
-        r = self._refs.get((connector_name, trading_pair))
+        r = self.map.market_ref(connector_name, trading_pair)
         return r.market if r else None
 
     @property
     def markets(self) -> List[str]:
-        return sorted(self._by_market)
+        return [r.market for r in self.map.active_refs()]
 
     def ref(self, market: str) -> MarketRef:
-        return self._by_market[market]
+        ref = self.map.by_market(market)
+        if ref is None:
+            raise KeyError(market)
+        return ref
 
     def refs_for(self, connector_name: str) -> List[MarketRef]:
-        return [r for r in self._refs.values() if r.connector_name == connector_name]
+        return self.map.refs_for(connector_name)
 
     def state(self, market: str):
-        return self.guard.state(market)
+        return self.core.state(market)
+
+    def counters(self, market: str) -> dict:
+        return self.core.counters(market)
+
+    def position_of(self, r: MarketRef) -> Decimal:
+        return self.map.position(r)
 
     # ------------------------------------------------------------------ fail closed
-    def _fault(self, market: Optional[str], what: str, exc: BaseException):
-        targets = [market] if market else list(self._by_market)
-        for m in targets:
-            first = m not in self.faulted
-            self.faulted[m] = f"{what}: {type(exc).__name__}: {exc}"
-            if first:
-                log.error("inventory-guard fault on %s while %s; buys on this market are BLOCKED until resume(): %r",
-                          m, what, exc, exc_info=exc)
-                try:
-                    self.guard.apply(E.Halt(self._t(), m, GUARD_ERROR))
-                except Exception:  # the core itself may be the broken part
-                    log.exception("inventory-guard: could not record the halt of %s", m)
+    def fault(self, market: Optional[str], what: str, exc: BaseException):
+        """Latch ``market`` (every market when None) as faulted: orders adding exposure are refused until resume."""
+        self.core.fault(market, what, exc, markets=[r.market for r in self.map.all_refs()])
 
-    def _apply(self, event, market: Optional[str], what: str, invalid_ok: bool = False):
-        try:
-            return self.guard.apply(event)
-        except InvalidEvent as exc:
-            if invalid_ok:        # bad input (e.g. a size below size_increment), not a fault of the guard
-                log.warning("inventory-guard: %s on %s ignored: %s", what, market, exc)
-                return None
-            self._fault(market, what, exc)
-            return None
-        except Exception as exc:
-            self._fault(market, what, exc)
-            return None
+    _fault = fault
 
     def resume(self, market: str):
-        """Clear a fault latch and the core's halt (also one restored from the journal)."""
-        latched = self.faulted.pop(market, None) is not None
-        if latched or self._core_halted(market):
-            self._apply(E.Resume(self._t(), market), market, "resume")
-            log.warning("inventory-guard: %s resumed by operator", market)
+        self.core.resume(market)
 
-    def _core_halted(self, market: str) -> Optional[str]:
-        try:
-            view = self.guard.state(market)
-        except KeyError:
-            return None
-        return view.halted_reason
+    # ------------------------------------------------------------------ the gate
+    def _route(self, connector_name: str, trading_pair: str, side, position_action=None) -> Optional[Route]:
+        return self.events.route(connector_name, trading_pair, side, position_action)
 
-    def _clear_previous_run_faults(self):
-        """A guard fault latches only the process it happened in: a restart (after the cause is fixed) clears the
-        halt that fault wrote into the journal, and says so."""
-        for market in self.markets:
-            if self._core_halted(market) == GUARD_ERROR:
-                log.warning("inventory-guard: %s was halted by a guard fault in the previous run; resuming", market)
-                self._apply(E.Resume(self._t(), market), market, "clearing the previous run's halt")
-
-    # ------------------------------------------------------------------ gate
-    def check(self, connector_name: str, trading_pair: str, side: str, amount: Decimal) -> Decision:
-        """Ask the core whether an order may be placed. Never raises: an internal error refuses buys."""
-        side = side if isinstance(side, str) else _side(side)
-        amount = Decimal(amount)
-        market = self.market_id(connector_name, trading_pair)
-        if market is None:
+    def check(self, connector_name: str, trading_pair: str, side, amount: Decimal,
+              position_action=None) -> Decision:
+        """Would an order be placed? (The connector gate's decision, without placing or reserving.) Never raises."""
+        route = self._route(connector_name, trading_pair, side, position_action)
+        if route is None:
             log.error("inventory-guard: %s %s on %s/%s refused: market not guarded", side, amount, connector_name,
                       trading_pair)
             return Decision(False, D0, UNKNOWN_MARKET)
-        blocks_side = side == "buy" or self._allows_short(market)
-        if market in self.faulted and blocks_side:
-            return Decision(False, D0, GUARD_ERROR)
-        if amount <= 0:
-            return Decision(False, D0, "invalid_size")
         try:
-            out = self.guard.apply(E.Check(self._t(), market, side, amount))
-        except InvalidEvent as exc:           # e.g. below size_increment: refuse this order, the guard is fine
-            log.warning("inventory-guard: %s %s %s refused: %s", side, amount, market, exc)
-            return Decision(False, D0, "invalid_size")
+            return self.gate.decide(route, Decimal(amount))
         except Exception as exc:
-            self._fault(market, f"checking a {side}", exc)
-            out = None
-        if out is None or out.decision is None:
-            if blocks_side:
-                return Decision(False, D0, GUARD_ERROR)
-            return Decision(True, amount, None)
-        return out.decision
+            self._fault(route.ref.market, "checking an order", exc)
+            return Decision(False, D0, GUARD_ERROR)
 
-    def _allows_short(self, market: str) -> bool:
-        mc = (self.config.markets or {}).get(market)
-        v = getattr(mc, "allow_negative_position", None) if mc is not None else None
-        return bool(self.config.allow_negative_position if v is None else v)
+    def place(self, connector_name: str, side: str, trading_pair: str, amount, order_type, price, kwargs: dict,
+              send: Callable[[Decimal], str]) -> str:
+        """Gate one order and place it with ``send(size)`` (the strategy-level gate for connectors that cannot be
+        wrapped). Returns the order id, of a failing order when refused."""
+        return self.gate.place(connector_name, self.connectors[connector_name], send, side, trading_pair, amount,
+                               order_type, price, kwargs)
 
-    # ------------------------------------------------------------------ connector events
+    def gates_connector(self, connector_name: str) -> bool:
+        """True when the connector's own buy/sell are gated (every order placed on it passes the gate)."""
+        return self.gate.wraps(connector_name, self.connectors.get(connector_name))
+
+    # ------------------------------------------------------------------ reservations (public entry points)
+    def order_opened(self, connector_name: str, trading_pair: str, order_id: str, side, amount: Decimal,
+                     price: Optional[Decimal] = None, position_action=None):
+        """Reserve an order placed outside the gate (the gate reserves its own orders)."""
+        route = self._route(connector_name, trading_pair, side, position_action)
+        if route is not None:
+            self.reservations.opened(connector_name, route, order_id, Decimal(amount), price)
+
+    def order_closed(self, order_id: str):
+        self.reservations.closed(order_id)
+
+    def executor_approved(self, executor_id: str, connector_name: str, trading_pair: str, side, amount: Decimal,
+                          position_action=None):
+        route = self._route(connector_name, trading_pair, side, position_action)
+        if route is not None:
+            self.reservations.approve_budget(executor_id, route, Decimal(amount))
+
+    def executor_finished(self, executor_id: str):
+        self.reservations.finish_executor(executor_id)
+
+    # ------------------------------------------------------------------ attaching
     def attach(self) -> "GuardBridge":
+        from .logging_setup import keep_guard_loggers_enabled
+        keep_guard_loggers_enabled()        # survive Hummingbot's later dictConfig (headless start, every `start`)
         if self.attached:
             return self
         for cname, conn in self.connectors.items():
-            if not self.refs_for(cname):
+            if not self.map.refs_for(cname) and not any(r.connector_name == cname for r in self.map.all_refs()):
                 continue
-            self._listen(conn, MarketEvent.OrderFilled, lambda e, c=cname: self._on_fill(c, e))
-            self._listen(conn, MarketEvent.BuyOrderCreated, lambda e, c=cname: self._on_created(c, "buy", e))
-            self._listen(conn, MarketEvent.SellOrderCreated, lambda e, c=cname: self._on_created(c, "sell", e))
-            for tag in (MarketEvent.BuyOrderCompleted, MarketEvent.SellOrderCompleted):
-                self._listen(conn, tag, self._on_order_done)
-            for tag in (MarketEvent.OrderCancelled, MarketEvent.OrderFailure, MarketEvent.OrderExpired):
-                self._listen(conn, tag, lambda e, c=cname: self._on_order_released(c, e))
-            self._listen(conn, GuardEvent.TradeFailed, lambda e, c=cname: self._on_trade_failed(c, e))
-            unhook = snapshots.install(self, cname, conn)
-            if unhook is not None:
-                self._hooked_rest.add(cname)
-                self._unhooks.append(unhook)
-            else:
-                log.info("inventory-guard: %s has no REST balance hook; its balances are read as snapshots on "
-                         "every tick", cname)
-            add_stream_listener = getattr(conn, "add_user_stream_listener", None)
-            if callable(add_stream_listener):
-                # A connector that reports its user stream going down and up (the simulated venue does) lets the
-                # guard hold the reservations of orders cancelled while fills could not be delivered.
-                callback = functools.partial(self._on_user_stream_state, cname)
-                add_stream_listener(callback)
-                remove = getattr(conn, "remove_sim_listener", None)
-                if callable(remove):
-                    self._unhooks.append(functools.partial(remove, callback))
-            from .reconcile import UserStreamWatch
-            watch = UserStreamWatch.install(self, cname, conn)
-            if watch is not None:
-                self._watches.append(watch)
-                self._unhooks.append(watch.uninstall)
+            self.events.subscribe(cname, conn)
+            for part in (self.gate, self.feed):
+                unhook = part.install(cname, conn)
+                if unhook is not None:
+                    self._unhooks.append(unhook)
+            if not self.gate.wraps(cname, conn):
+                log.warning("inventory-guard: %s cannot be wrapped (a Cython connector); its orders are gated only "
+                            "when placed through the guarded strategy (script orders, executors)", cname)
+            self._unhooks.extend(self.health.install(cname, conn))
             _BRIDGES[id(conn)] = self
-        try:
-            self._sync_open_orders()
-        except Exception:
-            log.exception("inventory-guard: could not sync open orders at attach")
+        self.sync_orders("attach", release=False)   # Hummingbot has not restored the previous run's orders yet
         for cname, conn in self.connectors.items():
             # The connector fetched its balances before the strategy existed; without this the first snapshot
             # would wait for the next REST poll (up to minutes) with the position taken as 0.
-            try:
-                known = bool(getattr(conn, "ready", False)) or bool(getattr(conn, "_account_balances", None))
+            try:     # balances fetched (a connector may report ready before its first balance poll)
+                balances = getattr(conn, "_account_balances", None)
+                known = bool(balances) if isinstance(balances, dict) else bool(getattr(conn, "ready", False))
             except Exception:
                 known = False
-            if known and self.refs_for(cname):
-                self.snapshot_now(cname)
+            if known and self.map.refs_for(cname):
+                self.feed.snapshot_now(cname)
         self.attached = True
         return self
 
-    def _listen(self, conn, tag, fn):
-        def safe(event, fn=fn, tag=tag):
+    def sync_orders(self, when: str, release: bool = True):
+        """Match reservations with the orders the connectors track: at attach (reserve what is tracked), and at the
+        first tick, after Hummingbot restored the previous run's orders (also release what is not tracked)."""
+        live: Dict[str, Tuple[str, object]] = {}
+        complete = True
+        for cname, conn in self.connectors.items():
             try:
-                fn(event)
-            except Exception as exc:   # hummingbot swallows listener exceptions silently; log them here
-                market = None
-                pair = getattr(event, "trading_pair", None)
-                if pair is not None:
-                    for r in self._refs.values():
-                        if r.trading_pair == pair:
-                            market = r.market
-                self._fault(market, f"handling {getattr(tag, 'name', tag)}", exc)
-        fwd = EventForwarder(safe)
-        self._forwarders.append((conn, tag, fwd))       # strong ref: PubSub keeps only weak references
-        conn.add_listener(tag, fwd)
+                ifo = getattr(conn, "in_flight_orders", None)
+            except Exception:
+                ifo = None
+            if not isinstance(ifo, dict):
+                complete = False
+                continue
+            for oid, o in ifo.items():
+                if not getattr(o, "is_done", False):
+                    live[oid] = (cname, o)
+        try:
+            self.reservations.sync(live, complete and release, self._route_of_tracked)
+        except Exception:
+            log.exception("inventory-guard: could not sync open orders (%s)", when)
+
+    def _route_of_tracked(self, connector_name: str, order) -> Optional[Route]:
+        return self._route(connector_name, order.trading_pair, _side(order.trade_type),
+                           getattr(order, "position", None))
 
     def detach(self):
-        for conn, tag, fwd in self._forwarders:
-            try:
-                conn.remove_listener(tag, fwd)
-            except Exception:
-                pass
-        self._forwarders.clear()
+        self.events.unsubscribe_all()
         for unhook in reversed(self._unhooks):
             try:
                 unhook()
             except Exception:
                 log.exception("inventory-guard: unhook failed")
         self._unhooks.clear()
-        self._watches.clear()
-        self._hooked_rest.clear()
         for conn in self.connectors.values():
             if _BRIDGES.get(id(conn)) is self:
                 del _BRIDGES[id(conn)]
-        for task in list(self._tasks):
-            task.cancel()
+        self.feed.cancel_tasks()
         self.attached = False
 
     def close(self):
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
         self.detach()
-        close = getattr(self.guard, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                log.exception("inventory-guard: closing the journal failed")
+        self.core.close()
 
-    def _on_fill(self, cname: str, ev):
-        r = self._refs.get((cname, ev.trading_pair))
-        if r is None:
+    def stop(self, grace_s: float = STOP_GRACE_S):
+        """The strategy stopped: executors' budgets are released; the bridge keeps listening so cancels Hummingbot
+        sends after stopping the strategy are still applied, and closes once no order is open or after
+        ``grace_s`` (a new bridge on the same journal closes it first)."""
+        if self._stopping or self.core.closed:
             return
-        is_buy = ev.trade_type == TradeType.BUY
-        fee = fee_in_base(ev.trade_fee, r.base, Decimal(ev.amount), is_buy)
-        if r.is_perp:
-            fee = D0                       # perp fees are paid in collateral, not in the position
-        price = Decimal(ev.price) if ev.price is not None else None
-        if price is not None and (price.is_nan() or price <= 0):
-            price = None
-        if Decimal(ev.amount) <= 0:
+        self._stopping = True
+        for key in list(self.reservations.budgets):
+            self.reservations.finish_executor(key[0])
+        for oid in list(self.reservations.deferred) + list(self.reservations.awaiting_fills):
+            self.reservations.closed(oid)
+        if self._maybe_close():
             return
-        self._apply(E.Fill(self._t(), r.market, "buy" if is_buy else "sell", Decimal(ev.amount), price=price,
-                           trade_id=_text(ev.exchange_trade_id), order_id=_text(ev.order_id), fee_base=fee),
-                    r.market, "recording a fill")
-
-    def _on_user_stream_state(self, connector_name: str, event) -> None:
-        try:
-            if getattr(event, "connected", False):
-                self.user_stream_up(connector_name)
-            else:
-                self.user_stream_down(connector_name)
-        except Exception:
-            log.exception("inventory-guard: user stream state of %s not handled", connector_name)
-
-    def user_stream_down(self, connector_name: str):
-        if not self._stream_down.get(connector_name):
-            log.warning("inventory-guard: %s user stream down", connector_name)
-        self._stream_down[connector_name] = True
-
-    def user_stream_up(self, connector_name: str, reconnect: bool = True):
-        """The user stream (re)connected; a reconnect forces a reconcile (reason ``ws_reconnect``)."""
-        was_down = self._stream_down.pop(connector_name, False)
-        if reconnect or was_down:
-            self._stream_up_at[connector_name] = self.now()
-            log.warning("inventory-guard: %s user stream reconnected", connector_name)
-            self.request_reconcile(connector_name, "ws_reconnect")
-
-    def _on_trade_failed(self, cname: str, ev):
-        self.trade_failed(cname, ev.trading_pair, ev.exchange_trade_id)
-
-    def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str):
-        market = self.market_id(connector_name, trading_pair)
-        trade_id = _text(trade_id)
-        if trade_id is None:
-            return
-        self._apply(E.TradeFailed(self._t(), trade_id), market, "dropping a failed trade")
-
-    # ------------------------------------------------------------------ snapshots and reconciles
-    def position_of(self, r: MarketRef) -> Decimal:
-        conn = self.connectors[r.connector_name]
-        if r.is_perp:
-            return snapshots.signed_position(conn, r.trading_pair)
-        return Decimal(conn.get_balance(r.base))
-
-    def on_rest_snapshot(self, connector_name: str, kind: str, as_of: float):
-        """Called by the hooks after a successful REST balance (``kind='balances'``) or position poll."""
-        reason = self._pending_reconcile.pop(connector_name, None)
-        t = self._t()
-        as_of = min(Decimal(repr(round(float(as_of), 6))), t)
-        for r in self.refs_for(connector_name):
-            if r.is_perp != (kind == "positions"):
-                continue
-            try:
-                size = self.position_of(r)
-            except Exception as exc:
-                self._fault(r.market, "reading a snapshot", exc)
-                continue
-            if reason and self.reconcile_event == "force":
-                self._apply(E.ForceReconcile(t, r.market, size, reason), r.market, "force reconciling")
-            else:
-                self._apply(E.Snapshot(t, r.market, size, as_of=as_of), r.market, "applying a snapshot")
-        if kind == "balances":
-            # a perp connector polls balances and positions separately; keep the reason for the positions poll
-            if reason and any(r.is_perp for r in self.refs_for(connector_name)):
-                self._pending_reconcile[connector_name] = reason
-
-    def on_ws_balance(self, connector_name: str, asset: str, total: Decimal):
-        if not self.websocket_balance_snapshots:
-            return
-        t = self._t()
-        for r in self.refs_for(connector_name):
-            if not r.is_perp and r.base == asset:
-                self._apply(E.Snapshot(t, r.market, Decimal(total), as_of=t), r.market, "applying a ws balance")
-
-    def snapshot_now(self, connector_name: Optional[str] = None, reason: Optional[str] = None):
-        """Treat the connector's current balances/positions as a snapshot (paper/mock connectors, tests);
-        with ``reason`` it is a ForceReconcile instead."""
-        names = [connector_name] if connector_name else list(self.connectors)
-        t = self._t()
-        for cname in names:
-            for r in self.refs_for(cname):
-                try:
-                    size = self.position_of(r)
-                except Exception as exc:
-                    self._fault(r.market, "reading a snapshot", exc)
-                    continue
-                ev = (E.ForceReconcile(t, r.market, size, reason) if reason
-                      else E.Snapshot(t, r.market, size, as_of=t))
-                self._apply(ev, r.market, "applying a snapshot")
-
-    def request_reconcile(self, connector_name: str, reason: str):
-        """Force a reconcile: the next successful REST poll of this connector becomes a ForceReconcile; one is
-        started now when an event loop is running."""
-        conn = self.connectors[connector_name]
-        log.info("inventory-guard: force reconcile of %s (%s)", connector_name, reason)
-        if connector_name not in self._hooked_rest:
-            self.snapshot_now(connector_name, reason=reason if self.reconcile_event == "force" else None)
-            return
-        self._pending_reconcile[connector_name] = reason
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            self.close()
             return
-        task = loop.create_task(self._poll(connector_name, conn))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        log.info("inventory-guard: strategy stopped; applying cancels of open orders for up to %.0f s", grace_s)
+        self._close_timer = loop.call_later(grace_s, self.close)
 
-    async def _poll(self, connector_name: str, conn):
-        try:
-            await conn._update_balances()
-            if any(r.is_perp for r in self.refs_for(connector_name)) and hasattr(conn, "_update_positions"):
-                await conn._update_positions()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("inventory-guard: reconcile poll of %s failed; will use the next REST poll",
-                        connector_name, exc_info=True)
+    def _maybe_close(self) -> bool:
+        if self._stopping and not self.core.closed and not self.core.open_orders():
+            self.close()
+            return True
+        return False
+
+    # ------------------------------------------------------------------ the venue's reports of a trade's fate
+    def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
+        """The venue reports that a matched trade failed (a phantom fill): the core's ``trade_failed``."""
+        self.events.trade_failed(connector_name, trading_pair, trade_id, order_id)
+
+    def trade_settled(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
+        """The venue reports a trade final: the core's ``fill_settled``."""
+        self.events.trade_settled(connector_name, trading_pair, trade_id, order_id)
+
+    def user_stream_down(self, connector_name: str):
+        self.health.down(connector_name)
+
+    def user_stream_up(self, connector_name: str, reconnect: bool = True):
+        self.health.up(connector_name, reconnect)
+
+    # ------------------------------------------------------------------ snapshots and reconciles
+    def snapshot_now(self, connector_name: Optional[str] = None, reason: Optional[str] = None):
+        self.feed.snapshot_now(connector_name, reason)
+
+    def request_reconcile(self, connector_name: str, reason: str):
+        self.feed.request_reconcile(connector_name, reason)
 
     # ------------------------------------------------------------------ ticks and status
+    def add_tick_hook(self, hook: Callable[[float], None]):
+        self._tick_hooks.append(hook)
+
+    def remove_tick_hook(self, hook: Callable[[float], None]):
+        if hook in self._tick_hooks:
+            self._tick_hooks.remove(hook)
+
     def on_tick(self, ts: Optional[float] = None):
+        if self.core.closed:
+            return
         t = self.now(ts)
-        self._apply(E.Tick(self._t()), None, "ticking")
-        for cname in self.connectors:
-            if cname not in self._hooked_rest and self.refs_for(cname):
-                self.snapshot_now(cname)
-        for bw in list(self._balance_watches):
-            try:
-                bw.check()
-            except Exception:
-                log.exception("inventory-guard: balance watch failed")
-        self._release_deferred()
-        for w in self._watches:
-            try:
-                w.on_tick(t)
-            except Exception:
-                log.exception("inventory-guard: user stream watch failed")
-        if self.periodic_reconcile_s:
-            for cname in self.connectors:
-                last = self._last_periodic.setdefault(cname, t)
-                if t - last >= self.periodic_reconcile_s:
-                    self._last_periodic[cname] = t
-                    self.request_reconcile(cname, "periodic")
+        if not self._synced_after_restore:
+            self._synced_after_restore = True        # Hummingbot restores tracked orders after the strategy exists
+            self.sync_orders("first tick")
+        self.core.apply(E.Tick(self._t()), None, "ticking")
+        self.feed.on_tick()
+        self.reservations.release_deferred(t)
+        self.health.on_tick(t, list(self.connectors))
+        self.feed.request_for_pending(t)
         for hook in list(self._tick_hooks):
             try:
                 hook(t)
             except Exception:
                 log.exception("inventory-guard: tick hook failed")
+        self._maybe_close()
 
-    def counters(self, market: str) -> dict:
-        fn = getattr(self.guard, "counters", None)
-        return fn(market) if fn else {}
+    def snapshot_requests(self, connector_name: str) -> int:
+        return self.adapter_counters[(connector_name, "snapshot_requests")]
+
+    def refusals(self, market: str) -> int:
+        """Orders refused without a core check (guard fault, invalid size, unknown pair)."""
+        return sum(n for k, n in self.adapter_counters.items() if k[0] == market and k[1] == "orders_refused")
 
     def status_rows(self) -> List[dict]:
         from .status import status_rows

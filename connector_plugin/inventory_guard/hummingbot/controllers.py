@@ -1,23 +1,25 @@
-"""Gate for V2 controllers/executors: resize or drop ``CreateExecutorAction`` proposals *before* an executor exists.
+"""Vetting V2 executor proposals *before* an executor exists (resized or dropped), so no executor is created that
+can only fail. The safety boundary is the connector gate (``connector_gate.py``): every order an executor places,
+at any time, passes it too.
 
-Refusing an order inside ``strategy.buy()`` under a running executor leaves it stuck in RUNNING, so the decision is
-taken at the orchestrator: ``guard_orchestrator(orchestrator, bridge)`` wraps the instance's ``execute_action`` (which
-``execute_actions``, the strategy's tick and the controllers' action queue all go through).
+``guard_orchestrator(orchestrator, bridge)`` wraps the instance's ``execute_action`` (which ``execute_actions``, the
+strategy's tick and the controllers' action queue all go through).
 
-* An approved executor gets a reservation ``executor:<id>`` for its base amount (so back-to-back proposals cannot
-  both pass); its own orders then replace that reservation (they are placed inside ``executor_context``, which the
-  script gate lets through), and it is released when the executor closes.
+* An approved executor gets a budget reservation per leg (``executor:<id>:<market>:<side>#n``) for its base amount,
+  so back-to-back proposals cannot both pass; each order it places (inside ``executor_context``) is checked with
+  that budget taken out of the exposure and is taken from it; the rest is released when the executor closes.
 * Sizes: executors with ``side`` + ``amount`` (Order, Position) are resized; DCA (``amounts_quote``/``prices``),
-  Grid and TWAP (``total_amount_quote``) are estimated in base and dropped unless fully allowed; other executor types
-  (arbitrage, XEMM, LP, unknown) cannot be sized and are dropped with an error log (fail closed).
-* Buys are checked against conservative exposure, sells against available-to-sell (both done by the core).
+  Grid and TWAP (``total_amount_quote``) are estimated in base and dropped unless fully allowed; XEMM and arbitrage
+  are vetted leg by leg (a buy of ``order_amount`` on ``buying_market``, a sell on ``selling_market``: both legs
+  must fit whole, else dropped with the reason); other types (LP, unknown) cannot be sized and are dropped with an
+  error log (fail closed).
 """
 from __future__ import annotations
 
 import functools
 import logging
 from decimal import Decimal
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction, ExecutorAction
@@ -27,8 +29,31 @@ from .bridge import GUARD_ERROR, bridge_for_connector, executor_context
 log = logging.getLogger("inventory_guard.hummingbot")
 
 
+class Leg(NamedTuple):
+    connector_name: str
+    trading_pair: str
+    side: str                  # "buy" / "sell"
+    amount: Decimal            # base amount
+    resizable: bool
+    position_action: Optional[str] = None
+
+
+def executor_legs(cfg, connectors=None) -> Optional[List[Leg]]:
+    """The orders an executor config will place, in base units, or None when the guard cannot size it."""
+    buying, selling = getattr(cfg, "buying_market", None), getattr(cfg, "selling_market", None)
+    if buying is not None and selling is not None and getattr(cfg, "order_amount", None) is not None:
+        amount = Decimal(cfg.order_amount)          # XEMM / arbitrage: buy on one market, sell on the other
+        return [Leg(buying.connector_name, buying.trading_pair, "buy", amount, False),
+                Leg(selling.connector_name, selling.trading_pair, "sell", amount, False)]
+    size = executor_size(cfg, connectors)
+    if size is None:
+        return None
+    cname, pair, side, amount, resizable = size
+    return [Leg(cname, pair, side, amount, resizable, "OPEN" if getattr(cfg, "leverage", None) else None)]
+
+
 def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal, bool]]:
-    """(connector_name, trading_pair, side, base_amount, resizable) of an executor config, or None if unknown."""
+    """(connector_name, trading_pair, side, base_amount, resizable) of a one-sided executor config, or None."""
     side = getattr(cfg, "side", None)
     cname, pair = getattr(cfg, "connector_name", None), getattr(cfg, "trading_pair", None)
     if side not in (TradeType.BUY, TradeType.SELL) or not cname or not pair:
@@ -50,30 +75,43 @@ def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal
     return None
 
 
-def gate_create_action(bridge, action: ExecutorAction, connectors=None, quiet: bool = False) -> Optional[ExecutorAction]:
+def gate_create_action(bridge, action: ExecutorAction, connectors=None,
+                       quiet: bool = False) -> Optional[ExecutorAction]:
     """Return the action (possibly with a smaller amount) or None to drop it. Never raises. ``quiet`` logs the
     decision at DEBUG (the controller-level pre-filter; the orchestrator logs the final decision)."""
     warn = log.debug if quiet else log.warning
     if not isinstance(action, CreateExecutorAction):
         return action
     cfg = action.executor_config
+    name = type(cfg).__name__
     try:
-        size = executor_size(cfg, connectors or bridge.connectors)
-        if size is None:
+        legs = executor_legs(cfg, connectors or bridge.connectors)
+        if legs is None:
             log.error("inventory-guard: dropped %s for %s: executor type cannot be sized by the guard",
-                      type(cfg).__name__, action.controller_id)
+                      name, action.controller_id)
             return None
-        cname, pair, side, amount, resizable = size
-        decision = bridge.check(cname, pair, side, amount)
+        if len(legs) > 1:                      # every leg must fit whole
+            for leg in legs:
+                decision = bridge.check(leg.connector_name, leg.trading_pair, leg.side, leg.amount,
+                                        leg.position_action)
+                if not decision.allowed or decision.size < leg.amount:
+                    warn("inventory-guard: dropped %s of %s: its %s leg of %s %s on %s does not fit (%s)", name,
+                         action.controller_id, leg.side, leg.amount, leg.trading_pair, leg.connector_name,
+                         decision.reason)
+                    return None
+            return action
+        (leg,) = legs
+        cname, pair, side, amount, resizable = leg[:5]
+        decision = bridge.check(cname, pair, side, amount, leg.position_action)
         if not decision.allowed or decision.size <= 0:
-            warn("inventory-guard: dropped %s %s %s %s proposal of %s (%s)", type(cfg).__name__, side,
-                        amount, pair, action.controller_id, decision.reason)
+            warn("inventory-guard: dropped %s %s %s %s proposal of %s (%s)", name, side, amount, pair,
+                 action.controller_id, decision.reason)
             return None
         new_amount = amount
         if decision.size < amount:
             if not resizable:
                 warn("inventory-guard: dropped %s %s %s %s proposal of %s (%s; cannot resize this type)",
-                            type(cfg).__name__, side, amount, pair, action.controller_id, decision.reason)
+                     name, side, amount, pair, action.controller_id, decision.reason)
                 return None
             new_amount = Decimal(decision.size)
             conn = bridge.connectors.get(cname)
@@ -81,16 +119,16 @@ def gate_create_action(bridge, action: ExecutorAction, connectors=None, quiet: b
                 new_amount = min(new_amount, Decimal(conn.quantize_order_amount(pair, new_amount)))
             if new_amount <= 0:
                 warn("inventory-guard: dropped %s %s %s proposal of %s (%s; resized to zero)", side, amount,
-                            pair, action.controller_id, decision.reason)
+                     pair, action.controller_id, decision.reason)
                 return None
             cfg.amount = new_amount
             (warn if decision.reason else log.debug)(     # reason None: only rounded to size_increment
-                "inventory-guard: resized %s %s %s proposal of %s from %s to %s (%s)", type(cfg).__name__,
+                "inventory-guard: resized %s %s %s proposal of %s from %s to %s (%s)", name,
                 side, pair, action.controller_id, amount, new_amount, decision.reason or "size_increment")
         return action
     except Exception as exc:
-        bridge._fault(bridge.market_id(getattr(cfg, "connector_name", ""), getattr(cfg, "trading_pair", "")),
-                      "gating an executor proposal", exc)
+        market = bridge.market_id(getattr(cfg, "connector_name", "") or "", getattr(cfg, "trading_pair", "") or "")
+        bridge.fault(market, "gating an executor proposal", exc)
         return None
 
 
@@ -105,12 +143,11 @@ class ExecutorGuard:
         self.resized: List[ExecutorAction] = []
         self._orig = orchestrator.execute_action
         orchestrator.execute_action = self.execute_action
-        bridge._tick_hooks.append(self.sweep)
+        bridge.add_tick_hook(self.sweep)
 
     def uninstall(self):
         self.orchestrator.__dict__.pop("execute_action", None)
-        if self.sweep in self.bridge._tick_hooks:
-            self.bridge._tick_hooks.remove(self.sweep)
+        self.bridge.remove_tick_hook(self.sweep)
 
     def execute_action(self, action: ExecutorAction):
         if not isinstance(action, CreateExecutorAction):
@@ -141,10 +178,9 @@ class ExecutorGuard:
         executor = next((e for e in reversed(execs) if e.config.id == cfg.id), None)
         if executor is None:
             return
-        size = executor_size(cfg, self.bridge.connectors)
-        if size is not None:
-            cname, pair, side, amount, _ = size
-            self.bridge.executor_approved(cfg.id, cname, pair, side, amount)
+        for leg in executor_legs(cfg, self.bridge.connectors) or []:
+            self.bridge.executor_approved(cfg.id, leg.connector_name, leg.trading_pair, leg.side, leg.amount,
+                                          leg.position_action)
         orig_place = executor.place_order
 
         @functools.wraps(orig_place)

@@ -168,6 +168,23 @@ def _count(counters: dict, name: str, **labels) -> int:
     return total
 
 
+# ----------------------------------------------------------------------------------------------- venue -> guard
+def link_trade_statuses(connector, bridge, connector_name: str):
+    """The adapter side of the simulated venue's trade statuses (the simulator imports nothing of the adapter):
+    ``CONFIRMED`` -> ``bridge.trade_settled(...)`` (the core's ``fill_settled``; skipped while the bridge has no
+    such method: the balance snapshots confirm the fill instead), ``FAILED`` -> ``bridge.trade_failed(...)``.
+    Returns the listener (the connector holds it strongly)."""
+    def on_status(ev) -> None:
+        if ev.status == "CONFIRMED":
+            settled = getattr(bridge, "trade_settled", None)
+            if callable(settled):
+                settled(connector_name, ev.trading_pair, ev.trade_id, order_id=ev.order_id)
+        elif ev.status == "FAILED":
+            bridge.trade_failed(connector_name, ev.trading_pair, ev.trade_id)
+    connector.add_trade_status_listener(on_status)
+    return on_status
+
+
 # ----------------------------------------------------------------------------------------------- a guarded session
 @dataclass
 class SessionSettings:
@@ -187,6 +204,8 @@ DEMO_VENUE = {
     # outside sellers a bit more active than buyers: the maker accumulates inventory and meets its limit
     "outside_sell_rate_per_s": 0.40,
     "outside_buy_rate_per_s": 0.25,
+    # a share of the venue's trade status notices (MINED / CONFIRMED / FAILED ...) never arrives
+    "status_notice_loss_prob": 0.10,
 }
 
 
@@ -232,6 +251,7 @@ class GuardedSimSession:
         self.undercounts: List[tuple] = []            # (t, conservative, true)
         self.reconnects = 0
         self.trade_failures_reported = 0
+        self.trade_statuses: Dict[str, int] = {}      # status -> notices seen by the connector
         self._keep = []
         self._sim_event = SimVenueEvent
 
@@ -242,6 +262,8 @@ class GuardedSimSession:
                                        poll_interval_s=self.settings.poll_interval_s)
         self.connector.add_user_stream_listener(self._on_stream)
         self.connector.add_trade_failed_listener(self._on_failed)
+        self.connector.add_trade_status_listener(self._on_status)
+        link_trade_statuses(self.connector, self.bridge, self.connector_name)
         self.driver.on_step.append(self._observe)
         await self.driver.start()
 
@@ -251,6 +273,9 @@ class GuardedSimSession:
 
     def _on_failed(self, ev) -> None:
         self.trade_failures_reported += 1
+
+    def _on_status(self, ev) -> None:
+        self.trade_statuses[ev.status] = self.trade_statuses.get(ev.status, 0) + 1
 
     def _observe(self, t: float) -> None:
         true = self.venue.true_exposure()
@@ -302,7 +327,13 @@ class GuardedSimSession:
             "venue_trades_failed": v.trades_failed,
             "phantom_fills_dropped_on_failed_report": _count(c, "fills_failed"),
             "phantom_fills_aged_out": _count(c, "fills_aged_out"),
+            "fills_aged_out": _count(c, "fills_aged_out"),
             "fills_confirmed": _count(c, "fills_confirmed"),
+            "fills_confirmed_by_identity": _count(c, "fills_confirmed", how="identity"),
+            "fills_confirmed_by_sums": _count(c, "fills_confirmed", how="sums"),
+            "venue_trades_confirmed": v.trades_confirmed,
+            "confirmed_notices_seen": self.trade_statuses.get("CONFIRMED", 0),
+            "status_notices_lost": v.status_notices_lost,
             "duplicate_deliveries_sent": v.ws_duplicates_sent + v.ws_replays_sent,
             "duplicate_fills_ignored_by_guard": _count(c, "duplicate_fills"),
             "buys_blocked": _count(c, "orders_blocked", side="buy"),
@@ -333,12 +364,18 @@ def _fmt(v) -> str:
 
 def format_summary(s: dict, journal: Optional[Path] = None, wall_s: Optional[float] = None) -> str:
     held = not s["limit_violations"]
+    unlabelled = s["fills_confirmed"] - s["fills_confirmed_by_identity"] - s["fills_confirmed_by_sums"]
+    over = s["max_conservative_exposure"] > s["max_position"]
     lines = [
         "inventory-guard demo: summary",
         f"  simulated {s['sim_seconds'] / 60:.1f} min of market making on sim_clob {TRADING_PAIR} (seed {s['seed']})"
         + (f" in {wall_s:.1f} s" if wall_s is not None else ""),
         f"  fills seen by the guard      {s['fills_seen_by_guard']:>5}   (venue matched {s['venue_trades_matched']} "
-        f"trades; {s['fills_confirmed']} fills confirmed by balance snapshots)",
+        f"trades, confirmed {s['venue_trades_confirmed']}; {s['confirmed_notices_seen']} CONFIRMED statuses reached "
+        f"the connector, {s['status_notices_lost']} status notices were lost)",
+        f"  fills confirmed              {s['fills_confirmed']:>5}   (by identity {s['fills_confirmed_by_identity']}, "
+        f"by sums {s['fills_confirmed_by_sums']}" + (f", unlabelled {unlabelled}" if unlabelled else "")
+        + ")",
         f"  phantom fills caught         {s['phantom_fills_dropped_on_failed_report']:>5}   (dropped on the venue's "
         f"FAILED report; the venue failed {s['venue_trades_failed']} matched trades)",
         f"  unconfirmed fills aged out   {s['phantom_fills_aged_out']:>5}   (phantoms whose FAILED report was lost, "
@@ -349,7 +386,8 @@ def format_summary(s: dict, journal: Optional[Path] = None, wall_s: Optional[flo
         f"  force reconciles             {s['force_reconciles']:>5}   (the user stream dropped "
         f"{s['user_stream_disconnects']} times)",
         f"  max conservative exposure    {_fmt(s['max_conservative_exposure']):>5}   vs limit {_fmt(s['max_position'])}"
-        f"   (venue worst-case exposure peaked at {_fmt(s['max_true_exposure'])})",
+        f"{' (ABOVE: over-counted)' if over else ''}   (venue worst-case exposure peaked at "
+        f"{_fmt(s['max_true_exposure'])})",
         ("  limit held at the venue        yes" if held else
          f"  limit held at the venue         NO   (worst-case exposure above the limit on {s['limit_violations']} "
          f"simulated seconds)"),

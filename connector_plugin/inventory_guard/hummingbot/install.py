@@ -3,9 +3,11 @@ existing Hummingbot root (a source checkout or a docker volume folder). No hummi
 
 Files written (relative to PATH)::
 
+    scripts/inventory_guarded_example.py                    one-line shim -> inventory_guard.hummingbot.example
     scripts/inventory_guarded_v2.py                         one-line shim -> inventory_guard.hummingbot.script
     controllers/market_making/inventory_guarded_pmm.py      one-line shim -> inventory_guard.hummingbot.pmm
-    conf/scripts/conf_inventory_guarded_v2_1.yml            example script conf (inventory_guard: section)
+    conf/scripts/conf_inventory_guarded_example_1.yml       the example that trades on binance_paper_trade
+    conf/scripts/conf_inventory_guarded_v2_1.yml            controllers runner conf (inventory_guard: section)
     conf/controllers/conf_inventory_guarded_pmm_1.yml       example controller conf
 
 Existing identical files are left alone; an existing file with other content is an error unless ``force=True``
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import List
 
 FILES = {
+    "scripts/inventory_guarded_example.py": "inventory_guarded_example.py",
+    "conf/scripts/conf_inventory_guarded_example_1.yml": "conf_inventory_guarded_example_1.yml",
     "scripts/inventory_guarded_v2.py": "inventory_guarded_v2.py",
     "controllers/market_making/inventory_guarded_pmm.py": "inventory_guarded_pmm.py",
     "conf/scripts/conf_inventory_guarded_v2_1.yml": "conf_inventory_guarded_v2_1.yml",

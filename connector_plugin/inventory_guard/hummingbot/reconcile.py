@@ -7,20 +7,22 @@
   arrived yet. Connectors with their own notifications can call ``bridge.user_stream_down/up(name)``.
 * silence: no user-stream message for ``user_stream_silence_s`` -> ``ForceReconcile(reason="sequence_gap")``, once
   per silent stretch (re-armed when a message arrives).
-* periodic: ``GuardBridge(periodic_reconcile_s=...)`` -> ``reason="periodic"`` (handled in the bridge's tick).
+* periodic: ``GuardBridge(periodic_reconcile_s=...)`` -> ``reason="periodic"``.
+
+``StreamHealth`` holds the per-connector stream state; reconciles go through the snapshot feed.
 """
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Optional
+from typing import Callable, Dict, List, Optional
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
 
 class UserStreamWatch:
-    def __init__(self, bridge, connector_name: str, data_source):
-        self.bridge = bridge
+    def __init__(self, health: "StreamHealth", connector_name: str, data_source):
+        self.health = health
         self.connector_name = connector_name
         self.data_source = data_source
         self.connects = 0
@@ -28,12 +30,12 @@ class UserStreamWatch:
         self._orig = None
 
     @classmethod
-    def install(cls, bridge, connector_name: str, conn) -> Optional["UserStreamWatch"]:
+    def install(cls, health: "StreamHealth", connector_name: str, conn) -> Optional["UserStreamWatch"]:
         tracker = getattr(conn, "_user_stream_tracker", None)
         ds = getattr(tracker, "data_source", None) if tracker is not None else None
         if ds is None or not hasattr(ds, "_connected_websocket_assistant"):
             return None
-        watch = cls(bridge, connector_name, ds)
+        watch = cls(health, connector_name, ds)
         orig = ds._connected_websocket_assistant
 
         @functools.wraps(orig)
@@ -69,11 +71,11 @@ class UserStreamWatch:
                 self.data_source.__dict__.pop(attr, None)
 
     def on_interrupted(self):
-        self.bridge.user_stream_down(self.connector_name)
+        self.health.down(self.connector_name)
 
     def on_connected(self):
         self.connects += 1
-        self.bridge.user_stream_up(self.connector_name, reconnect=self.connects > 1)
+        self.health.up(self.connector_name, reconnect=self.connects > 1)
 
     def last_recv_time(self) -> float:
         try:
@@ -82,7 +84,7 @@ class UserStreamWatch:
             return 0.0
 
     def on_tick(self, now: float):
-        bound = self.bridge.user_stream_silence_s
+        bound = self.health.silence_s
         last = self.last_recv_time()
         if not bound or last <= 0:
             return
@@ -93,4 +95,80 @@ class UserStreamWatch:
             return           # already reconciled for this silent stretch
         self._silence_fired_at = now
         log.warning("inventory-guard: %s user stream silent for %.0f s", self.connector_name, now - last)
-        self.bridge.request_reconcile(self.connector_name, "sequence_gap")
+        self.health.reconcile(self.connector_name, "sequence_gap")
+
+
+class StreamHealth:
+    """Per-connector user-stream state: down / back since when, silence and periodic reconciles."""
+
+    def __init__(self, now: Callable[[], float], reconcile: Callable[[str, str], None], *,
+                 silence_s: Optional[float], periodic_s: Optional[float], cancel_release_delay_s: float):
+        self.now = now
+        self.reconcile = reconcile
+        self.silence_s = silence_s
+        self.periodic_s = periodic_s
+        self.cancel_release_delay_s = float(cancel_release_delay_s or 0)
+        self.is_down: Dict[str, bool] = {}
+        self.up_at: Dict[str, float] = {}
+        self.watches: List[UserStreamWatch] = []
+        self._last_periodic: Dict[str, float] = {}
+
+    def install(self, connector_name: str, conn) -> List[Callable[[], None]]:
+        unhooks = []
+        add_stream_listener = getattr(conn, "add_user_stream_listener", None)
+        if callable(add_stream_listener):
+            # A connector that reports its user stream going down and up (the simulated venue does) lets the
+            # guard hold the reservations of orders cancelled while fills could not be delivered.
+            callback = functools.partial(self._on_state, connector_name)
+            add_stream_listener(callback)
+            remove = getattr(conn, "remove_sim_listener", None)
+            if callable(remove):
+                unhooks.append(functools.partial(remove, callback))
+        watch = UserStreamWatch.install(self, connector_name, conn)
+        if watch is not None:
+            self.watches.append(watch)
+            unhooks.append(watch.uninstall)
+            unhooks.append(lambda: self.watches.remove(watch))
+        return unhooks
+
+    def _on_state(self, connector_name: str, event) -> None:
+        try:
+            if getattr(event, "connected", False):
+                self.up(connector_name)
+            else:
+                self.down(connector_name)
+        except Exception:
+            log.exception("inventory-guard: user stream state of %s not handled", connector_name)
+
+    def down(self, connector_name: str):
+        if not self.is_down.get(connector_name):
+            log.warning("inventory-guard: %s user stream down", connector_name)
+        self.is_down[connector_name] = True
+
+    def up(self, connector_name: str, reconnect: bool = True):
+        """The user stream (re)connected; a reconnect forces a reconcile (reason ``ws_reconnect``)."""
+        was_down = self.is_down.pop(connector_name, False)
+        if reconnect or was_down:
+            self.up_at[connector_name] = self.now()
+            log.warning("inventory-guard: %s user stream reconnected", connector_name)
+            self.reconcile(connector_name, "ws_reconnect")
+
+    def settled(self, connector_name: str) -> bool:
+        """No fill of this connector can still be in flight (stream up for cancel_release_delay_s)."""
+        if self.is_down.get(connector_name):
+            return False
+        up_at = self.up_at.get(connector_name)
+        return up_at is None or self.now() - up_at >= self.cancel_release_delay_s
+
+    def on_tick(self, now: float, connector_names):
+        for w in list(self.watches):
+            try:
+                w.on_tick(now)
+            except Exception:
+                log.exception("inventory-guard: user stream watch failed")
+        if self.periodic_s:
+            for cname in connector_names:
+                last = self._last_periodic.setdefault(cname, now)
+                if now - last >= self.periodic_s:
+                    self._last_periodic[cname] = now
+                    self.reconcile(cname, "periodic")

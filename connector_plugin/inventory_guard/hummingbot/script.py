@@ -2,10 +2,12 @@
 ready-to-run ``InventoryGuardedV2`` script (runs the controllers listed in its conf, like Hummingbot's
 ``v2_with_controllers``), plus their config classes.
 
-* ``buy()``/``sell()`` called by the script are checked by the guard: resized (quantized by the connector) or
-  refused (returns ``None``) with a WARNING log line; a placed order is reserved at once (``OrderOpen``).
-* Orders placed by approved executors pass (they were gated when proposed, see ``controllers.py``).
-* Every tick feeds ``Tick``; ``format_status`` appends the guard table; ``on_stop`` closes the journal.
+* Every order on a guarded connector passes the connector gate (``connector_gate.py``): resized (quantized by the
+  connector) or refused with a WARNING log line; a refused order's id gets the connector's failure event. For
+  Cython connectors (paper trade) the gate sits in this strategy's ``buy_with_specific_market`` /
+  ``sell_with_specific_market`` (what ``buy()``/``sell()`` and executors call).
+* Every tick feeds ``Tick``; ``format_status`` appends the guard table; ``on_stop`` stops the guard (it closes the
+  journal once the cancels Hummingbot sends after stopping have arrived).
 * A bad ``inventory_guard`` section raises at config load / strategy construction, which stops ``start``.
 """
 from __future__ import annotations
@@ -19,10 +21,10 @@ from typing import Dict, List, Optional
 
 from pydantic import Field
 
-from hummingbot.core.data_type.common import MarketDict, PositionAction
+from hummingbot.core.data_type.common import MarketDict, OrderType, PositionAction
 from hummingbot.strategy.strategy_v2_base import StrategyV2Base, StrategyV2ConfigBase
 
-from .bridge import GuardBridge, executor_context
+from .bridge import GuardBridge
 from .config import InventoryGuardSettings
 from .controllers import ExecutorGuard
 
@@ -58,41 +60,33 @@ class InventoryGuardMixin:
             ts = max((float(getattr(c, "current_timestamp", 0) or 0) for c in self.connectors.values()), default=0)
         return ts if math.isfinite(ts) and ts > 0 else time.time()
 
-    # ---- the gate
-    def _gated(self, side: str, connector_name, trading_pair, amount, order_type, price, position_action):
-        place = super().buy if side == "buy" else super().sell
+    # ---- the gate for connectors that cannot be wrapped
+    # Python connectors are gated where orders enter them (their own buy/sell, see connector_gate.py); Cython
+    # connectors (paper trade) are gated here, where script orders and executors' orders pass.
+    def _connector_name_of(self, connector) -> Optional[str]:
+        return next((name for name, conn in self.connectors.items() if conn is connector), None)
+
+    def _gated(self, side: str, place, market_pair, amount, order_type, price, expiration_seconds, position_action):
         bridge = self.inventory_guard
-        if bridge is None:
-            return place(connector_name, trading_pair, amount, order_type, price, position_action)
-        if executor_context.get() is not None:       # an approved executor placing its own order
-            order_id = place(connector_name, trading_pair, amount, order_type, price, position_action)
-            bridge.order_opened(connector_name, trading_pair, order_id, side, amount, price)
-            return order_id
-        decision = bridge.check(connector_name, trading_pair, side, Decimal(amount))
-        size = Decimal(decision.size) if decision.allowed else Decimal(0)
-        if size > 0 and size < Decimal(amount):
-            try:
-                size = min(size, Decimal(self.connectors[connector_name].quantize_order_amount(trading_pair, size)))
-            except Exception:
-                pass
-        if size <= 0:
-            self.logger().warning(f"inventory-guard refused {side.upper()} {amount} {trading_pair} on "
-                                  f"{connector_name}: {decision.reason}")
-            return None
-        if size < Decimal(amount) and decision.reason:      # reason None: only rounded to size_increment
-            self.logger().warning(f"inventory-guard resized {side.upper()} {trading_pair} on {connector_name} "
-                                  f"from {amount} to {size}: {decision.reason}")
-        order_id = place(connector_name, trading_pair, size, order_type, price, position_action)
-        bridge.order_opened(connector_name, trading_pair, order_id, side, size, price)
-        return order_id
+        cname = self._connector_name_of(market_pair.market)
+        if bridge is None or cname is None or bridge.gates_connector(cname):
+            return place(market_pair, amount, order_type, price, expiration_seconds, position_action)
+        return bridge.place(cname, side, market_pair.trading_pair, amount, order_type, price,
+                            {"position_action": position_action},
+                            lambda size: place(market_pair, size, order_type, price, expiration_seconds,
+                                               position_action))
 
-    def buy(self, connector_name, trading_pair, amount, order_type, price=s_decimal_nan,
-            position_action=PositionAction.OPEN):
-        return self._gated("buy", connector_name, trading_pair, amount, order_type, price, position_action)
+    def buy_with_specific_market(self, market_trading_pair_tuple, amount, order_type=OrderType.MARKET,
+                                 price=s_decimal_nan, expiration_seconds=math.nan,
+                                 position_action=PositionAction.OPEN):
+        return self._gated("buy", super().buy_with_specific_market, market_trading_pair_tuple, amount, order_type,
+                           price, expiration_seconds, position_action)
 
-    def sell(self, connector_name, trading_pair, amount, order_type, price=s_decimal_nan,
-             position_action=PositionAction.OPEN):
-        return self._gated("sell", connector_name, trading_pair, amount, order_type, price, position_action)
+    def sell_with_specific_market(self, market_trading_pair_tuple, amount, order_type=OrderType.MARKET,
+                                  price=s_decimal_nan, expiration_seconds=math.nan,
+                                  position_action=PositionAction.OPEN):
+        return self._gated("sell", super().sell_with_specific_market, market_trading_pair_tuple, amount, order_type,
+                           price, expiration_seconds, position_action)
 
     # ---- lifecycle
     def tick(self, timestamp: float):
@@ -120,7 +114,8 @@ class InventoryGuardMixin:
             if self.executor_guard is not None:
                 self.executor_guard.uninstall()
             if self.inventory_guard is not None:
-                self.inventory_guard.close()
+                # keeps applying the cancels Hummingbot sends after stopping the strategy, then closes
+                self.inventory_guard.stop()
 
 
 class GuardedStrategyV2Base(InventoryGuardMixin, StrategyV2Base):

@@ -10,8 +10,11 @@ COLUMNS = [
     ("open_buy_reservations", "Open buy"), ("open_sell_reservations", "Open sell"),
     ("conservative_exposure", "Exposure"), ("max_position", "Limit"),
     ("oldest_pending_fill_age_s", "Oldest pend s"), ("last_snapshot_age_s", "Snapshot age s"),
-    ("blocks", "Blocks"), ("state", "State"),
+    ("blocks", "Blocks"), ("snapshot_requests", "Snap req"), ("state", "State"),
 ]
+
+
+FAULT = "FAULT (orders adding exposure blocked)"
 
 
 def _blocks(counters: dict) -> int:
@@ -31,8 +34,12 @@ def status_rows(bridge) -> List[dict]:
     rows = []
     for market in bridge.markets:
         row = {"market": market}
+        try:
+            row["snapshot_requests"] = bridge.snapshot_requests(bridge.ref(market).connector_name)
+        except Exception:
+            row["snapshot_requests"] = None
         if market not in set(bridge.guard.markets):
-            row["state"] = "FAULT (buys blocked)" if market in bridge.faulted else "no data yet"
+            row["state"] = FAULT if market in bridge.faulted else "no data yet"
             rows.append(row)
             continue
         try:
@@ -41,14 +48,14 @@ def status_rows(bridge) -> List[dict]:
                 row[key] = getattr(st, key, None)
             confirmed_at = getattr(st, "confirmed_at", None)
             row["last_snapshot_age_s"] = None if confirmed_at is None else max(0.0, now - float(confirmed_at))
-            row["blocks"] = _blocks(bridge.counters(market))
+            row["blocks"] = _blocks(bridge.counters(market)) + bridge.refusals(market)
             halted = getattr(st, "halted", False)
         except Exception as exc:
             row["state"] = f"ERROR {type(exc).__name__}"
             rows.append(row)
             continue
         if market in bridge.faulted:
-            row["state"] = "FAULT (buys blocked)"
+            row["state"] = FAULT
         elif halted:
             row["state"] = "halted"
         else:

@@ -1,46 +1,22 @@
-"""Hummingbot values as the core's: sides, venue ids, base-asset fees, and the adapter's own event types."""
+"""Hummingbot values as the core's: sides, venue ids, base-asset fees (the event tags live in ``events.py``)."""
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
 from typing import Optional
 
 from hummingbot.core.data_type.common import TradeType
 
+from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent  # noqa: F401  (re-exported)
+from .markets import MarketRef, is_perp_connector as _is_perp  # noqa: F401  (re-exported)
+
 D0 = Decimal(0)
 
 
-class GuardEvent(Enum):
-    """Custom PubSub tag: a connector whose venue can report that a matched trade later failed (a phantom fill)
-    triggers ``connector.trigger_event(GuardEvent.TradeFailed, TradeFailedEvent(...))``."""
-    TradeFailed = 87101
-
-
-@dataclass(frozen=True)
-class TradeFailedEvent:
-    timestamp: float
-    trading_pair: str
-    exchange_trade_id: str
-    order_id: Optional[str] = None
-
-
-# Set while an approved executor places its own orders (see controllers.py); the script gate lets those through.
+# The executor placing an order (set around an executor's ``place_order``, see controllers.py): the connector gate
+# checks its order against the room its approved budget holds.
 executor_context: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("inventory_guard_executor",
                                                                                 default=None)
-
-@dataclass(frozen=True)
-class MarketRef:
-    market: str
-    connector_name: str
-    trading_pair: str
-    base: str
-    is_perp: bool
-
-
-def _is_perp(connector_name: str, connector) -> bool:
-    return "perpetual" in connector_name or hasattr(type(connector), "account_positions")
 
 
 def _text(value) -> Optional[str]:

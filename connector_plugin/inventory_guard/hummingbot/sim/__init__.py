@@ -5,8 +5,8 @@ from .exchange import SimExchange, VenueConfig, VenueError  # noqa: F401 (no hum
 
 
 def __getattr__(name):  # the connector parts import hummingbot: load them on first use
-    if name in ("SimClobExchange", "SimVenueEvent", "TradeFailedEvent", "UserStreamEvent", "BalanceSnapshotEvent",
-                "CONNECTOR_NAME"):
+    if name in ("SimClobExchange", "SimVenueEvent", "TradeStatusEvent", "TradeFailedEvent", "UserStreamEvent",
+                "BalanceSnapshotEvent", "CONNECTOR_NAME"):
         from . import connector
         return getattr(connector, name)
     if name in ("SimDriver", "settle"):

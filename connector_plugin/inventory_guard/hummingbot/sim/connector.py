@@ -12,12 +12,15 @@ tick the Hummingbot clock, ``sim_pump_user_stream()`` (what ``_user_stream_event
 websocket's messages) and, every poll interval, ``_status_polling_loop_fetch_updates()`` (Hummingbot's REST poll:
 balances, trade history and status of every tracked order). That keeps runs deterministic for a seed.
 
-Hooks for the guard (in addition to Hummingbot's own events):
+Hooks for the guard (in addition to Hummingbot's own events). The simulator defines its own events and imports
+nothing of the adapter; the adapter side listens (``demo.link_trade_statuses``):
 
-* ``SimVenueEvent.TradeFailed`` (PubSub event, ``TradeFailedEvent``) and ``add_trade_failed_listener(cb)``: a trade
-  the venue matched (and reported as a fill) later FAILED; ``trade_id`` is the id the fill carried (as a string).
-  Reported once per trade id, from the websocket's ``FAILED`` message or, when that was lost, from the REST trade
-  history of a still-tracked order.
+* ``SimVenueEvent.TradeStatus`` (``TradeStatusEvent``) and ``add_trade_status_listener(cb)``: each status of a
+  trade of ours, as the venue's user channel reports it (``MATCHED``, ``MINED``, ``RETRYING``, ``CONFIRMED``,
+  ``FAILED``); ``trade_id`` is the id the fill carried (as a string). Reported once per (trade id, status), from the
+  websocket or, when a ``CONFIRMED`` / ``FAILED`` notice was lost, from the REST trade history of a tracked order.
+* ``SimVenueEvent.TradeFailed`` (``TradeFailedEvent``) and ``add_trade_failed_listener(cb)``: a trade the venue
+  matched (and reported as a fill) later FAILED. Reported once per trade id, with its ``FAILED`` status.
 * ``SimVenueEvent.UserStreamDisconnected`` / ``UserStreamReconnected`` (``UserStreamEvent``) and
   ``add_user_stream_listener(cb)``: the private websocket dropped / came back. A reconnect is reported before
   any message of the new connection is processed (so before the venue's replay of recent trades).
@@ -79,12 +82,27 @@ class SimVenueEvent(Enum):
     UserStreamDisconnected = 73002
     UserStreamReconnected = 73003
     BalanceSnapshot = 73004
+    TradeStatus = 73005
 
 
 @dataclass(frozen=True)
 class TradeFailedEvent:
     timestamp: float
     trade_id: str
+    order_id: Optional[str]            # client order id
+    exchange_order_id: str
+    trading_pair: str
+    trade_type: TradeType
+    amount: Decimal
+    price: Decimal
+    source: str                        # "ws" or "rest"
+
+
+@dataclass(frozen=True)
+class TradeStatusEvent:
+    timestamp: float
+    trade_id: str
+    status: str                        # MATCHED / MINED / RETRYING / CONFIRMED / FAILED
     order_id: Optional[str]            # client order id
     exchange_order_id: str
     trading_pair: str
@@ -108,16 +126,6 @@ class BalanceSnapshotEvent:
     as_of: float                       # the venue's time the balances describe
     balances: Dict[str, Decimal] = field(default_factory=dict)   # totals
     available: Dict[str, Decimal] = field(default_factory=dict)
-
-
-def _guard_trade_failed(ev: "TradeFailedEvent"):
-    """(tag, event) of the adapter's ``GuardEvent.TradeFailed`` for a failed trade, when the adapter is installed."""
-    try:
-        from inventory_guard.hummingbot.bridge import GuardEvent, TradeFailedEvent as GuardTradeFailed
-    except ImportError:
-        return None
-    return GuardEvent.TradeFailed, GuardTradeFailed(timestamp=ev.timestamp, trading_pair=ev.trading_pair,
-                                                    exchange_trade_id=ev.trade_id, order_id=ev.order_id)
 
 
 class SimOrderBookDataSource(OrderBookTrackerDataSource):
@@ -185,11 +193,14 @@ class SimClobExchange(ExchangePyBase):
         self._ws_up = True
         self._ws_down_since: Optional[float] = None
         self._failed_reported: set = set()
+        self._statuses_reported: set = set()           # (trade id, status)
+        self._trade_status_listeners: List[Callable] = []
         self._trade_failed_listeners: List[Callable] = []
         self._user_stream_listeners: List[Callable] = []
         self._balance_snapshot_listeners: List[Callable] = []
         self.last_balance_snapshot: Optional[BalanceSnapshotEvent] = None
         self.sim_stats: Dict[str, int] = {"ws_messages_processed": 0, "rest_requests": 0, "trade_failures_reported": 0,
+                                          "trade_statuses_reported": 0,
                                           "reconnects_seen": 0, "disconnects_seen": 0}
         super().__init__(balance_asset_limit=balance_asset_limit)
         self.real_time_balance_update = False
@@ -385,10 +396,10 @@ class SimClobExchange(ExchangePyBase):
         resp = await self._api_get(path_url=TRADES_PATH, params={"order_id": ex_id}, is_auth_required=True)
         updates = []
         for tr in resp["trades"]:
-            if tr["status"] == "FAILED":
-                self._report_trade_failed(tr, order, source="rest")
-                continue
-            updates.append(self._trade_update_from(tr, order))
+            if tr["status"] in ("CONFIRMED", "FAILED"):      # a lost websocket notice is found here
+                self._report_status(tr, order, source="rest")
+            if tr["status"] != "FAILED":
+                updates.append(self._trade_update_from(tr, order))
         return updates
 
     async def _update_balances(self):
@@ -464,13 +475,12 @@ class SimClobExchange(ExchangePyBase):
         kind = msg.get("event_type")
         if kind == "trade":
             order = self._tracked_order_for(msg)
-            if msg["status"] == "FAILED":
-                self._report_trade_failed(msg, order, source="ws")
-            elif order is not None:
+            if msg["status"] != "FAILED" and order is not None:
                 # NOTE: the trade id is passed through as the venue wrote it. The venue's replay path writes it
                 # as a number, so Hummingbot's per-order dedup (keyed by the id value) lets that copy through:
                 # the duplicate fill the guard has to ignore.
                 self._order_tracker.process_trade_update(self._trade_update_from(msg, order, raw_id=True))
+            self._report_status(msg, order, source="ws")
         elif kind == "order":
             order = self._tracked_order_for(msg, updatable_only=True)
             if order is not None:
@@ -496,7 +506,7 @@ class SimClobExchange(ExchangePyBase):
             client_order_id=order.client_order_id,
             exchange_order_id=tr["order_id"],
             trading_pair=order.trading_pair,
-            fill_timestamp=float(tr["match_time"]),
+            fill_timestamp=float(tr["matchtime"]),
             fill_price=price,
             fill_base_amount=size,
             fill_quote_amount=size * price,
@@ -510,24 +520,28 @@ class SimClobExchange(ExchangePyBase):
                            trading_pair=order.trading_pair, update_timestamp=float(body["timestamp"]),
                            new_state=state)
 
-    def _report_trade_failed(self, tr: Dict[str, Any], order: Optional[InFlightOrder], source: str) -> None:
-        tid = str(tr["id"])
-        if tid in self._failed_reported:
+    def _report_status(self, tr: Dict[str, Any], order: Optional[InFlightOrder], source: str) -> None:
+        tid, status = str(tr["id"]), tr["status"]
+        if (tid, status) in self._statuses_reported:
             return
-        self._failed_reported.add(tid)
-        self.sim_stats["trade_failures_reported"] += 1
-        ev = TradeFailedEvent(
+        self._statuses_reported.add((tid, status))
+        self.sim_stats["trade_statuses_reported"] += 1
+        fields = dict(
             timestamp=self._sim_time(), trade_id=tid,
             order_id=order.client_order_id if order is not None else tr.get("client_order_id"),
             exchange_order_id=tr["order_id"], trading_pair=order.trading_pair if order is not None
             else self._trading_pairs[0], trade_type=TradeType.BUY if tr["side"] == "BUY" else TradeType.SELL,
             amount=Decimal(tr["size"]), price=Decimal(tr["price"]), source=source)
-        self._notify(self._trade_failed_listeners, SimVenueEvent.TradeFailed, ev)
-        guard_event = _guard_trade_failed(ev)
-        if guard_event is not None:             # the adapter's own tag (GuardBridge listens to it)
-            self.trigger_event(*guard_event)
+        self._notify(self._trade_status_listeners, SimVenueEvent.TradeStatus, TradeStatusEvent(status=status, **fields))
+        if status == "FAILED" and tid not in self._failed_reported:
+            self._failed_reported.add(tid)
+            self.sim_stats["trade_failures_reported"] += 1
+            self._notify(self._trade_failed_listeners, SimVenueEvent.TradeFailed, TradeFailedEvent(**fields))
 
     # ------------------------------------------------------------------ hooks
+    def add_trade_status_listener(self, callback: Callable[[TradeStatusEvent], None]) -> None:
+        self._trade_status_listeners.append(callback)
+
     def add_trade_failed_listener(self, callback: Callable[[TradeFailedEvent], None]) -> None:
         self._trade_failed_listeners.append(callback)
 
@@ -538,7 +552,8 @@ class SimClobExchange(ExchangePyBase):
         self._balance_snapshot_listeners.append(callback)
 
     def remove_sim_listener(self, callback: Callable) -> None:
-        for lst in (self._trade_failed_listeners, self._user_stream_listeners, self._balance_snapshot_listeners):
+        for lst in (self._trade_status_listeners, self._trade_failed_listeners, self._user_stream_listeners,
+                    self._balance_snapshot_listeners):
             while callback in lst:
                 lst.remove(callback)
 

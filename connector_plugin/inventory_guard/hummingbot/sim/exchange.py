@@ -10,11 +10,15 @@ What it models (each one a way a bot's view of its inventory goes wrong):
   outcome token quoted in USDC); our LIMIT / LIMIT_MAKER / MARKET orders match against it on placement, rest
   otherwise, and resting orders are hit by a seeded stream of outside takers (price-time priority) and by the mid
   moving through them.
-* **Settlement delay.** A matched trade is reported on the websocket at once (``MATCHED``) but moves the balance only
-  when it settles ``settle_delay_s`` later (``CONFIRMED``).
+* **Trade statuses, as Polymarket's user channel reports them.** A matched trade is reported on the websocket at
+  once (``status: MATCHED``), then each status change as another ``trade`` message with the same ``id``:
+  ``MINED`` (``mine_delay_s`` after the match) and ``CONFIRMED`` (``settle_delay_s`` after it; only now does the
+  balance move), or, for a trade that will fail, ``RETRYING`` and then ``FAILED``. A share
+  ``status_notice_loss_prob`` of these status notices (everything after ``MATCHED``) is never delivered; the REST
+  trade history still shows each trade's current status.
 * **Phantom fills.** With probability ``fail_prob`` a matched trade later FAILS (``fail_delay_s`` after the match):
   the websocket reported the fill, the balance never moves, and the venue then reports the trade as ``FAILED``
-  (websocket message and REST trade status).
+  (websocket message, unless lost, and REST trade status).
 * **Lagging balance API.** ``get_balances()`` returns the settled ledger as it was ``balance_lag_s`` ago (with that
   ``as_of`` time in the answer).
 * **Duplicate websocket deliveries.** With probability ``dup_prob`` a trade message is sent twice, unchanged.
@@ -24,6 +28,11 @@ What it models (each one a way a bot's view of its inventory goes wrong):
 * **User-stream disconnects.** The user stream drops at seeded random times (``disconnect_rate_per_s``) for
   ``disconnect_min_s``..``disconnect_max_s`` seconds; messages produced meanwhile are lost (the REST API still
   answers). ``connection_id`` increments on every reconnect.
+
+Message shape (Polymarket's user channel): ``event_type: "trade"``, ``type: "TRADE"``, ``id``, ``status``,
+``side``/``size``/``price`` (our side of the trade), ``taker_order_id`` and ``maker_orders`` (``order_id``,
+``matched_amount``, ``price``), ``matchtime``, ``last_update`` and ``timestamp`` (epoch seconds as strings); the
+simulator adds ``order_id`` / ``client_order_id`` (our order in the trade), ``liquidity`` and ``replay``.
 
 Sells need settled shares (and buys settled collateral), as on a chain-settled venue: shares bought but not yet
 settled cannot be sold yet, and an order the balance does not cover is rejected with ``VenueError``.
@@ -39,6 +48,7 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 D = Decimal
 ZERO = D(0)
+TERMINAL_STATUSES = ("CONFIRMED", "FAILED")
 
 
 class VenueError(Exception):
@@ -72,11 +82,13 @@ class VenueConfig:
     taker_size_min: int = 3
     taker_size_max: int = 25
     taker_reach_ticks: int = 3           # a taker's limit reaches up to this many ticks through the mid
-    # settlement, failures, lag
-    settle_delay_s: float = 6.0
+    # settlement (trade statuses), failures, lag
+    mine_delay_s: float = 2.0            # MATCHED -> MINED (a failing trade: -> RETRYING)
+    settle_delay_s: float = 6.0          # MATCHED -> CONFIRMED: the balance moves
     fail_prob: float = 0.08
-    fail_delay_s: float = 15.0
+    fail_delay_s: float = 15.0           # MATCHED -> FAILED
     failed_trade_reports: bool = True    # False: a failed trade silently vanishes (no FAILED message, not in REST)
+    status_notice_loss_prob: float = 0.0   # share of status notices after MATCHED never delivered (own RNG stream)
     balance_lag_s: float = 4.0
     # websocket faults
     dup_prob: float = 0.10
@@ -134,22 +146,38 @@ class VenueTrade:
     resolve_at: float
     will_fail: bool
     liquidity: str                # "MAKER" / "TAKER"
-    status: str = "MATCHED"       # MATCHED -> CONFIRMED | FAILED
+    mine_at: float = 0.0          # when MINED (RETRYING for a failing trade) is due
+    status: str = "MATCHED"       # MATCHED -> MINED -> CONFIRMED | MATCHED -> RETRYING -> FAILED
     resolved_at: Optional[float] = None
+    updated_at: Optional[float] = None
+    market: str = ""
+
+    @property
+    def settling(self) -> bool:
+        """Matched, neither CONFIRMED nor FAILED yet."""
+        return self.status not in TERMINAL_STATUSES
 
     def message(self, numeric_id: bool = False, replay: bool = False) -> dict:
+        updated = self.updated_at if self.updated_at is not None else self.matched_at
+        maker = self.liquidity == "MAKER"
         return {
             "event_type": "trade",
+            "type": "TRADE",
             "id": self.trade_id if numeric_id else str(self.trade_id),
-            "order_id": self.order_id,
-            "client_order_id": self.client_order_id,
+            "status": self.status,
+            "market": self.market,
             "side": self.side,
             "price": str(self.price),
             "size": str(self.size),
-            "status": self.status,
+            "taker_order_id": "0xoutside" if maker else self.order_id,
+            "maker_orders": ([{"order_id": self.order_id, "matched_amount": str(self.size), "price": str(self.price)}]
+                             if maker else []),
+            "matchtime": str(self.matched_at),
+            "last_update": str(updated),
+            "timestamp": str(updated),
+            "order_id": self.order_id,
+            "client_order_id": self.client_order_id,
             "liquidity": self.liquidity,
-            "match_time": self.matched_at,
-            "timestamp": self.resolved_at if self.resolved_at is not None else self.matched_at,
             "replay": replay,
         }
 
@@ -165,6 +193,7 @@ class VenueStats:
     trades_matched: int = 0
     trades_confirmed: int = 0
     trades_failed: int = 0
+    status_notices_lost: int = 0
     base_failed: Decimal = ZERO
     ws_messages: int = 0
     ws_messages_lost: int = 0
@@ -187,6 +216,7 @@ class SimExchange:
             cfg = cfg.with_overrides(**overrides)
         self.config = cfg
         self.rng = random.Random(cfg.seed)
+        self._notice_rng = random.Random(f"{cfg.seed}:status-notices")   # its own stream: a seed's run is unchanged
         self.now: float = cfg.start_time
         self._last_second: int = int(cfg.start_time)
         self.mid: Decimal = cfg.start_mid
@@ -280,7 +310,7 @@ class SimExchange:
         """(buy base, buy cost, sell base, sell proceeds) of matched trades not settled and not failed."""
         bb = bc = sb = sp = ZERO
         for tr in self.trades.values():
-            if tr.status == "MATCHED":
+            if tr.settling:
                 if tr.side == "BUY":
                     bb += tr.size
                     bc += tr.size * tr.price
@@ -442,7 +472,8 @@ class SimExchange:
             will_fail = False
         delay = c.fail_delay_s if will_fail else c.settle_delay_s
         tr = VenueTrade(tid, order.order_id, order.client_order_id, order.side, price, size, self.now,
-                        self.now + delay, will_fail, liquidity)
+                        self.now + delay, will_fail, liquidity, mine_at=self.now + min(c.mine_delay_s, delay),
+                        market=c.trading_pair)
         self.trades[tid] = tr
         self.stats.trades_matched += 1
         self._emit_trade(tr)
@@ -479,9 +510,15 @@ class SimExchange:
     # ------------------------------------------------------------------ settlement
     def _resolve_trades(self, now: float) -> None:
         for tr in self.trades.values():
-            if tr.status != "MATCHED" or tr.resolve_at > now:
+            if not tr.settling:
                 continue
-            tr.resolved_at = tr.resolve_at
+            if tr.status == "MATCHED" and tr.mine_at <= now and tr.mine_at < tr.resolve_at:
+                tr.status = "RETRYING" if tr.will_fail else "MINED"
+                tr.updated_at = tr.mine_at
+                self._emit_status(tr)
+            if tr.resolve_at > now:
+                continue
+            tr.resolved_at = tr.updated_at = tr.resolve_at
             if tr.will_fail:
                 tr.status = "FAILED"
                 self.stats.trades_failed += 1
@@ -493,6 +530,18 @@ class SimExchange:
                 self.stats.trades_confirmed += 1
                 sign = 1 if tr.side == "BUY" else -1
                 self._ledger_apply(sign * tr.size, -sign * tr.size * tr.price, tr.resolve_at)
+            self._emit_status(tr)
+
+    def _emit_status(self, tr: VenueTrade) -> None:
+        """A status notice after MATCHED; a share ``status_notice_loss_prob`` of them is never delivered."""
+        p = self.config.status_notice_loss_prob
+        if p > 0 and self._notice_rng.random() < p:
+            self.stats.ws_messages += 1
+            self.stats.status_notices_lost += 1
+            return
+        if tr.settling:                 # MINED / RETRYING: sent once (no duplicate draw: a seed's run is unchanged)
+            self._emit(tr.message())
+        else:
             self._emit_trade(tr)
 
     def fail_next_trades(self, *ordinals: int) -> None:

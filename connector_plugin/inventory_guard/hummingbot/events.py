@@ -1,0 +1,46 @@
+"""The adapter's own PubSub event tags and payloads: a small neutral module (no hummingbot import) that connectors
+(e.g. the simulated venue) and the bridge both import, so neither imports the other.
+
+A connector whose venue reports what happened to a matched trade later triggers, on itself::
+
+    connector.trigger_event(GuardEvent.TradeFailed, TradeFailedEvent(ts, trading_pair, trade_id, order_id))
+    connector.trigger_event(GuardEvent.TradeSettled, TradeSettledEvent(ts, trading_pair, trade_id, order_id))
+
+``TradeFailed``: the trade will never settle (a phantom fill) -> the core's ``trade_failed``.
+``TradeSettled``: the trade is final and shows in balances taken from now on -> the core's ``fill_settled``.
+The bridge also has the same entry points as methods: ``bridge.trade_failed(...)`` / ``bridge.trade_settled(...)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Optional
+
+
+class GuardEvent(Enum):
+    """PubSub tags (values chosen clear of Hummingbot's own enums)."""
+    TradeFailed = 87101
+    TradeSettled = 87102
+
+
+@dataclass(frozen=True)
+class TradeFailedEvent:
+    timestamp: float
+    trading_pair: str
+    exchange_trade_id: str
+    order_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TradeSettledEvent:
+    timestamp: float
+    trading_pair: str
+    exchange_trade_id: str
+    order_id: Optional[str] = None
+
+
+# Why a refused order failed (MarketOrderFailureEvent.error_type), so strategies and logs can tell it from a venue
+# rejection.
+REFUSAL_ERROR_TYPE = "InventoryGuardRefusal"
+
+__all__ = ["GuardEvent", "TradeFailedEvent", "TradeSettledEvent", "REFUSAL_ERROR_TYPE"]
