@@ -585,8 +585,8 @@ def test_random_damage_is_refused_untouched_or_is_invisible_to_sqlite_too(tmp_pa
     base = tmp_path / "base.sqlite"
     with Journal.open(base, CONFIG, checkpoint_every=500) as j:
         for i in range(1, 3001):
-            j.apply(parse_event({"t": i / 10, "type": "fill" if i % 3 else "snapshot", "market": f"m{i % 4}",
-                                 "side": "buy", "size": str(i % 7 + 1), "trade_id": f"T{i}"}))
+            fill = {"type": "fill", "side": "buy", "trade_id": f"T{i}"} if i % 3 else {"type": "snapshot"}
+            j.apply(parse_event({"t": i / 10, "market": f"m{i % 4}", "size": str(i % 7 + 1), **fill}))
     good, rnd, refused = base.read_bytes(), random.Random(7), 0
     for case in range(80):
         data = bytearray(good)

@@ -14,7 +14,9 @@ settlement: delayed            # "delayed": fills settle after their websocket m
 reconcile_max_candidates: 64   # exact reconciliation searches at most this many pending fills (else safe rule)
 reconcile_max_steps: 20000     # ... and at most this many search steps per snapshot (else safe rule)
 seen_fill_keys_max: 100000     # how many fill keys are remembered for dedup (oldest forgotten first)
-markets:                       # per-market overrides of any of the keys above (except bot_name, seen_fill_keys_max)
+max_clock_jump_s: 3600         # an event whose t is further ahead of the guard's clock is rejected (null: no check)
+markets:                       # per-market overrides of any of the keys above (except bot_name, seen_fill_keys_max,
+                               # max_clock_jump_s)
   BTC-USDT: {max_position: "0.5", size_increment: "0.0001"}
 ```
 """
@@ -26,10 +28,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .numbers import InvalidNumber, to_decimal
+from . import strict_yaml
+from .events import InvalidEvent, check_text
+from .numbers import InvalidNumber, RejectedLiteral, to_decimal
 
 
 FINEST_STEP = Decimal("1e-18")
@@ -46,6 +49,16 @@ def _decimal(value: object, info) -> Decimal:
         raise ValueError(str(exc).split(": ", 1)[-1]) from None
 
 
+def _label(value: object) -> object:
+    """Names that end up in the journal and in metric labels: clean text (see events.check_text)."""
+    if isinstance(value, str):
+        try:
+            check_text(value, "")
+        except InvalidEvent as exc:
+            raise ValueError(str(exc).removeprefix(": ")) from None
+    return value
+
+
 class _Limits(BaseModel):
     """Keys that can be set globally and overridden per market."""
 
@@ -58,10 +71,17 @@ class _Limits(BaseModel):
     pending_fill_max_age_s: Decimal | None = None
     force_reconcile_error_gap: Decimal | None = None
     snapshot_max_age_s: Decimal | None = None
-    allow_negative_position: bool | None = None
+    allow_negative_position: bool | None = Field(None, strict=True)  # true/false only, not 1 or "yes"
     settlement: Literal["delayed", "instant"] | None = None
-    reconcile_max_candidates: int | None = Field(default=None, ge=1, le=1024)
-    reconcile_max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    reconcile_max_candidates: int | None = Field(default=None, ge=1, le=1024, strict=True)  # `true` is not 1
+    reconcile_max_steps: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _rejected_literal(cls, value):
+        if isinstance(value, RejectedLiteral):  # YAML 010, a 5,000-digit integer...: say why, under the key
+            raise ValueError(value.reason)
+        return value
 
     @field_validator(
         "max_position", "size_increment", "min_order_size", "pending_fill_max_age_s", "force_reconcile_error_gap",
@@ -95,9 +115,7 @@ class _Limits(BaseModel):
     @field_validator("connector")
     @classmethod
     def _label(cls, value):
-        if value is not None and not value.strip():
-            raise ValueError("must not be empty")
-        return value
+        return _label(value)
 
 
 class MarketOverrides(_Limits):
@@ -135,12 +153,40 @@ class GuardConfig(_Limits):
     pending_fill_max_age_s: Decimal = Decimal("30")
     force_reconcile_error_gap: Decimal = Decimal("5")
     snapshot_max_age_s: Decimal | None = None
-    allow_negative_position: bool = False
+    allow_negative_position: bool = Field(False, strict=True)
     settlement: Literal["delayed", "instant"] = "delayed"
-    reconcile_max_candidates: int = Field(default=64, ge=1, le=1024)
-    reconcile_max_steps: int = Field(default=20_000, ge=1, le=1_000_000)
-    seen_fill_keys_max: int = Field(default=100_000, ge=1, le=10_000_000)
+    reconcile_max_candidates: int = Field(default=64, ge=1, le=1024, strict=True)
+    reconcile_max_steps: int = Field(default=20_000, ge=1, le=1_000_000, strict=True)
+    seen_fill_keys_max: int = Field(default=100_000, ge=1, le=10_000_000, strict=True)  # `true` is not 1
+    max_clock_jump_s: Decimal | None = Decimal(3600)
     markets: dict[str, MarketOverrides] = Field(default_factory=dict)
+
+    @field_validator("bot_name")
+    @classmethod
+    def _bot_name(cls, value):
+        return _label(value)
+
+    @field_validator("max_clock_jump_s", mode="before")
+    @classmethod
+    def _clock_jump(cls, value, info):
+        if value is None:
+            return None
+        number = _decimal(value, info)
+        if number <= 0:
+            raise ValueError("must be positive (or null: no check)")
+        return number
+
+    @field_validator("markets", mode="before")
+    @classmethod
+    def _market_names(cls, value):
+        if isinstance(value, dict):
+            for name in value:
+                if isinstance(name, str) and name.strip():
+                    try:
+                        _label(name)
+                    except ValueError as exc:
+                        raise ValueError(f"market name {name!r}: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _every_market_has_a_limit(self):
@@ -208,13 +254,12 @@ def parse_config(data: object, source: str = "config") -> GuardConfig:
 
 
 def load_config(path: str | Path) -> GuardConfig:
+    """Read a guard config file as strict YAML (see ``strict_yaml``: UTF-8, no duplicate keys, YAML 1.2 scalars)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = strict_yaml.load(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except strict_yaml.StrictYAMLError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return parse_config(data, str(path))

@@ -133,6 +133,7 @@ class Guard:
             raise InvalidEvent(f"type: unsupported event {type(event).__name__}")
         step = _Step()
         outer = getcontext()
+        self._check_jump(event.t)  # before anything changes
         if outer is CONTEXT:  # already ours (a host calling in a loop that set it): nothing to set or restore
             decision = handler(self, event, step)
         else:
@@ -161,6 +162,22 @@ class Guard:
         if book is None:
             book = self.books[config.name] = MarketBook(config)
         return step.touch(book)
+
+    def _check_jump(self, t: Decimal) -> None:
+        """Validation for ``_advance``, before anything changes: a ``t`` further ahead of the clock than
+        ``max_clock_jump_s`` (a timestamp in milliseconds, say) is rejected, not adopted. The first event of a fresh
+        guard (clock still 0) sets the clock. A function of the persisted clock only, so replaying the journal,
+        from any checkpoint or from the start, accepts exactly what was accepted."""
+        limit = self.config.max_clock_jump_s
+        if limit is None or self.clock == 0:
+            return
+        ahead = CONTEXT.subtract(t, self.clock)
+        if ahead > limit:
+            raise InvalidEvent(
+                f"t: {fmt(t)} is {fmt(ahead)} s ahead of the guard's clock {fmt(self.clock)}, more than "
+                f"max_clock_jump_s ({fmt(limit)}); a timestamp in milliseconds? (after a real stop that long, raise "
+                "max_clock_jump_s or set it to null for one start)"
+            )
 
     def _advance(self, t: Decimal) -> Decimal:
         """The guard's clock never runs backwards: an event stamped earlier happens 'now'."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Union
 
-from .numbers import InvalidNumber, non_negative, positive, to_decimal
+from .numbers import InvalidNumber, RejectedLiteral, non_negative, positive, show, to_decimal
 
 Side = Literal["buy", "sell"]
 SIDES = ("buy", "sell")
@@ -157,17 +159,76 @@ def _s(value: Decimal | None) -> str | None:
 
 
 def parse_event(obj: object) -> Event:
-    """Build an event from a mapping such as ``{"t": 1, "type": "fill", ...}``; raise InvalidEvent on any problem."""
+    """Build an event from a mapping such as ``{"t": 1, "type": "fill", ...}``; raise InvalidEvent on any problem.
+
+    Strict: every field must be one the event type accepts (a misspelt ``trade_Id`` is an error, not a fill without
+    an id), text fields must be clean text (see ``check_text``), numbers are bounded before any arithmetic.
+    """
     if not isinstance(obj, Mapping):
         raise InvalidEvent(f"an event must be a JSON object, got {type(obj).__name__}")
-    kind = obj.get("type")
-    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
-        raise InvalidEvent(f"type: unknown event type {kind!r} (expected one of {', '.join(_PARSERS)})")
+    kind = event_type(obj, _PARSERS)
+    check_fields(obj, kind, accepted_fields(kind))
     try:
-        return parser(_Fields(obj))
+        return _PARSERS[kind](_Fields(obj))
     except InvalidNumber as exc:
         raise InvalidEvent(str(exc)) from None
+
+
+def event_type(obj: Mapping, known) -> str:
+    """The ``type`` of an event mapping, which must be a string naming one of ``known``."""
+    kind = obj.get("type")
+    if kind is None:
+        raise InvalidEvent(f"type: required (one of {', '.join(sorted(known))})")
+    if not isinstance(kind, str):
+        raise InvalidEvent(f"type: expected a string, got {type(kind).__name__}")
+    if kind not in known:
+        raise InvalidEvent(f"type: unknown event type {show(kind)} (expected one of {', '.join(sorted(known))})")
+    return kind
+
+
+def accepted_fields(kind: str) -> frozenset[str]:
+    """The fields an event type accepts: exactly its dataclass fields (what ``event_to_dict`` writes)."""
+    fields = _ACCEPTED.get(kind)
+    if fields is None:
+        for cls in typing.get_args(Event):
+            if cls.__dataclass_fields__["type"].default == kind:
+                fields = _ACCEPTED[kind] = frozenset(cls.__dataclass_fields__)
+                break
+        else:
+            raise InvalidEvent(f"type: no event class for {kind!r}")
+    return fields
+
+
+_ACCEPTED: dict[str, frozenset[str]] = {}
+
+
+def check_fields(obj: Mapping, kind: str, accepted: frozenset[str]) -> None:
+    unknown = [name for name in obj if name not in accepted]
+    if unknown:
+        names = ", ".join(show(name) if not isinstance(name, str) or not name.isidentifier() else name
+                          for name in sorted(unknown, key=str))
+        raise InvalidEvent(f"{names}: unknown field{'s' if len(unknown) > 1 else ''} for {kind} "
+                           f"(accepted: {', '.join(sorted(accepted))})")
+
+
+# Control characters (C0, DEL, C1) and lone surrogates: a surrogate cannot be encoded as UTF-8, so an id holding
+# one could be acknowledged and then fail every write and every later open of the journal.
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_TEXT = 256
+
+
+def check_text(text: str, name: str) -> str:
+    """``text`` if it is usable as an id or label (non-empty, at most 256 characters, round-trips through UTF-8
+    and JSON, no control characters); raise InvalidEvent naming ``name`` otherwise."""
+    if not text.strip():
+        raise InvalidEvent(f"{name}: must not be empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidEvent(f"{name}: longer than {MAX_TEXT} characters")
+    bad = _BAD_TEXT.search(text)
+    if bad:
+        kind = "a lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "a control character"
+        raise InvalidEvent(f"{name}: contains {kind} (U+{ord(bad.group()):04X}) at position {bad.start()}")
+    return text
 
 
 class _Fields:
@@ -190,19 +251,20 @@ class _Fields:
         value = self._get(name, required)
         if value is None:
             return None
+        if type(value) is str:
+            return check_text(value, name)
+        if isinstance(value, RejectedLiteral):
+            raise InvalidEvent(f"{name}: {value.reason}")
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidEvent(f"{name}: expected a string, got {type(value).__name__}")
-        text = str(value)
-        if not text.strip():
-            raise InvalidEvent(f"{name}: must not be empty")
-        if len(text) > 256:
-            raise InvalidEvent(f"{name}: longer than 256 characters")
-        return text
+        if isinstance(value, int) and value.bit_length() > 1000:  # str() would be longer than any id anyway
+            raise InvalidEvent(f"{name}: longer than {MAX_TEXT} characters")
+        return check_text(str(value), name)
 
     def side(self) -> Side:
         value = self._get("side", True)
         if value not in SIDES:
-            raise InvalidEvent(f"side: expected 'buy' or 'sell', got {value!r}")
+            raise InvalidEvent(f"side: expected 'buy' or 'sell', got {show(value)}")
         return value  # type: ignore[return-value]
 
     def size(self, name: str = "size") -> Decimal:
@@ -236,7 +298,7 @@ def _snapshot(f: _Fields) -> Snapshot:
 def _force_reconcile(f: _Fields) -> ForceReconcile:
     reason = f.text("reason", required=False) or "manual"
     if reason not in FORCE_RECONCILE_REASONS:
-        raise InvalidEvent(f"reason: expected one of {', '.join(FORCE_RECONCILE_REASONS)}, got {reason!r}")
+        raise InvalidEvent(f"reason: expected one of {', '.join(FORCE_RECONCILE_REASONS)}, got {show(reason)}")
     return ForceReconcile(t=f.time(), market=f.text("market"), size=f.signed(), reason=reason)
 
 

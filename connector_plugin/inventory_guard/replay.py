@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import GuardConfig
-from .events import REPLAY_TYPES, InvalidEvent, parse_event
+from .events import REPLAY_TYPES, InvalidEvent, check_fields, event_type, parse_event
 from .journal import Journal, JournalError
+from .numbers import MAX_LITERAL, InvalidNumber, RejectedLiteral, non_negative
 
 
 @dataclass
@@ -47,12 +48,41 @@ class Summary:
         ) + (", interrupted" if self.interrupted else "")
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a number this format accepts")
+LINE_TYPES = REPLAY_TYPES | {"restart"}
+RESTART_FIELDS = frozenset({"t", "type"})
+
+
+# JSON literals that cannot be a value are kept as RejectedLiteral, so the error names the field they sit in.
+def _json_constant(name: str) -> RejectedLiteral:
+    return RejectedLiteral(name, f"{name} is not a finite number")
+
+
+def _json_int(text: str) -> int | RejectedLiteral:
+    if len(text) > MAX_LITERAL:
+        return RejectedLiteral(text, f"an integer of {len(text)} digits is out of range")
+    return int(text)
+
+
+def _json_float(text: str) -> Decimal | RejectedLiteral:
+    if len(text) > MAX_LITERAL:
+        return RejectedLiteral(text, f"a number of {len(text)} characters is out of range")
+    return Decimal(text)  # exact; to_decimal bounds its digits and exponent before any arithmetic
+
+
+def _json_object(pairs: list) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # last-wins would let {"size":"NaN","size":"1"} pass
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidEvent(f"{key}: given twice (duplicate key)")
+            seen.add(key)
+    return obj
 
 
 def parse_line(text: str) -> dict:
-    """One trace line -> a JSON object; numbers with a fraction become Decimal (never float)."""
+    """One trace line -> a JSON object; numbers with a fraction become Decimal (never float). Strict: no duplicate
+    keys, a known ``type``, only the fields that type accepts (checked again, with the values, by parse_event)."""
     if not text.strip():
         raise InvalidEvent("empty line")
     try:
@@ -60,14 +90,21 @@ def parse_line(text: str) -> dict:
     except UnicodeEncodeError:
         raise InvalidEvent("not valid UTF-8") from None
     try:
-        obj = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_float=_json_float, parse_int=_json_int, parse_constant=_json_constant,
+                         object_pairs_hook=_json_object)
+    except InvalidEvent:
+        raise
     except (ValueError, RecursionError) as exc:
         raise InvalidEvent(f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise InvalidEvent(f"each line must be a JSON object, got {type(obj).__name__}")
-    kind = obj.get("type")
-    if kind != "restart" and kind not in REPLAY_TYPES:
-        raise InvalidEvent(f"type: unknown event type {kind!r} (expected one of {', '.join(sorted(REPLAY_TYPES | {'restart'}))})")
+    if event_type(obj, LINE_TYPES) == "restart":
+        check_fields(obj, "restart", RESTART_FIELDS)
+        if obj.get("t") is not None:
+            try:
+                non_negative(obj["t"], "t")
+            except InvalidNumber as exc:
+                raise InvalidEvent(str(exc)) from None
     return obj
 
 

@@ -1,6 +1,7 @@
 """Exporter settings: from the command line and/or a YAML file for fleets.
 
-YAML keys (all optional, unknown keys are an error)::
+YAML keys (all optional, unknown keys are an error; read as strict YAML like the guard's config: UTF-8, no
+duplicate keys, YAML 1.2 scalars — see ``strict_yaml``)::
 
     listen: 127.0.0.1:9464          # host:port; [::1]:9464 for IPv6; binding beyond loopback is explicit
     state:                           # explicit state files (a missing one is reported as state_up 0)
@@ -17,8 +18,10 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from inventory_guard_exporter import strict_yaml
+from inventory_guard_exporter.strict_yaml import RejectedLiteral
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -51,9 +54,16 @@ class ExporterConfig(BaseModel):
     listen: str = DEFAULT_LISTEN
     state: list[str] = Field(default_factory=list)
     state_dirs: list[str] = Field(default_factory=list)
-    openmetrics: bool = False
-    busy_timeout_seconds: float = Field(0.5, gt=0, le=60)
+    openmetrics: bool = Field(False, strict=True)  # true/false, not 1 or "yes"
+    busy_timeout_seconds: float = Field(0.5, gt=0, le=60, strict=True)  # a number, not `true`
     log_level: str = "INFO"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _rejected_literal(cls, value):
+        if isinstance(value, RejectedLiteral):  # YAML 010, a 5,000-digit integer...: say why, under the key
+            raise ValueError(value.reason)
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -97,13 +107,11 @@ def validate(data: dict, source: str) -> ExporterConfig:
 
 def load_yaml(path: str) -> dict:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = strict_yaml.load(Path(path))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except strict_yaml.StrictYAMLError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
