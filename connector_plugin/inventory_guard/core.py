@@ -301,7 +301,11 @@ class Guard:
                     fmt(as_of - fill.arrived),
                 )
             else:
-                self._forget_trade(name, fill)
+                if how == "anchored":  # real and inside the anchor, or a phantom: the order is reserved as before
+                    self._unsettled_exit(book, fill)
+                    how = "identity"
+                else:
+                    self._forget_trade(name, fill)
                 book.bump("fills_confirmed", how=how)
                 book.observe_confirmation(max(ZERO, book.clock - fill.arrived))
             self.done_trades.add(fill.key[0])

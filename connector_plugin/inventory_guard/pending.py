@@ -92,7 +92,8 @@ class PendingFill:
 
 
 class Exit(NamedTuple):
-    """A fill leaving the book at a snapshot: ``how`` is identity, sums (confirmed) or aged_out (a phantom)."""
+    """A fill leaving the book at a snapshot: ``how`` is identity, sums (confirmed), aged_out (a phantom) or anchored
+    (inside the anchor if real, a phantom otherwise: counted as confirmed, its order's reservation given back)."""
 
     fill: PendingFill
     how: str
@@ -498,6 +499,13 @@ class PendingBook:
             if fill.settled_at <= as_of:  # reported final before the anchor's answer: inside it
                 self._take(fill)
                 exits.append(Exit(fill, "identity"))
+        if instant:  # a fill that arrived by as_of had settled before it: inside the anchor if real, or a phantom
+            while self.fills:
+                fill = next(iter(self.fills.values()))
+                if fill.seq >= boundary or fill.arrived > as_of:
+                    break
+                self._take(fill)
+                exits.append(Exit(fill, "anchored"))
         due = as_of - max_age
         while self.fills:  # past the window: inside the anchor if real (oldest first, so this stops early)
             fill = next(iter(self.fills.values()))
