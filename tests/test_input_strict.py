@@ -224,11 +224,14 @@ def test_a_journal_with_a_rejected_jump_reopens_to_the_same_state(tmp_path):
         assert j.state("m").confirmed == D(3) and j.guard.clock == D(30)
 
 
-def test_a_restart_does_not_hide_a_jump(tmp_path):
-    """The check depends on the journaled clock only: a reopen (clean or after a crash) checks like before it."""
+def test_after_a_restart_the_first_event_sets_the_clock_then_jumps_are_checked_again(tmp_path):
+    """A bot restarted after a stop longer than max_clock_jump_s must not be locked out: the first event accepted
+    after an open sets the clock (the journal's replay accepts what was accepted), the next ones are checked."""
     lines = ['{"t":100,"type":"snapshot","market":"m","size":"1"}', '{"t":1,"type":"restart"}',
-             '{"t":90000,"type":"snapshot","market":"m","size":"2"}', '{"t":130,"type":"tick"}']
-    assert [a["ok"] for a in answers(lines, JUMPY, tmp_path / "j.sqlite")] == [True, True, False, True]
+             '{"t":90000,"type":"snapshot","market":"m","size":"2"}', '{"t":200000,"type":"tick"}',
+             '{"t":90030,"type":"tick"}', '{"t":1,"type":"restart"}', '{"t":90040,"type":"tick"}']
+    assert [a["ok"] for a in answers(lines, JUMPY, tmp_path / "j.sqlite")] == [True, True, True, False, True, True,
+                                                                                True]
 
 
 def test_replaying_the_whole_log_accepts_exactly_what_was_accepted(tmp_path):

@@ -108,6 +108,9 @@ class Guard:
         # fills dropped by trade_failed, kept so a later fill_settled can bring them back (the later report wins)
         self.failed_fills: OrderedDict[str, list[tuple[str, FillKey, str, Decimal]]] = OrderedDict()
         self.clock = ZERO
+        # True while restoring from a journal (what was accepted is replayed as accepted) and, after an open, for
+        # the first event accepted: a bot restarted after a long stop starts from its first event (not persisted).
+        self.clock_settable = False
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -142,6 +145,7 @@ class Guard:
                 decision = handler(self, event, step)
             finally:
                 setcontext(outer)
+        self.clock_settable = False
         books = self.books
         changed = tuple([m for m, before in step.items() if books[m].state_key() != before])
         return Outcome(changed, tuple(step), decision)
@@ -169,7 +173,7 @@ class Guard:
         guard (clock still 0) sets the clock. A function of the persisted clock only, so replaying the journal,
         from any checkpoint or from the start, accepts exactly what was accepted."""
         limit = self.config.max_clock_jump_s
-        if limit is None or self.clock == 0:
+        if limit is None or self.clock == 0 or self.clock_settable:
             return
         ahead = CONTEXT.subtract(t, self.clock)
         if ahead > limit:

@@ -612,6 +612,7 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
                 raise JournalCorrupt(f"{path}: event {seq} in the journal is damaged ({exc}); "
                                      f"{_DAMAGE_ADVICE}") from None
             try:
+                guard.clock_settable = True  # replayed as it was accepted, whatever max_clock_jump_s is now
                 guard.apply(event)
             except (InvalidEvent, UnknownMarket):
                 raise
@@ -620,6 +621,7 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
                     f"{path}: replaying event {seq} onto the checkpoint failed ({type(exc).__name__}: {exc}): the "
                     f"checkpoint or the event is damaged; {_DAMAGE_ADVICE}"
                 ) from None
+        guard.clock_settable = True  # the first event after an open may follow a long stop: it sets the clock
         return guard, seq, checkpoint_seq
     except UnknownMarket as exc:
         raise JournalError(f"{path}: the journal has state for a market the config does not know: {exc}") from None
