@@ -226,7 +226,7 @@ class Guard:
         self.seen_fills.add(seen_key)
         fill = book.pending.add(key, event.side, amount, now, book.last_as_of, config.settlement == "instant")
         self.trade_fills.setdefault(key[0], []).append((event.market, key))
-        book.bump("fills", side=event.side)
+        book.bump_one("fills", "side", event.side)
         if order is not None:
             fill.reserved = self._move_reservation(order, book, -min(order.remaining, gross))
         notice = self.early_notices.get(key[0])
@@ -282,7 +282,7 @@ class Guard:
         if result.capped:
             book.bump("reconcile_capped")
         if result.fallback is not None:
-            book.bump("reconcile_fallbacks", reason=result.fallback)
+            book.bump_one("reconcile_fallbacks", "reason", result.fallback)
             if book.last_fallback != result.fallback:  # say it once, not at every snapshot of a busy book
                 log.warning(
                     "%s: reconciliation fell back to the safe rule (%s): %d pending fills held in conservative "
@@ -310,7 +310,7 @@ class Guard:
                     how = "identity"
                 else:
                     self._forget_trade(name, fill)
-                book.bump("fills_confirmed", how=how)
+                book.bump_one("fills_confirmed", "how", how)
                 book.observe_confirmation(max(ZERO, book.clock - fill.arrived))
             self.done_trades.add(fill.key[0])
 
@@ -387,7 +387,7 @@ class Guard:
         book = self._book(config, step)
         book.clock = now
         decision = decide(book, event.side, size, now)
-        book.bump("orders_checked", side=event.side)
+        book.bump_one("orders_checked", "side", event.side)
         if not decision.allowed:
             book.bump("orders_blocked", side=event.side, reason=decision.reason)
         elif decision.resized:

@@ -58,6 +58,9 @@ class MarketView:
         return out
 
 
+_ONE_LABEL: dict[tuple[str, str, str], tuple[str, tuple]] = {}
+
+
 def _counter_key(name: str, labels: dict[str, str]) -> tuple[str, tuple]:
     """(name, sorted label pairs): the counters' key, and the journal's labels column."""
     return (name, tuple(sorted(labels.items())) if len(labels) > 1 else tuple(labels.items()))
@@ -164,6 +167,14 @@ class MarketBook:
         self.counters[key] += amount
         self.dirty_counters.add(key)
         return key
+
+    def bump_one(self, name: str, label: str, value: str) -> None:
+        """``bump(name, **{label: value})`` without building the key each time (the per-event counters)."""
+        key = _ONE_LABEL.get((name, label, value))
+        if key is None:
+            key = _ONE_LABEL[(name, label, value)] = (name, ((label, value),))
+        self.counters[key] += 1
+        self.dirty_counters.add(key)
 
     def count(self, name: str, **labels: str) -> int:
         return self.counters[_counter_key(name, labels)]
