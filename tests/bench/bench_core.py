@@ -228,18 +228,23 @@ def main() -> None:
     import logging
     logging.disable(logging.WARNING)
 
-    print("1. Per-event cost: apply one event (fill, check, snapshot confirming the oldest, tick) and read the")
-    print("   state it publishes (confirmed, pending sums, effective, conservative exposure, available to sell); us/event")
+    repeats = 1 if args.quick else 5
+    print("1. Per-event cost: apply one event (fill, check, settlement notice, snapshot confirming the oldest, tick)")
+    print("   and read the state it publishes (confirmed, pending sums, effective, conservative exposure, available to")
+    print(f"   sell); us/event, best of {repeats} runs each (the machine is shared: the best run is the least disturbed)")
     rows = []
     for pending in (10, 1_000, 10_000):
         cycles = 500 if args.quick else (2_000 if pending < 10_000 else 300)
-        core, ref = per_event_cost(pending, cycles)
+        runs = [per_event_cost(pending, cycles) for _ in range(repeats)]
+        core, ref = min(r[0] for r in runs), min(r[1] for r in runs)
         rows.append([f"{pending:,}", f"{core:.1f}", f"{ref:.1f}", f"{ref / core:.0f}x"])
     print(table(["pending fills", "inventory-guard", "seed reference", "speed-up"], rows))
 
     n = 5_000 if args.quick else 50_000
-    memory, batched, every = throughput(n)
-    print(f"\n2. Throughput over {n:,} fills, 100/s of event time (+ a snapshot every 10), events per second; every")
+    runs = [throughput(n) for _ in range(1 if args.quick else 3)]
+    memory, batched, every = (max(r[i] for r in runs) for i in range(3))
+    print(f"\n2. Throughput over {n:,} fills, 100/s of event time (+ a snapshot every 10), events per second, best of "
+          f"{len(runs)}; every")
     print("   event committed before apply returns")
     print(table(["in-memory core", "journaled (default: state rows every 0.25 s)", "journaled (state rows every event)"],
                 [[f"{memory:,.0f}", f"{batched:,.0f}", f"{every:,.0f}"]]))
