@@ -30,6 +30,8 @@ class CounterSpec:
 
 
 SIDES = ({"side": "buy"}, {"side": "sell"})
+# The core gate's refusal reasons (inventory_guard.gate); the adapter's own (guard_error, ...) are exported as stored.
+BLOCK_REASONS = ("halted", "insufficient_inventory", "position_limit", "snapshot_stale")
 # The core's force-reconcile reasons (inventory_guard.events.FORCE_RECONCILE_REASONS); others are exported as stored.
 REASONS = tuple({"reason": r} for r in ("manual", "periodic", "sequence_gap", "ws_reconnect"))
 
@@ -95,7 +97,8 @@ COUNTERS: tuple[CounterSpec, ...] = (
     CounterSpec("stale_snapshots", "Balance snapshots ignored because they were older than the state."),
     CounterSpec("force_reconciles", "Forced reconciliations to the exchange balance, by reason.", ("reason",), REASONS),
     CounterSpec("orders_checked", "Order checks answered, by side.", ("side",), SIDES),
-    CounterSpec("orders_blocked", "Orders blocked by a check, by side and reason.", ("reason", "side"), ()),
+    CounterSpec("orders_blocked", "Orders blocked by a check, by side and reason.", ("reason", "side"),
+                tuple({"reason": r, "side": side} for r in BLOCK_REASONS for side in ("buy", "sell"))),
     CounterSpec("orders_resized", "Orders allowed with a reduced size, by side.", ("side",), SIDES),
 )
 
