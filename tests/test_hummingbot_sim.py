@@ -371,6 +371,12 @@ def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path):
         assert needle in out, out
     assert "t=    60s" in out                                  # --no-live: a status line per simulated minute
     assert journal.exists() and (tmp_path / "demo.log").exists()
+    chart = tmp_path / "chart.svg"                             # a picture of the run, its path printed
+    assert f"chart: {chart}" in out
+    import xml.dom.minidom
+    svg = xml.dom.minidom.parse(str(chart))
+    assert len(svg.getElementsByTagName("polyline")) == 4      # true position, confirmed, effective, conservative
+    assert "limit (max_position)" in chart.read_text()
 
 
 def test_demo_via_the_cli_serves_metrics_while_it_runs(tmp_path):

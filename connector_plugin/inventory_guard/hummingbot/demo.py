@@ -250,6 +250,9 @@ class GuardedSimSession:
         self.max_conservative_exposure = ZERO
         self.limit_violations: List[tuple] = []       # (t, true exposure)
         self.undercounts: List[tuple] = []            # (t, conservative, true)
+        from .chart import RunRecord
+        self.record = RunRecord(limit=settings.max_position)  # one sample per simulated second, for the chart
+        self._seen_blocks = self._seen_phantoms = 0
         self.reconnects = 0
         self.trade_failures_reported = 0
         self.trade_statuses: Dict[str, int] = {}      # status -> notices seen by the connector
@@ -289,6 +292,30 @@ class GuardedSimSession:
             self.max_conservative_exposure = max(self.max_conservative_exposure, cons)
             if cons < true:
                 self.undercounts.append((t, cons, true))
+            self._record(t, st)
+
+    def _record(self, t: float, st) -> None:
+        start = self.driver.start_time if self.driver is not None else t
+        bb, _, sb, _ = self.venue._unsettled()
+        self.record.sample(t - start, true_position=self.venue.settled_base + bb - sb, confirmed=st.confirmed,
+                           effective=st.effective, conservative=st.conservative_exposure)
+        c = self.counters()
+        blocks = sum(n for (name, labels), n in c.items()
+                     if name == "orders_blocked" and ("side", "buy") in tuple(labels))
+        phantoms = _count(c, "fills_failed")
+        self.record.blocks += [t - start] * max(0, blocks - self._seen_blocks)
+        self.record.phantoms += [t - start] * max(0, phantoms - self._seen_phantoms)
+        self._seen_blocks, self._seen_phantoms = blocks, phantoms
+
+    def write_chart(self, path: Path) -> Optional[Path]:
+        """The run as an SVG chart (true position, confirmed, effective, conservative exposure, limit, blocks and
+        phantom fills); None when nothing was recorded."""
+        if not self.record.t:
+            return None
+        from .chart import write_svg
+        title = (f"inventory-guard demo: {TRADING_PAIR}, seed {self.settings.seed}, max_position "
+                 f"{self.settings.max_position}")
+        return write_svg(self.record, path, title)
 
     async def run(self, sim_seconds: float, realtime_factor: Optional[float] = None, should_stop=None) -> float:
         return await self.driver.run(sim_seconds, realtime_factor=realtime_factor, should_stop=should_stop)
@@ -542,6 +569,7 @@ async def _run(duration_s, metrics_port, seed, out, live, journal_path, speed, m
         installed = True
     exporter = None
     metrics_url = None
+    chart = None
     with headless_hummingbot():
         session = GuardedSimSession(settings, journal_path)
         try:
@@ -582,6 +610,7 @@ async def _run(duration_s, metrics_port, seed, out, live, journal_path, speed, m
                 stop["flag"] = True
             wall = time.monotonic() - wall0
             summary = session.summary()
+            chart = session.write_chart(journal_path.with_name("chart.svg"))
         finally:
             await session.stop()
             stop_exporter(exporter)
@@ -592,6 +621,8 @@ async def _run(duration_s, metrics_port, seed, out, live, journal_path, speed, m
     if stop["flag"]:
         print("demo: interrupted", file=out)
     print(format_summary(summary, journal_path, wall), file=out)
+    if chart is not None:
+        print(f"  chart: {chart}", file=out)
     out.flush()
     return 0
 
