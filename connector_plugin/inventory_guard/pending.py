@@ -578,7 +578,7 @@ class PendingBook:
         book = cls(zero, step)
         book.unexplained = Decimal(data["unexplained"])
         book.verified = _exact(data["verified"], bool)
-        book.missed = Decimal(data["missed"])
+        book.missed = Decimal(data.get("missed", "0"))
         book.anchor_seq = _exact(data["anchor_seq"], int)
         book.next_seq = _exact(data["next_seq"], int)
         for row in data["fills"]:
