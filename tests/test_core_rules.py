@@ -629,10 +629,13 @@ def test_instant_a_fill_inside_an_anchor_cannot_explain_a_later_move():
 
 def test_instant_a_fill_that_arrives_exactly_at_as_of_is_not_taken_as_inside_it():
     # the accuracy benchmark found it: an answer taken at t, then a match at the same t: the fill is not inside.
+    # Taken as inside, the buy and a sell arriving just after the answer would "agree" with its zero move, and the
+    # buy would leave conservative exposure while the venue still holds it.
     g = Driver(settlement="instant", size_increment="1")
     g.snapshot(0, "0")
     g.order_open(0.5, "O1", "buy", "5")
     g.fill(1, "buy", "5", trade_id="B", order_id="O1")
     g.order_closed(1, "O1")
+    g.fill(1.2, "sell", "5", trade_id="S")
     g.snapshot(1.5, "0", as_of=1)
     assert (g.state.conservative_exposure, g.counter("fills_confirmed")) == (D(5), 0)
