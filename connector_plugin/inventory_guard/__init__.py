@@ -1,9 +1,12 @@
 """inventory-guard: a position-safety layer for market-making bots.
 
 Per market it keeps three quantities apart — the **confirmed** position (last exchange API snapshot), **pending
-fills** (websocket fills no snapshot has shown yet) and **order reservations** (unfilled size of open orders) — and
-derives ``effective = confirmed + pending_fill_buys - pending_fill_sells`` and
-``conservative_exposure = confirmed + pending_fill_buys + open_buy_reservations`` from them.
+fills** (websocket fills no snapshot is known to include) and **order reservations** (unfilled size of open orders)
+— and derives from them ``effective = confirmed + pending_fill_buys - pending_fill_sells`` (the best estimate) and
+the two bounds the gate uses: ``conservative_exposure`` (confirmed + every pending buy, less only what the sums or
+settlement notices prove, + open buy reservations) and ``available_to_sell`` (what the account will hold once every
+pending sell settles, crediting only buys known outside confirmed, - open sell reservations). ``pending.py`` explains
+the reconciliation.
 
 Layers: ``core`` (pure: events in, state and decisions out), ``journal`` (SQLite WAL event log + current-state
 tables), ``replay`` (the JSON-lines CLI contract), ``hummingbot`` (the only code that imports hummingbot).
