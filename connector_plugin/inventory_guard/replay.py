@@ -11,7 +11,9 @@ Input lines are events (``fill``, ``snapshot``, ``force_reconcile``, ``order_ope
 from __future__ import annotations
 
 import json
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -179,20 +181,39 @@ def replay(
     """
     with tempfile.TemporaryDirectory(prefix="inventory-guard-replay-") as tmpdir:
         replayer = Replayer(config, journal_path or Path(tmpdir) / "journal.sqlite")
+        busy = {"line": False, "stop": False}
+
+        def on_sigint(signum, frame):  # a line being processed is finished and answered first
+            if busy["line"]:
+                busy["stop"] = True
+            else:
+                raise KeyboardInterrupt
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, on_sigint)
         try:
             try:
                 for number, text in enumerate(lines, start=1):
+                    busy["line"] = True
                     try:
-                        result = replayer.process(number, text)
-                    except JournalError as exc:
-                        out.write(_dump({"line": number, "ok": False, "error": f"journal: {exc}"}) + "\n")
-                        raise
-                    out.write(_dump(result) + "\n")
-                    if flush:  # live input: the journal's state tables and the output keep up line by line
-                        replayer.journal.flush()
-                        out.flush()
+                        try:
+                            result = replayer.process(number, text)
+                        except JournalError as exc:
+                            out.write(_dump({"line": number, "ok": False, "error": f"journal: {exc}"}) + "\n")
+                            raise
+                        out.write(_dump(result) + "\n")
+                        if flush:  # live input: the journal's state tables and the output keep up line by line
+                            replayer.journal.flush()
+                            out.flush()
+                    finally:
+                        busy["line"] = False
+                    if busy["stop"]:
+                        raise KeyboardInterrupt
             except KeyboardInterrupt:
                 replayer.summary.interrupted = True
             return replayer.finish()
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             replayer.close()
