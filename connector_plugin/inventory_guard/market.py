@@ -103,10 +103,9 @@ class MarketBook:
         fills whose websocket message has not arrived, so sums prove nothing there: no credit (its pending fills are
         confirmed by identity at the next snapshot that agrees)."""
         p = self.pending
-        live = p.all_buys - p.due_buys
         if self.instant:
-            return self.confirmed + live + self.open_buys
-        return self.confirmed + live - p.buys_shown - p.free.settled_out_sells + self.open_buys
+            return self.confirmed + p.live_buys + self.open_buys
+        return self.confirmed + p.live_buys - p.buys_shown - p.settled_out_sells + self.open_buys
 
     @property
     def available_to_sell(self) -> Decimal:
@@ -114,7 +113,7 @@ class MarketBook:
         confirmed (a buy that may already be inside it is never credited twice), minus open sell orders."""
         p = self.pending
         if self.instant:
-            return self.confirmed - (p.all_sells - p.due_sells) - self.open_sells
+            return self.confirmed - p.live_sells - self.open_sells
         return self.confirmed + p.sellable - self.open_sells
 
     @property

@@ -269,6 +269,11 @@ class PendingBook:
         return self.all_buys - self.due_buys
 
     @property
+    def live_sells(self) -> Decimal:
+        """Pending sells that may still lower the position: every one but those past the settlement window."""
+        return self.all_sells - self.due_sells
+
+    @property
     def buys_shown(self) -> Decimal:
         """Pending buys within the settlement window that the sums prove are inside confirmed (not which ones):
         the window's candidates sum to at least unexplained - due buys, so their buys to at least that, and 0."""
@@ -277,7 +282,7 @@ class PendingBook:
         shown = self.unexplained - self.due_buys
         if shown <= 0:
             return self.zero
-        return min(shown, self.all_buys - self.due_buys - self.free.out_buys)
+        return min(shown, self.live_buys - self.free.out_buys)
 
     @property
     def sells_shown(self) -> Decimal:
@@ -286,7 +291,7 @@ class PendingBook:
         shown = -self.unexplained - self.due_sells
         if shown <= 0:
             return self.zero
-        return min(shown, self.all_sells - self.due_sells - self.free.out_sells)
+        return min(shown, self.live_sells - self.free.out_sells)
 
     @property
     def settled_out_sells(self) -> Decimal:
@@ -303,17 +308,16 @@ class PendingBook:
         outside confirmed, minus every sell not shown. When no fill is held, the exact sum gives a second bound:
         the fills outside confirmed sum to (all pending) - unexplained, of which the past-window ones are phantoms
         (at most the due buys). Both are sound, so the larger one is used."""
-        free = self.free
-        bound = free.out_buys - free.suspect_buys - (self.all_sells - self.due_sells - self.sells_shown)
+        bound = self.credited_buys - self.unshown_sells
         if self.verified and not self.held_count:
-            exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - free.suspect_buys
+            exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - self.free.suspect_buys
             return exact if exact > bound else bound
         return bound
 
     @property
     def unshown_sells(self) -> Decimal:
         """Every pending sell that may still lower the position: outside confirmed, or a candidate not shown."""
-        return self.all_sells - self.due_sells - self.sells_shown
+        return self.live_sells - self.sells_shown
 
     # --- writing -------------------------------------------------------------------------------------------
 
