@@ -222,7 +222,6 @@ class PendingBook:
         self.missed = zero  # unexplained at that miss (tried as a transfer if the next snapshot misses too)
         self.anchor_seq = 0  # fills with seq below this are held
         self.next_seq = 0
-        self._max_steps = 20_000  # the current snapshot's search bound (set by reconcile)
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -368,7 +367,6 @@ class PendingBook:
                   max_candidates: int, max_steps: int) -> Reconciliation:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
         self.unexplained += move
-        self._max_steps = max_steps
         if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
             exits = []
             settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_at <= as_of]
@@ -380,7 +378,7 @@ class PendingBook:
             return Reconciliation(exits + self._reanchor(as_of, max_age, instant, False), False, "capped", True)
         exits: list[Exit] = []
         candidates: list[PendingFill] = []
-        for fill in list(self.fills.values()):
+        for fill in self.fills.values():  # (nothing leaves the book in this pass)
             held = self.is_held(fill)
             if not held and fill.status == OUT and (instant or fill.arrived <= as_of):
                 self._restatus(fill, CANDIDATE)
@@ -406,17 +404,18 @@ class PendingBook:
                         self._take(fill)
                         exits.append(Exit(fill, "identity"))
                     self.unexplained = rem
-                    return self._outcome(rest, found, as_of, max_age, instant, exits, False)
+                    return self._outcome(rest, found, as_of, max_age, instant, max_steps, exits, False)
                 mismatch = found.complete
         if len(candidates) > max_candidates:
             exits += self._reanchor(as_of, max_age, instant, False)
             return Reconciliation(exits, mismatch, "capped", True)
         found = subset_search(self._units(candidates), self._unit(self.unexplained), max_steps)
-        return self._outcome(candidates, found, as_of, max_age, instant, exits, mismatch)
+        return self._outcome(candidates, found, as_of, max_age, instant, max_steps, exits, mismatch)
 
     # --- internals ---------------------------------------------------------------------------------------------
 
-    def _outcome(self, candidates, found: _Search, as_of, max_age, instant, exits, mismatch) -> Reconciliation:
+    def _outcome(self, candidates, found: _Search, as_of, max_age, instant, max_steps, exits,
+                 mismatch) -> Reconciliation:
         due = as_of - max_age
         if found.solutions:
             self.missed = self.zero
@@ -473,10 +472,10 @@ class PendingBook:
             return Reconciliation(exits, True, None, False)
         if self.missed:  # the previous miss was not a fill on its way: a transfer. Without it, do the fills explain?
             alternative = self.unexplained - self.missed
-            again = subset_search(self._units(candidates), self._unit(alternative), self._max_steps)
+            again = subset_search(self._units(candidates), self._unit(alternative), max_steps)
             if again.solutions:
                 self.unexplained, self.missed = alternative, self.zero
-                return self._outcome(candidates, again, as_of, max_age, instant, exits, True)
+                return self._outcome(candidates, again, as_of, max_age, instant, max_steps, exits, True)
         exits += self._reanchor(as_of, max_age, instant, False)
         return Reconciliation(exits, True, "mismatch", False)
 
@@ -503,20 +502,16 @@ class PendingBook:
             if fill.settled_at <= as_of:  # reported final before the anchor's answer: inside it
                 self._take(fill)
                 exits.append(Exit(fill, "identity"))
-        if instant:  # a fill that arrived by as_of had settled before it: inside the anchor if real, or a phantom
-            while self.fills:
-                fill = next(iter(self.fills.values()))
-                if fill.seq >= boundary or fill.arrived > as_of:
-                    break
-                self._take(fill)
-                exits.append(Exit(fill, "anchored"))
-        due = as_of - max_age
-        while self.fills:  # past the window: inside the anchor if real (oldest first, so this stops early)
+        # Leaving at the anchor, oldest first (so this stops early): on an instant venue every fill that arrived by
+        # as_of (it had settled before: inside the anchor if real, or a phantom); elsewhere those past the window.
+        cutoff = as_of if instant else as_of - max_age
+        while self.fills:
             fill = next(iter(self.fills.values()))
-            if fill.seq >= boundary or fill.arrived > due:
+            if fill.seq >= boundary or fill.arrived > cutoff:
                 break
             self._take(fill)
-            exits.append(Exit(fill, "identity" if fill.settled_at is not None else "aged_out"))
+            how = "anchored" if instant else "identity" if fill.settled_at is not None else "aged_out"
+            exits.append(Exit(fill, how))
         return exits
 
     def _unit(self, value: Decimal) -> int:
