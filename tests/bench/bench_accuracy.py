@@ -187,7 +187,7 @@ class Sim:
             self.poll()
             if self.now >= self.next_reconnect:
                 self.next_reconnect = self.now + self.uniform(100, 200).quantize(STEP)
-                self.deliver(force=True)
+                self.deliver()  # every message due by now first, as the stream does before a reconnect
                 for market in MARKETS:
                     self.send(ForceReconcile(self.now, market, self.settled[market], "ws_reconnect"))
             self.expire()
@@ -206,8 +206,8 @@ class Sim:
                 self.settled[t.market] += t.signed
                 self.history[t.market].append((t.settles_at, self.settled[t.market]))
 
-    def deliver(self, force: bool = False) -> None:
-        """Deliver due messages in time order (``force``: everything due by now, before a reconnect)."""
+    def deliver(self) -> None:
+        """Deliver every message due by now, in time order."""
         due = sorted(e for e in self.queue if e[0] <= self.now)
         self.queue = [e for e in self.queue if e[0] > self.now]
         for at, _, event in due:
