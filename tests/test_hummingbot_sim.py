@@ -26,8 +26,9 @@ from hummingbot.core.event.events import MarketEvent  # noqa: E402
 
 from inventory_guard.config import GuardConfig  # noqa: E402
 from inventory_guard.hummingbot.bridge import GuardBridge  # noqa: E402
-from inventory_guard.hummingbot.demo import (  # noqa: E402
-    DEMO_VENUE, GuardedSimSession, SessionSettings, headless_hummingbot, link_trade_statuses)
+from inventory_guard.hummingbot.demo.session import (  # noqa: E402
+    GuardedSimSession, headless_hummingbot, link_trade_statuses)
+from inventory_guard.hummingbot.demo.settings import DEMO_VENUE, SessionSettings  # noqa: E402
 from inventory_guard.hummingbot.sim.connector import CONNECTOR_NAME, SimClobExchange, SimVenueEvent  # noqa: E402
 from inventory_guard.hummingbot.sim.driver import SimDriver  # noqa: E402
 from inventory_guard.hummingbot.sim.exchange import SimExchange, VenueConfig  # noqa: E402

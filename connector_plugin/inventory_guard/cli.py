@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .hummingbot.demo import cli as demo_cli  # imports no Hummingbot
 from .journal import JournalError
 
 
@@ -66,22 +67,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 130 if summary.interrupted else 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    if not args.trace:
-        try:
-            from .hummingbot.demo import run_demo  # needs the `hummingbot` extra
-        except ImportError as exc:
-            print(f"inventory-guard: the Hummingbot demo is unavailable ({exc}); showing the trace demo instead",
-                  file=sys.stderr)
-        else:
-            return run_demo(duration_s=args.duration, metrics_port=None if args.no_metrics else args.metrics_port,
-                            seed=args.seed,
-                            live=not args.no_live, journal=args.journal, speed=args.speed)
-    from .demo_trace import run_trace_demo
-
-    return run_trace_demo(sys.stdout)
-
-
 def _cmd_hummingbot_init(args: argparse.Namespace) -> int:
     from .hummingbot.install import InitError, init_root
 
@@ -107,16 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_replay)
 
     p = sub.add_parser("demo", help="run the demo (simulated venue with Hummingbot; --trace for the bundled trace)")
-    p.add_argument("--trace", action="store_true", help="replay the bundled example trace and print a table")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds to run the live demo (default 60)")
-    p.add_argument("--seed", type=int, default=7, help="random seed of the simulated venue")
-    p.add_argument("--metrics-port", type=int, default=0,
-                   help="serve the exporter's metrics on 127.0.0.1:PORT (default 0: any free port, printed at start)")
-    p.add_argument("--no-metrics", action="store_true", help="do not start the exporter")
-    p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall second (default 10)")
-    p.add_argument("--no-live", action="store_true", help="print periodic lines instead of a live table")
-    p.add_argument("--journal", default=None, help="journal path (default: a temporary one)")
-    p.set_defaults(func=_cmd_demo)
+    demo_cli.add_arguments(p)  # the demo's one parser, also behind `python -m inventory_guard.hummingbot.demo`
+    p.set_defaults(func=demo_cli.run_from_args)
 
     p = sub.add_parser("hummingbot", help="Hummingbot integration")
     hsub = p.add_subparsers(dest="hummingbot_command", required=True)
