@@ -9,8 +9,10 @@ import subprocess
 import urllib.parse
 
 import pytest
-from test_exporter_process import CONFIG, SCENARIO, write_journal
-from test_exporter_support import free_port, http_get, poll, running_exporter
+
+from support.exporter import CONFIG, SCENARIO, poll, running_exporter, write_journal
+from support.net import free_port, http_get
+from support.processes import stop_process
 
 pytestmark = pytest.mark.monitoring
 
@@ -68,7 +70,6 @@ def test_prometheus_scrapes_the_exporter_and_stores_the_core_state(tmp_path):
                 state_up = query(base, "inventory_guard_exporter_state_up")
                 assert [s["value"][1] for s in state_up] == ["1"]
             finally:
-                prometheus.terminate()
-                prometheus.wait(timeout=30)
+                stop_process(prometheus, timeout_s=30)
     finally:
         journal.close()

@@ -20,10 +20,9 @@ import struct
 import threading
 import time
 
-from test_exporter_support import (
+from support.exporter import (
     PROMETHEUS_2_42_ACCEPT,
     exporter_address,
-    http_get,
     parse_samples,
     poll,
     process_fds,
@@ -33,6 +32,7 @@ from test_exporter_support import (
     series,
     write_raw_journal,
 )
+from support.net import http_get
 
 UP = "inventory_guard_exporter_state_up"
 PROMETHEUS_HEADERS = {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}

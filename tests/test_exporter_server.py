@@ -10,7 +10,6 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from test_exporter_support import http_get, poll, write_raw_journal
 
 from inventory_guard_exporter.cli import build_parser, load_config, main, reload
 from inventory_guard_exporter.collector import StateCollector
@@ -25,6 +24,8 @@ from inventory_guard_exporter.server import (
     parse_head,
 )
 from inventory_guard_exporter.targets import Targets
+from support.exporter import poll, write_raw_journal
+from support.net import http_get
 
 # --- concurrent scrapes share reads, never older than the request ---------------------------------------------------
 
