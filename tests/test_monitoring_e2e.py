@@ -30,7 +30,8 @@ from dashboards.generate import DASHBOARDS, RULES_FILE, rules_yaml
 from dashboards.grafana_queries import label_values_variables, panel_queries
 from dashboards.grafana_vars import interpolate, multi_value
 from support import REPO
-from support.monitoring import Stack, wait_until
+from support.monitoring import Stack
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.monitoring, pytest.mark.timeout(180)]
 

@@ -4,7 +4,8 @@
 * ``support.hummingbot``: offline Hummingbot connectors and a guarded V2 script.
 * ``support.exporter``: run the exporter as a real process, scrape it, parse its samples, write journals.
 * ``support.monitoring``: real Prometheus, Alertmanager and the exporter wired together, with a webhook receiver.
-* ``support.net`` / ``support.processes``: HTTP GET, a free port, stopping a child process.
+* ``support.net`` / ``support.processes`` / ``support.waiting``: HTTP GET and a free port, stopping a child
+  process, waiting for a condition with a deadline.
 """
 
 from pathlib import Path

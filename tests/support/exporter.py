@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,24 +30,13 @@ from inventory_guard.schema import DDL
 from support import REPO
 from support.net import Response, http_get
 from support.processes import stop_process
+from support.waiting import wait_until
 
 STARTUP = re.compile(r"serving (http://\S+)/metrics, watching ")
 PROMETHEUS_2_42_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-
-
-def poll(check: Callable[[], object], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    """Call ``check`` until it returns something truthy (returned) or ``timeout`` passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 class RunningExporter:
@@ -68,7 +56,7 @@ class RunningExporter:
         )
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
-        match = poll(lambda: self._find(STARTUP) or self.proc.poll() is not None, timeout, what="the startup line")
+        match = wait_until(lambda: self._find(STARTUP) or self.proc.poll() is not None, timeout, "the startup line")
         if match is True:
             raise AssertionError(f"exporter exited with {self.proc.returncode}:\n{self.log}")
         self.url = match.group(1)
@@ -92,7 +80,7 @@ class RunningExporter:
             return "".join(self._lines)
 
     def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
-        return poll(lambda: text in self.log and self.log, timeout, what=f"log line containing {text!r}")
+        return wait_until(lambda: text in self.log and self.log, timeout, f"log line containing {text!r}")
 
     def get(self, path: str = "/metrics", headers: dict[str, str] | None = None) -> "Response":
         return http_get(self.url + path, headers)

@@ -16,22 +16,20 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from support.net import free_port, http_get
 from support.processes import stop_process
+from support.waiting import wait_until
 
 APT_PACKAGES = ("prometheus", "prometheus-alertmanager")
 APT_COMMAND = ["apt-get", "install", "-y", "--no-install-recommends", *APT_PACKAGES]
-POLL_S = 0.05
 
 
 # --- binaries -----------------------------------------------------------------------------------------------------
@@ -82,24 +80,6 @@ def require_monitoring_binaries() -> dict[str, str]:
         "alertmanager": _alertmanager_binary(),
         "amtool": shutil.which("amtool"),
     }
-
-
-# --- waiting -------------------------------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, diagnostics: Callable[[], str] = str):
-    """Poll ``condition`` until it returns something truthy (returned); fail with ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            result = condition()
-        except (OSError, ValueError):  # not listening yet, half-written response, ...
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}\n{diagnostics()}", pytrace=False)
-        time.sleep(POLL_S)
 
 
 # --- processes --------------------------------------------------------------------------------------------------------
