@@ -1,14 +1,23 @@
 """The market detail dashboard: one market's position against its limits, its pending fills and age-out, fill
 confirmation latency, and the orders the guard blocked or resized."""
 
+from string import ascii_uppercase
+
 from grafana_foundation_sdk.builders import dashboard
 
 from dashboards import layout
 from dashboards.panels import bars, graph, heatmap_query, latency_heatmap, query
 from dashboards.queries import MARKET_LABELS, SELECTOR, increase_by, market_legend, metric
 
+
+def _gauges(panel, *series: tuple[str, str]):
+    """``panel`` with a query per (gauge name, legend suffix), each a series per market, ref ids A, B, C, ..."""
+    for ref_id, (name, legend) in zip(ascii_uppercase, series):
+        panel = panel.with_target(query(metric(name), market_legend(legend), ref_id))
+    return panel
+
 def position_vs_limits() -> dashboard.Panel:
-    return (
+    return _gauges(
         graph(
             "Position: confirmed vs effective vs conservative exposure vs max position",
             "Confirmed = last API snapshot; effective = confirmed plus fills not yet confirmed; conservative exposure "
@@ -16,39 +25,39 @@ def position_vs_limits() -> dashboard.Panel:
             "none",
             width=24,
             height=10,
-        )
-        .with_target(query(metric("confirmed_position"), market_legend("confirmed"), "A"))
-        .with_target(query(metric("effective_position"), market_legend("effective"), "B"))
-        .with_target(query(metric("conservative_exposure"), market_legend("conservative exposure"), "C"))
-        .with_target(query(metric("max_position"), market_legend("max position"), "D"))
+        ),
+        ("confirmed_position", "confirmed"),
+        ("effective_position", "effective"),
+        ("conservative_exposure", "conservative exposure"),
+        ("max_position", "max position"),
     )
 
 
 def pending_fill_sizes() -> dashboard.Panel:
-    return (
+    return _gauges(
         graph("Pending fill buys and sells", "Size of fills seen but not yet confirmed by a snapshot, by side.",
-              "none", 12)
-        .with_target(query(metric("pending_fill_buys"), market_legend("buys"), "A"))
-        .with_target(query(metric("pending_fill_sells"), market_legend("sells"), "B"))
+              "none", 12),
+        ("pending_fill_buys", "buys"),
+        ("pending_fill_sells", "sells"),
     )
 
 
 def reservations() -> dashboard.Panel:
-    return (
+    return _gauges(
         graph("Open reservations and available to sell",
-              "Size reserved by open orders on each side, and what the guard still lets the bot sell.", "none", 12)
-        .with_target(query(metric("open_buy_reservations"), market_legend("buy reservations"), "A"))
-        .with_target(query(metric("open_sell_reservations"), market_legend("sell reservations"), "B"))
-        .with_target(query(metric("available_to_sell"), market_legend("available to sell"), "C"))
+              "Size reserved by open orders on each side, and what the guard still lets the bot sell.", "none", 12),
+        ("open_buy_reservations", "buy reservations"),
+        ("open_sell_reservations", "sell reservations"),
+        ("available_to_sell", "available to sell"),
     )
 
 
 def oldest_pending_vs_age_out() -> dashboard.Panel:
-    return (
+    return _gauges(
         graph("Oldest pending fill age vs age-out",
-              "A pending fill older than the age-out line is dropped as a phantom fill.", "s", 12)
-        .with_target(query(metric("oldest_pending_fill_age_seconds"), market_legend("oldest pending"), "A"))
-        .with_target(query(metric("pending_fill_max_age_seconds"), market_legend("age-out"), "B"))
+              "A pending fill older than the age-out line is dropped as a phantom fill.", "s", 12),
+        ("oldest_pending_fill_age_seconds", "oldest pending"),
+        ("pending_fill_max_age_seconds", "age-out"),
     )
 
 

@@ -12,35 +12,23 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, Th
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 
+def _dataquery(expr: str, ref_id: str) -> prometheus.Dataquery:
+    return prometheus.Dataquery().datasource(DATASOURCE).expr(expr).ref_id(ref_id)
+
+
 def query(expr: str, legend: str, ref_id: str = "A") -> prometheus.Dataquery:
     """A range query for a graph; ``legend`` is Grafana's legendFormat (``{{label}}`` placeholders)."""
-    return prometheus.Dataquery().datasource(DATASOURCE).expr(expr).legend_format(legend).ref_id(ref_id).range()
+    return _dataquery(expr, ref_id).legend_format(legend).range()
 
 
 def instant_table_query(expr: str, ref_id: str) -> prometheus.Dataquery:
     """An instant query returning one table row per series (for table panels)."""
-    return (
-        prometheus.Dataquery()
-        .datasource(DATASOURCE)
-        .expr(expr)
-        .ref_id(ref_id)
-        .instant()
-        .format(prom_models.PromQueryFormat.TABLE)
-        .legend_format("__auto")
-    )
+    return _dataquery(expr, ref_id).instant().format(prom_models.PromQueryFormat.TABLE).legend_format("__auto")
 
 
 def heatmap_query(expr: str, ref_id: str = "A") -> prometheus.Dataquery:
     """A histogram-bucket query in Grafana's heatmap format (one series per ``le``)."""
-    return (
-        prometheus.Dataquery()
-        .datasource(DATASOURCE)
-        .expr(expr)
-        .ref_id(ref_id)
-        .range()
-        .format(prom_models.PromQueryFormat.HEATMAP)
-        .legend_format("{{le}}")
-    )
+    return _dataquery(expr, ref_id).range().format(prom_models.PromQueryFormat.HEATMAP).legend_format("{{le}}")
 
 
 def thresholds(*steps: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
@@ -59,16 +47,16 @@ def _legend() -> common_builder.VizLegendOptions:
     )
 
 
+def _placed(panel, title: str, description: str, width: int, height: int):
+    """``panel`` with what every panel here has: title, description, the dashboard's datasource, size on the grid."""
+    return panel.title(title).description(description).datasource(DATASOURCE).span(width).height(height)
+
+
 def graph(title: str, description: str, unit: str, width: int, height: int = 8) -> timeseries.Panel:
     """A line graph (timeseries panel) with a table legend showing last and max values."""
     return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
+        _placed(timeseries.Panel(), title, description, width, height)
         .unit(unit)
-        .span(width)
-        .height(height)
         .line_width(1)
         .fill_opacity(10)
         .show_points(common.VisibilityMode.NEVER)
@@ -91,13 +79,8 @@ def bars(title: str, description: str, unit: str, width: int, height: int = 8) -
 
 def single_stat(title: str, description: str, unit: str, width: int, height: int = 4) -> stat.Panel:
     return (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
+        _placed(stat.Panel(), title, description, width, height)
         .unit(unit)
-        .span(width)
-        .height(height)
         .reduce_options(common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .color_mode(common.BigValueColorMode.BACKGROUND)
         .graph_mode(common.BigValueGraphMode.NONE)
@@ -107,12 +90,7 @@ def single_stat(title: str, description: str, unit: str, width: int, height: int
 def latency_heatmap(title: str, description: str, width: int, height: int = 8) -> heatmap.Panel:
     """A heatmap of pre-bucketed Prometheus histogram data (Grafana must not re-bucket it)."""
     return (
-        heatmap.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .span(width)
-        .height(height)
+        _placed(heatmap.Panel(), title, description, width, height)
         .calculate(False)
         .color(heatmap.HeatmapColorOptions().mode(heatmap_models.HeatmapColorMode.SCHEME).scheme("Oranges").steps(64))
         .y_axis(heatmap.YAxisConfig().unit("s"))
@@ -122,4 +100,4 @@ def latency_heatmap(title: str, description: str, width: int, height: int = 8) -
 
 
 def data_table(title: str, description: str, width: int, height: int = 8) -> table.Panel:
-    return table.Panel().title(title).description(description).datasource(DATASOURCE).span(width).height(height)
+    return _placed(table.Panel(), title, description, width, height)

@@ -11,10 +11,10 @@ import subprocess
 import pytest
 import yaml
 
-from monitoring_support import REPO, require_monitoring_binaries  # also puts the repository root on sys.path
-
-from dashboards import alerts  # noqa: E402
-from dashboards.generate import RULES_FILE, rules_yaml  # noqa: E402
+from dashboards import alerts
+from dashboards.generate import RULES_FILE, rules_yaml
+from support import REPO
+from support.monitoring import require_monitoring_binaries
 
 RULES_DIR = REPO / "alert_rules"
 UNIT_TESTS = RULES_DIR / "inventory_guard.rules.test.yml"

@@ -3,6 +3,7 @@ out-of-order snapshots, and delivers duplicate and phantom fills, partial fills,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal as D
 
@@ -112,6 +113,13 @@ class Harness:
         self.venue.delivered.append(event)
         self.guard.apply(event)
 
+    def play(self, steps: list[tuple]) -> Iterator[tuple]:
+        """For each (op, dt): advance the clock by dt, run op, then yield op (the caller iterates to play)."""
+        for op, dt in steps:
+            self.advance(dt)
+            self.run(op)
+            yield op
+
     def run(self, op: tuple) -> None:
         v, g = self.venue, self.guard
         kind = op[0]
@@ -177,9 +185,7 @@ class Harness:
 @given(st.lists(step, min_size=10, max_size=150))
 def test_conservative_exposure_never_falls_below_the_true_exposure(steps):
     h = Harness()
-    for op, dt in steps:
-        h.advance(dt)
-        h.run(op)
+    for op in h.play(steps):
         state = h.guard.state(M)
         assert state.conservative_exposure >= h.venue.true_exposure, (op, state, h.venue)
         assert h.venue.true_exposure <= LIMIT, "the gate let the true exposure pass the limit"
@@ -189,9 +195,8 @@ def test_conservative_exposure_never_falls_below_the_true_exposure(steps):
 @given(st.lists(step, min_size=1, max_size=80))
 def test_effective_equals_the_truth_once_the_venue_is_quiet_for_the_age_out(steps):
     h = Harness()
-    for op, dt in steps:
-        h.advance(dt)
-        h.run(op)
+    for _ in h.play(steps):
+        pass
     v = h.venue
     for fill in list(v.unsettled):
         v.settle(fill)

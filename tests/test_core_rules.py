@@ -9,7 +9,7 @@ import pytest
 
 from inventory_guard.events import InvalidEvent
 
-from guard_support import Driver
+from support.guard import Driver
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from monitoring_support import REPO, require_monitoring_binaries  # also puts the repository root on sys.path
-
-from dashboards import layout  # noqa: E402
-from dashboards.generate import DASHBOARDS, render_all  # noqa: E402
-from dashboards.grafana_queries import label_values_variables, panel_queries  # noqa: E402
-from dashboards.grafana_vars import interpolate, multi_value, regex_escape, variable_names  # noqa: E402
-from dashboards.lint import lint, panels_of  # noqa: E402
+from dashboards import layout
+from dashboards.generate import DASHBOARDS, render_all
+from dashboards.grafana_queries import label_values_variables, panel_queries
+from dashboards.grafana_vars import interpolate, multi_value, regex_escape, variable_names
+from dashboards.lint import lint, panels_of
+from support import REPO
+from support.monitoring import require_monitoring_binaries
 
 VENDOR = REPO / "dashboards" / "vendor"
 OVERVIEW = "dashboards/inventory-guard-overview.json"

@@ -19,53 +19,21 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
-from test_exporter_support import (
+
+from inventory_guard.journal import Journal
+from support import REPO
+from support.exporter import (
+    CONFIG,
     PROMETHEUS_2_42_ACCEPT,
-    ROOT,
+    SCENARIO,
     parse_samples,
     promtool_check_metrics,
     running_exporter,
     series,
+    write_journal,
 )
 
-from inventory_guard.config import GuardConfig
-from inventory_guard.events import parse_event
-from inventory_guard.journal import Journal
-
 P = "inventory_guard_"
-
-CONFIG = {
-    "bot_name": "b1",
-    "connector": "binance",
-    "max_position": "100",
-    "pending_fill_max_age_s": "30",
-    "markets": {"BTC-USDT": {"max_position": "50"}, "ETH-USDT": {"connector": "kucoin", "max_position": "80"}},
-}
-
-# Touches every metric: confirmations (histogram), duplicates, stale snapshots, resizes, blocks, a failed trade,
-# an age-out, a force reconcile, a halt, open orders on both sides.
-SCENARIO = [
-    {"t": 1, "type": "snapshot", "market": "BTC-USDT", "size": "10"},
-    {"t": 2, "type": "fill", "market": "BTC-USDT", "side": "buy", "size": "3", "trade_id": "T1", "order_id": "O1"},
-    {"t": 2.5, "type": "fill", "market": "BTC-USDT", "side": "buy", "size": "3", "trade_id": "T1", "order_id": "O1"},
-    {"t": 3.75, "type": "snapshot", "market": "BTC-USDT", "size": "13"},
-    {"t": 4, "type": "snapshot", "market": "BTC-USDT", "size": "13", "as_of": "2"},
-    {"t": 5, "type": "fill", "market": "BTC-USDT", "side": "sell", "size": "2", "trade_id": "T2"},
-    {"t": 6, "type": "check", "market": "BTC-USDT", "side": "buy", "size": "100"},
-    {"t": 6, "type": "check", "market": "BTC-USDT", "side": "sell", "size": "1000"},
-    {"t": 6.5, "type": "order_open", "market": "BTC-USDT", "order_id": "O2", "side": "sell", "size": "1.5"},
-    {"t": 7, "type": "fill", "market": "ETH-USDT", "side": "buy", "size": "1", "trade_id": "T3"},
-    {"t": 8, "type": "trade_failed", "trade_id": "T3"},
-    {"t": 9, "type": "fill", "market": "ETH-USDT", "side": "buy", "size": "2", "trade_id": "T4"},
-    {"t": 45, "type": "tick"},
-    {"t": 46, "type": "order_open", "market": "ETH-USDT", "order_id": "O9", "side": "buy", "size": "5"},
-    {"t": 47, "type": "force_reconcile", "market": "ETH-USDT", "size": "4", "reason": "ws_reconnect"},
-    {"t": 48, "type": "fill", "market": "ETH-USDT", "side": "sell", "size": "0.5", "trade_id": "T5"},
-    {"t": 50, "type": "halt", "market": "ETH-USDT", "reason": "test halt"},
-    {"t": 51, "type": "check", "market": "ETH-USDT", "side": "buy", "size": "1"},
-    {"t": 52, "type": "fill", "market": "BTC-USDT", "side": "sell", "size": "2", "trade_id": "T6"},
-    {"t": 55, "type": "tick"},
-]
 
 GAUGE_OF_VIEW = {
     "confirmed_position": "confirmed",
@@ -84,14 +52,6 @@ GAUGE_OF_VIEW = {
     "last_snapshot_timestamp_seconds": "confirmed_at",
     "force_reconcile_gap": "last_force_reconcile_gap",
 }
-
-
-def write_journal(path: Path, events: list[dict], config: dict = CONFIG) -> Journal:
-    journal = Journal.open(path, GuardConfig.model_validate(config))
-    for event in events:
-        journal.apply(parse_event(event))
-    journal.flush()  # state tables are batched during bursts; a bot's next tick writes them within a second
-    return journal
 
 
 @pytest.fixture
@@ -306,7 +266,7 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
     """Counters and state live in different tables; a torn read would break these per-scrape identities."""
     path, stop = tmp_path / "writer.sqlite", tmp_path / "stop"
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(stop)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WRITER, str(path), str(stop)], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
     try:
         assert writer.stdout.readline() == "ready\n"
@@ -440,7 +400,7 @@ def test_invalid_config_exits_2_with_a_message(tmp_path):
     config.write_text("state_dirs: /not/a/list\n")
     result = subprocess.run(
         [sys.executable, "-m", "inventory_guard_exporter", "--config", str(config)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
     assert f"{config}: invalid exporter configuration" in result.stderr

@@ -9,8 +9,11 @@ import subprocess
 import urllib.parse
 
 import pytest
-from test_exporter_process import CONFIG, SCENARIO, write_journal
-from test_exporter_support import free_port, http_get, poll, running_exporter
+
+from support.exporter import CONFIG, SCENARIO, running_exporter, write_journal
+from support.net import free_port, http_get
+from support.processes import stop_process
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.monitoring
 
@@ -54,10 +57,10 @@ def test_prometheus_scrapes_the_exporter_and_stores_the_core_state(tmp_path):
             )
             base = f"http://127.0.0.1:{port}"
             try:
-                poll(lambda: ready(base) or prometheus.poll() is not None, timeout=30, what="Prometheus ready")
+                wait_until(lambda: ready(base) or prometheus.poll() is not None, 30, "Prometheus ready")
                 assert prometheus.poll() is None, "prometheus exited (port taken?)"
-                up = poll(lambda: query(base, 'up{job="inventory_guard"}'), timeout=30, interval=0.2,
-                          what="Prometheus's first scrape of the exporter")
+                up = wait_until(lambda: query(base, 'up{job="inventory_guard"}'), 30,
+                                "Prometheus's first scrape of the exporter", interval_s=0.2)
                 assert up[0]["value"][1] == "1"
                 confirmed = query(base, 'inventory_guard_confirmed_position{market="BTC-USDT"}')
                 assert float(confirmed[0]["value"][1]) == float(journal.state("BTC-USDT").confirmed)
@@ -68,7 +71,6 @@ def test_prometheus_scrapes_the_exporter_and_stores_the_core_state(tmp_path):
                 state_up = query(base, "inventory_guard_exporter_state_up")
                 assert [s["value"][1] for s in state_up] == ["1"]
             finally:
-                prometheus.terminate()
-                prometheus.wait(timeout=30)
+                stop_process(prometheus, timeout_s=30)
     finally:
         journal.close()

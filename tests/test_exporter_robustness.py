@@ -20,12 +20,10 @@ import struct
 import threading
 import time
 
-from test_exporter_support import (
+from support.exporter import (
     PROMETHEUS_2_42_ACCEPT,
     exporter_address,
-    http_get,
     parse_samples,
-    poll,
     process_fds,
     process_threads,
     read_until_closed,
@@ -33,6 +31,8 @@ from test_exporter_support import (
     series,
     write_raw_journal,
 )
+from support.net import http_get
+from support.waiting import wait_until
 
 UP = "inventory_guard_exporter_state_up"
 PROMETHEUS_HEADERS = {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}
@@ -170,7 +170,7 @@ def test_idle_partial_and_kept_alive_connections_are_closed_after_their_timeouts
         slow = threading.Thread(target=trickle)
         slow.start()
         try:
-            poll(lambda: process_fds(pid) >= fds_before + 340, timeout=10, what="the connections to be accepted")
+            wait_until(lambda: process_fds(pid) >= fds_before + 340, 10, "the connections to be accepted")
             assert process_threads(pid) == threads_before  # an open connection costs a descriptor, not a thread
 
             started = time.perf_counter()  # scrapes are still answered meanwhile
@@ -191,7 +191,7 @@ def test_idle_partial_and_kept_alive_connections_are_closed_after_their_timeouts
             closed_kept = time.monotonic() - kept_since
             assert 2.9 <= closed_kept < 10, closed_kept  # idle timeout 3 s, after the faster request timeout
 
-            poll(lambda: process_fds(pid) <= fds_before, timeout=10, what="descriptors to be reclaimed")
+            wait_until(lambda: process_fds(pid) <= fds_before, 10, "descriptors to be reclaimed")
             assert process_threads(pid) == threads_before
             assert exporter.get("/healthz").status == 200
         finally:
@@ -311,7 +311,7 @@ def test_a_client_disconnecting_early_is_one_debug_line_not_a_traceback(tmp_path
             assert re.match(rb"HTTP/1\.[01] 200 OK\r\n", sock.recv(4096))  # the response has begun
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not FIN
             sock.close()
-        poll(lambda: exporter.log.count("client went away") == 10, timeout=20, what="10 disconnect lines")
+        wait_until(lambda: exporter.log.count("client went away") == 10, 20, "10 disconnect lines")
         assert exporter.get("/healthz").status == 200
         log = exporter.log
     went_away = [line for line in log.splitlines() if "client went away" in line]

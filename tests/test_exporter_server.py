@@ -10,7 +10,6 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from test_exporter_support import http_get, poll, write_raw_journal
 
 from inventory_guard_exporter.cli import build_parser, load_config, main, reload
 from inventory_guard_exporter.collector import StateCollector
@@ -25,6 +24,9 @@ from inventory_guard_exporter.server import (
     parse_head,
 )
 from inventory_guard_exporter.targets import Targets
+from support.exporter import write_raw_journal
+from support.net import http_get
+from support.waiting import wait_until
 
 # --- concurrent scrapes share reads, never older than the request ---------------------------------------------------
 
@@ -98,7 +100,7 @@ def test_a_failed_read_fails_every_caller_sharing_it_and_is_logged_once_per_read
 
     shared = SharedScrape(failing)
     threads, results = call_in_threads(shared.get, 1)
-    poll(lambda: calls, what="the read to start")
+    wait_until(lambda: calls, 10, "the read to start")
     more, more_results = call_in_threads(shared.get, 5)
     time.sleep(0.1)
     gate.set()

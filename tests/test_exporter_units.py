@@ -6,7 +6,6 @@ import sqlite3
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from test_exporter_support import PROMETHEUS_2_42_ACCEPT, parse_samples, series, write_raw_journal
 
 from inventory_guard_exporter.cli import main
 from inventory_guard_exporter.collector import StateCollector
@@ -14,6 +13,7 @@ from inventory_guard_exporter.config import parse_listen
 from inventory_guard_exporter.negotiate import wants_gzip, wants_openmetrics
 from inventory_guard_exporter.render import render_text
 from inventory_guard_exporter.targets import Targets
+from support.exporter import PROMETHEUS_2_42_ACCEPT, parse_samples, series, write_raw_journal
 
 # --- content negotiation ---------------------------------------------------------------------------------------
 

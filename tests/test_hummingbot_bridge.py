@@ -8,7 +8,9 @@ from unittest.mock import AsyncMock, MagicMock
 
 import pytest
 
-from conftest_hummingbot import BIN, BIN_PAIR, FakeClock, make_binance, order_update, set_account, trade_update
+from support.guard import counter
+from support.hummingbot import (BIN, BIN_PAIR, FakeClock, limit_buy, make_binance, order_update, set_account,
+                               trade_update)
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
@@ -22,28 +24,31 @@ def _bridge(ex, clock, **kw):
     return GuardBridge(cfg, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=clock, **kw).attach()
 
 
-def _counter(bridge, name, **labels):
-    want = tuple(sorted(labels.items()))
-    total = 0
-    for (n, lab), v in bridge.counters(MKT).items():
-        if n == name and (not labels or tuple(sorted(dict(lab).items())) == want):
-            total += v
-    return total
+async def _started(btc_free, offline_user_stream=False, **kw):
+    """An offline binance holding ``btc_free`` BTC, a clock at 1000 and ``_bridge`` on them, after the connector's
+    first balance poll (what the status polling loop runs): (connector, clock, bridge).
+
+    ``offline_user_stream``: the user stream's connect and interruption calls, which the bridge watches, are mocks
+    the test awaits (no network)."""
+    ex, clock = make_binance(btc_free=btc_free), FakeClock(1000)
+    if offline_user_stream:
+        ds = ex._user_stream_tracker.data_source
+        ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
+        ds._on_user_stream_interruption = AsyncMock()
+    bridge = _bridge(ex, clock, **kw)
+    await ex._update_all_balances()
+    return ex, clock, bridge
 
 
 def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reservation():
-    from hummingbot.core.data_type.common import OrderType
     from hummingbot.core.data_type.in_flight_order import OrderState
 
     async def run():
-        ex, clock = make_binance(btc_free="1.0", btc_locked="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock)
-        await ex._update_all_balances()                   # what the status polling loop runs
+        ex, clock, bridge = await _started("1.0")
         st = bridge.state(MKT)
         assert st.confirmed == D("1.0") and st.confirmed_at == D("1000") and st.connector == BIN
 
-        oid = ex.buy(BIN_PAIR, D("0.4"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)                         # BuyOrderCreated -> OrderOpen
+        oid = await limit_buy(ex, "0.4")
         assert bridge.state(MKT).open_buy_reservations == D("0.4")
 
         clock.t = 1001
@@ -60,7 +65,7 @@ def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reser
         await ex._update_all_balances()
         st = bridge.state(MKT)
         assert st.confirmed == D("1.1") and st.pending_fills == 0 and st.effective == D("1.1")
-        assert _counter(bridge, "fills_confirmed") == 1
+        assert counter(bridge.counters(MKT), "fills_confirmed") == 1
 
         clock.t = 1010                                    # a failed balance call is not a snapshot
         ex.fail_account = True
@@ -78,16 +83,12 @@ def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reser
 
 
 def test_failed_trade_is_dropped_and_duplicate_fill_ignored():
-    from hummingbot.core.data_type.common import OrderType
     from hummingbot.core.event.events import MarketEvent
     from inventory_guard.hummingbot import GuardEvent, TradeFailedEvent
 
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock)
-        await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        ex, clock, bridge = await _started("0")
+        oid = await limit_buy(ex, "1")
         fills = []
         ex.add_listener(MarketEvent.OrderFilled, keep := __import__(
             "hummingbot.core.event.event_forwarder", fromlist=["EventForwarder"]).EventForwarder(fills.append))
@@ -97,26 +98,22 @@ def test_failed_trade_is_dropped_and_duplicate_fill_ignored():
         assert len(fills) == 1                              # hummingbot's tracker already drops it
         ex.trigger_event(MarketEvent.OrderFilled, fills[0])  # a venue connector re-emitting it
         st = bridge.state(MKT)
-        assert st.pending_fill_buys == D("0.5") and _counter(bridge, "duplicate_fills") == 1
+        assert st.pending_fill_buys == D("0.5") and counter(bridge.counters(MKT), "duplicate_fills") == 1
 
         ex.trigger_event(GuardEvent.TradeFailed, TradeFailedEvent(1001.0, BIN_PAIR, "T1", oid))
         st = bridge.state(MKT)
-        assert st.pending_fill_buys == 0 and st.effective == 0 and _counter(bridge, "fills_failed") == 1
+        assert st.pending_fill_buys == 0 and st.effective == 0 and counter(bridge.counters(MKT), "fills_failed") == 1
         del keep
         bridge.close()
     asyncio.run(run())
 
 
 def test_fee_in_base_asset_reduces_the_fill():
-    from hummingbot.core.data_type.common import OrderType
     from hummingbot.core.data_type.trade_fee import DeductedFromReturnsTradeFee, TokenAmount
 
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock)
-        await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        ex, clock, bridge = await _started("0")
+        oid = await limit_buy(ex, "1")
         fee = DeductedFromReturnsTradeFee(flat_fees=[TokenAmount("BTC", D("0.001"))])
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1", fee=fee))
         assert bridge.state(MKT).pending_fill_buys == D("0.499")
@@ -126,9 +123,7 @@ def test_fee_in_base_asset_reduces_the_fill():
 
 def test_websocket_balance_write_is_a_snapshot():
     async def run():
-        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
-        bridge = _bridge(ex, clock)
-        await ex._update_all_balances()
+        ex, clock, bridge = await _started("1")
         clock.t = 1003
         queue = ex._user_stream_tracker.user_stream
         queue.put_nowait({"e": "outboundAccountPosition"})
@@ -149,27 +144,21 @@ def test_websocket_balance_write_is_a_snapshot():
 
 
 def test_user_stream_reconnect_forces_reconcile():
-    from hummingbot.core.data_type.common import OrderType
-
     async def run():
-        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        ex, clock, bridge = await _started("1", offline_user_stream=True)
         ds = ex._user_stream_tracker.data_source
-        ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())   # no network
-        bridge = _bridge(ex, clock)
-        await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        oid = await limit_buy(ex, "0.5")
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
         assert bridge.state(MKT).effective == D("1.5")
 
         await ds._connected_websocket_assistant()           # first connection: nothing to reconcile
-        assert _counter(bridge, "force_reconciles") == 0
+        assert counter(bridge.counters(MKT), "force_reconciles") == 0
         clock.t = 1010
         set_account(ex, "1.2")                              # API disagrees with our fills
         await ds._connected_websocket_assistant()           # reconnect
         await asyncio.sleep(0.05)                           # the reconcile poll runs
         st = bridge.state(MKT)
-        assert _counter(bridge, "force_reconciles", reason="ws_reconnect") == 1
+        assert counter(bridge.counters(MKT), "force_reconciles", reason="ws_reconnect") == 1
         assert st.confirmed == D("1.2") and st.pending_fills == 0 and st.last_force_reconcile_gap == D("0.3")
         bridge.close()
     asyncio.run(run())
@@ -177,46 +166,42 @@ def test_user_stream_reconnect_forces_reconcile():
 
 def test_user_stream_silence_and_periodic_force_reconcile():
     async def run():
-        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        ex, clock, bridge = await _started("1", user_stream_silence_s=60, periodic_reconcile_s=500)
         ds = ex._user_stream_tracker.data_source
         ds._ws_assistant = MagicMock(last_recv_time=1000.0)
-        bridge = _bridge(ex, clock, user_stream_silence_s=60, periodic_reconcile_s=500)
-        await ex._update_all_balances()
         clock.t = 1050
         bridge.on_tick()
         await asyncio.sleep(0.05)
-        assert _counter(bridge, "force_reconciles") == 0
+        assert counter(bridge.counters(MKT), "force_reconciles") == 0
         clock.t = 1100
         bridge.on_tick()
         await asyncio.sleep(0.05)
-        assert _counter(bridge, "force_reconciles", reason="sequence_gap") == 1
+        assert counter(bridge.counters(MKT), "force_reconciles", reason="sequence_gap") == 1
         clock.t = 1200
         bridge.on_tick()                                    # same silent stretch: not again
         await asyncio.sleep(0.05)
-        assert _counter(bridge, "force_reconciles", reason="sequence_gap") == 1
+        assert counter(bridge.counters(MKT), "force_reconciles", reason="sequence_gap") == 1
         ds._ws_assistant.last_recv_time = 1190.0            # stream alive again
         clock.t = 1600
         bridge.on_tick()                                    # silent again (410 s) and periodic due (600 s):
         await asyncio.sleep(0.05)                           # both requests fold into one reconcile
-        assert _counter(bridge, "force_reconciles") == 2
+        assert counter(bridge.counters(MKT), "force_reconciles") == 2
         bridge.close()
     asyncio.run(run())
 
 
 def test_periodic_reconcile():
     async def run():
-        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
-        bridge = _bridge(ex, clock, periodic_reconcile_s=300)
-        await ex._update_all_balances()
+        ex, clock, bridge = await _started("1", periodic_reconcile_s=300)
         bridge.on_tick()
         clock.t = 1299
         bridge.on_tick()
         await asyncio.sleep(0.05)
-        assert _counter(bridge, "force_reconciles") == 0
+        assert counter(bridge.counters(MKT), "force_reconciles") == 0
         clock.t = 1300
         bridge.on_tick()
         await asyncio.sleep(0.05)
-        assert _counter(bridge, "force_reconciles", reason="periodic") == 1
+        assert counter(bridge.counters(MKT), "force_reconciles", reason="periodic") == 1
         bridge.close()
     asyncio.run(run())
 
@@ -225,10 +210,8 @@ def test_a_restart_clears_the_previous_runs_fault_halt(tmp_path, caplog):
     from inventory_guard.hummingbot.bridge import GUARD_ERROR
 
     async def run():
-        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
         journal = tmp_path / "guard.sqlite"
-        bridge = _bridge(ex, clock, journal_path=journal)
-        await ex._update_all_balances()
+        ex, clock, bridge = await _started("1", journal_path=journal)
         bridge._fault(MKT, "testing", RuntimeError("boom"))
         assert bridge.state(MKT).halted_reason == GUARD_ERROR
         bridge.close()
@@ -242,12 +225,8 @@ def test_a_restart_clears_the_previous_runs_fault_halt(tmp_path, caplog):
 
 
 def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
-    from hummingbot.core.data_type.common import OrderType
-
     async def run():
-        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
-        bridge = _bridge(ex, clock)
-        await ex._update_all_balances()
+        ex, clock, bridge = await _started("1")
         real_apply = bridge.guard.apply
 
         def broken(event):
@@ -255,8 +234,7 @@ def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
                 raise RuntimeError("boom")
             return real_apply(event)
         bridge.guard.apply = broken
-        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        oid = await limit_buy(ex, "0.5")
         with caplog.at_level(logging.ERROR):
             ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
         assert MKT in bridge.faulted
@@ -303,19 +281,13 @@ def test_two_connectors_use_connector_prefixed_market_ids():
 
 
 def test_cancel_during_user_stream_outage_keeps_the_reservation_until_the_stream_settles():
-    from hummingbot.core.data_type.common import OrderType
     from hummingbot.core.data_type.in_flight_order import OrderState
 
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+        ex, clock, bridge = await _started("0", offline_user_stream=True, cancel_release_delay_s=5)
         ds = ex._user_stream_tracker.data_source
-        ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
-        ds._on_user_stream_interruption = AsyncMock()
-        bridge = _bridge(ex, clock, cancel_release_delay_s=5)
-        await ex._update_all_balances()
         await ds._connected_websocket_assistant()
-        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        oid = await limit_buy(ex, "1")
         await ds._on_user_stream_interruption(None)           # the websocket dropped
         ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.CANCELED))   # seen via REST
         await asyncio.sleep(0.01)
@@ -339,11 +311,8 @@ def test_a_cancelled_order_keeps_its_reservation_for_fills_matched_before_the_ca
     from hummingbot.core.data_type.in_flight_order import OrderState
 
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock, cancel_release_delay_s=5)
-        await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        ex, clock, bridge = await _started("0", cancel_release_delay_s=5)
+        oid = await limit_buy(ex, "1")
         ex._order_tracker.process_order_update(order_update(ex, oid, OrderState.CANCELED))
         await asyncio.sleep(0.01)
         assert bridge.state(MKT).open_buy_reservations == D("1")
@@ -366,17 +335,12 @@ def test_a_cancelled_order_keeps_its_reservation_for_fills_matched_before_the_ca
 
 
 def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
-    from hummingbot.core.data_type.common import OrderType
-
     async def run():
-        ex, clock = make_binance(btc_free="1"), FakeClock(1000)
+        # a lagging API: settlement delayed
+        ex, clock, bridge = await _started("1", offline_user_stream=True, reconcile_event="snapshot")
         ds = ex._user_stream_tracker.data_source
-        ds._connected_websocket_assistant = AsyncMock(return_value=MagicMock())
-        bridge = _bridge(ex, clock, reconcile_event="snapshot")     # a lagging API: settlement delayed
-        await ex._update_all_balances()
         await ds._connected_websocket_assistant()
-        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        oid = await limit_buy(ex, "0.5")
         clock.t = 1001
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
         clock.t = 1005
@@ -384,13 +348,12 @@ def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
         await asyncio.sleep(0.05)
         st = bridge.state(MKT)
         assert st.confirmed == D("1") and st.pending_fill_buys == D("0.5") and st.effective == D("1.5")
-        assert _counter(bridge, "force_reconciles") == 0
+        assert counter(bridge.counters(MKT), "force_reconciles") == 0
         bridge.close()
     asyncio.run(run())
 
 
 def test_attach_after_restart_releases_orders_that_are_gone_and_reserves_open_ones(tmp_path):
-    from hummingbot.core.data_type.common import OrderType
     from inventory_guard.hummingbot import GuardBridge
 
     async def run():
@@ -398,15 +361,13 @@ def test_attach_after_restart_releases_orders_that_are_gone_and_reserves_open_on
         cfg = {"max_position": "2", "size_increment": "0.0001"}
         bridge = GuardBridge(cfg, {BIN: ex}, tmp_path / "j.sqlite", markets={BIN: [BIN_PAIR]}, clock=clock).attach()
         await ex._update_all_balances()
-        ex.buy(BIN_PAIR, D("0.7"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        await limit_buy(ex, "0.7")
         bridge.executor_approved("E1", BIN, BIN_PAIR, "buy", D("0.2"))
         assert bridge.state(MKT).open_buy_reservations == D("0.9")
         bridge.close()
 
         ex2 = make_binance(btc_free="0")                      # restart: the old order is gone, a new one is open
-        oid2 = ex2.buy(BIN_PAIR, D("0.3"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        oid2 = await limit_buy(ex2, "0.3")
         bridge2 = GuardBridge(cfg, {BIN: ex2}, tmp_path / "j.sqlite", markets={BIN: [BIN_PAIR]}, clock=clock)
         assert bridge2.state(MKT).open_buy_reservations == D("0.9")     # restored from the journal
         bridge2.attach()                       # executors of the previous run are gone; orders wait for the restore

@@ -10,8 +10,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from conftest_hummingbot import (BIN, BIN_PAIR, drive, hb_env, make_binance, make_paper,  # noqa: F401
-                                 order_update, trade_update)
+from support.hummingbot import BIN, BIN_PAIR, drive, make_binance, make_paper, order_update, trade_update
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from conftest_hummingbot import (  # noqa: F401  (hb_env is a fixture)
-    BIN, BIN_PAIR, PERP, FakeClock, VenueFills, drive, failures, guarded_strategy, hb_env, make_binance,
+from support.hummingbot import (
+    BIN, BIN_PAIR, PERP, FakeClock, VenueFills, drive, failures, guarded_strategy, limit_buy, make_binance,
     make_binance_perp, order_update, set_account, set_mid, set_position, trade_update)
 
 pytestmark = pytest.mark.hummingbot
@@ -25,6 +25,15 @@ def _bridge(conns, clock, cfg, **kw):
     return GuardBridge({"size_increment": "0.0001", **cfg}, conns, markets=markets, clock=clock, **kw).attach()
 
 
+async def _started(cfg):
+    """An offline binance without BTC, a clock at 1000 and ``_bridge`` on them with ``cfg``, after the connector's
+    first balance poll: (connector, clock, bridge)."""
+    ex, clock = make_binance(btc_free="0"), FakeClock(1000)
+    bridge = _bridge(ex, clock, cfg)
+    await ex._update_all_balances()
+    return ex, clock, bridge
+
+
 def _clock(*iterators):
     from hummingbot.core.clock import Clock
     from hummingbot.core.clock_mode import ClockMode
@@ -34,14 +43,31 @@ def _clock(*iterators):
     return clock
 
 
+async def _twap_buy(max_position: str, total_duration: int):
+    """A guarded script on an offline binance (no BTC), its clock run 1 s, then a TWAP buy executor of 400 USDT in
+    10 s slices created through the orchestrator: (connector, strategy, clock)."""
+    from hummingbot.core.data_type.common import TradeType
+    from hummingbot.strategy_v2.executors.twap_executor.data_types import TWAPExecutorConfig
+    from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction
+    ex = make_binance(btc_free="0")
+    strat = guarded_strategy({BIN: ex}, {"max_position": max_position, "size_increment": "0.0001"}, {BIN: [BIN_PAIR]})
+    strat.executor_orchestrator.executors_update_interval = 0.02
+    await ex._update_all_balances()
+    clock = _clock(ex, strat)
+    await drive(clock, 1, real_sleep=0.02)
+    strat.executor_orchestrator.execute_action(CreateExecutorAction(controller_id="main", executor_config=(
+        TWAPExecutorConfig(timestamp=clock.current_timestamp, connector_name=BIN, trading_pair=BIN_PAIR,
+                           side=TradeType.BUY, total_amount_quote=D("400"), total_duration=total_duration,
+                           order_interval=10))))
+    return ex, strat, clock
+
+
 # ------------------------------------------------------------------------------------------------ every path
 def test_direct_connector_calls_are_gated_and_a_refused_id_gets_the_failure_event():
     from hummingbot.core.data_type.common import OrderType
 
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock, {"max_position": "2"})
-        await ex._update_all_balances()
+        ex, clock, bridge = await _started({"max_position": "2"})
         failed, keep = failures(ex)
         ids = [ex.buy(BIN_PAIR, D("1.5"), OrderType.LIMIT, D("100")) for _ in range(3)]
         await asyncio.sleep(0.05)
@@ -75,21 +101,8 @@ def test_buy_with_specific_market_is_gated(hb_env):
 def test_twap_slices_after_the_price_halves_stay_within_the_limit(hb_env):
     """TWAP approved at mid 100 for 4 BTC (400 USDT) against a limit of 4.5; the price then halves, so its slices
     ask for twice the base: the gate holds the venue's position at 4.5."""
-    from hummingbot.core.data_type.common import TradeType
-    from hummingbot.strategy_v2.executors.twap_executor.data_types import TWAPExecutorConfig
-    from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction
-
     async def run():
-        ex = make_binance(btc_free="0")
-        strat = guarded_strategy({BIN: ex}, {"max_position": "4.5", "size_increment": "0.0001"}, {BIN: [BIN_PAIR]})
-        strat.executor_orchestrator.executors_update_interval = 0.02
-        await ex._update_all_balances()
-        clock = _clock(ex, strat)
-        await drive(clock, 1, real_sleep=0.02)
-        strat.executor_orchestrator.execute_action(CreateExecutorAction(controller_id="main", executor_config=(
-            TWAPExecutorConfig(timestamp=clock.current_timestamp, connector_name=BIN, trading_pair=BIN_PAIR,
-                               side=TradeType.BUY, total_amount_quote=D("400"), total_duration=30,
-                               order_interval=10))))
+        ex, strat, clock = await _twap_buy(max_position="4.5", total_duration=30)
         bridge = strat.inventory_guard
         m = bridge.market_id(BIN, BIN_PAIR)                              # "BTC": spot markets are per asset
         assert bridge.state(m).open_buy_reservations == D("4")            # approved at mid 100
@@ -109,21 +122,8 @@ def test_twap_slices_after_the_price_halves_stay_within_the_limit(hb_env):
 
 
 def test_a_faulted_market_refuses_running_executors_buys(hb_env):
-    from hummingbot.core.data_type.common import TradeType
-    from hummingbot.strategy_v2.executors.twap_executor.data_types import TWAPExecutorConfig
-    from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction
-
     async def run():
-        ex = make_binance(btc_free="0")
-        strat = guarded_strategy({BIN: ex}, {"max_position": "10", "size_increment": "0.0001"}, {BIN: [BIN_PAIR]})
-        strat.executor_orchestrator.executors_update_interval = 0.02
-        await ex._update_all_balances()
-        clock = _clock(ex, strat)
-        await drive(clock, 1, real_sleep=0.02)
-        strat.executor_orchestrator.execute_action(CreateExecutorAction(controller_id="main", executor_config=(
-            TWAPExecutorConfig(timestamp=clock.current_timestamp, connector_name=BIN, trading_pair=BIN_PAIR,
-                               side=TradeType.BUY, total_amount_quote=D("400"), total_duration=20,
-                               order_interval=10))))
+        ex, strat, clock = await _twap_buy(max_position="10", total_duration=20)
         venue = VenueFills(ex)
         await drive(clock, 2, real_sleep=0.03)
         venue.pump()
@@ -276,14 +276,9 @@ def test_perpetual_websocket_position_updates_are_snapshots():
 
 # ------------------------------------------------------------------------------------------------ snapshots in time
 def test_a_fill_is_confirmed_before_it_would_age_out_waiting_for_the_120s_poll(caplog):
-    from hummingbot.core.data_type.common import OrderType
-
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock, {"max_position": "1", "pending_fill_max_age_s": 30})
-        await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("0.8"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        ex, clock, bridge = await _started({"max_position": "1", "pending_fill_max_age_s": 30})
+        oid = await limit_buy(ex, "0.8")
         clock.t = 1001
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.8", trade_id="T1"))
         set_account(ex, "0.8")                  # the venue's balance has it; Hummingbot polls REST only every 120 s
@@ -298,8 +293,7 @@ def test_a_fill_is_confirmed_before_it_would_age_out_waiting_for_the_120s_poll(c
         assert not any(k[0] == "fills_aged_out" for k in c) and any(k[0] == "fills_confirmed" for k in c)
         assert bridge.snapshot_requests(BIN) == 1
         assert "Snap req" in bridge.format_status()
-        ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        await limit_buy(ex, "1")
         assert [p[2] for p in ex.placed] == [D("0.8"), D("0.2")]
         bridge.close()
     with caplog.at_level("INFO"):
@@ -308,14 +302,9 @@ def test_a_fill_is_confirmed_before_it_would_age_out_waiting_for_the_120s_poll(c
 
 
 def test_balance_requests_are_rate_limited_for_a_phantom_fill():
-    from hummingbot.core.data_type.common import OrderType
-
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock, {"max_position": "1", "pending_fill_max_age_s": 40})
-        await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        ex, clock, bridge = await _started({"max_position": "1", "pending_fill_max_age_s": 40})
+        oid = await limit_buy(ex, "0.5")
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))   # never in balances
         calls = ex._api_get.call_count
         for t in range(1001, 1061):
@@ -331,17 +320,14 @@ def test_balance_requests_are_rate_limited_for_a_phantom_fill():
 
 # ------------------------------------------------------------------------------------------------ restart and stop
 def test_restart_reserves_the_live_orders_hummingbot_restores(hb_env, tmp_path):
-    from hummingbot.core.data_type.common import OrderType
-
     async def run():
         journal = str(tmp_path / "ig.sqlite")
         guard = {"max_position": "1", "size_increment": "0.0001", "journal_path": journal}
         ex = make_binance(btc_free="0")
         strat = guarded_strategy({BIN: ex}, guard, {BIN: [BIN_PAIR]})
         await ex._update_all_balances()
-        live = ex.buy(BIN_PAIR, D("0.8"), OrderType.LIMIT, D("100"))
-        gone = ex.buy(BIN_PAIR, D("0.1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        live = await limit_buy(ex, "0.8")
+        gone = await limit_buy(ex, "0.1")
         saved = {k: v for k, v in ex.tracking_states.items() if k == live}
         strat.inventory_guard.close()                        # an unclean stop: the journal keeps 0.9 reserved
 
@@ -353,15 +339,13 @@ def test_restart_reserves_the_live_orders_hummingbot_restores(hb_env, tmp_path):
         st = strat2.inventory_guard.state(strat2.inventory_guard.market_id(BIN, BIN_PAIR))
         assert st.open_buy_reservations == D("0.8"), st      # the live order; the gone one released
         assert live in ex2.in_flight_orders and gone not in ex2.in_flight_orders
-        ex2.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        await limit_buy(ex2, "1")
         assert [p[2] for p in ex2.placed] == [D("0.2")]
         strat2.inventory_guard.close()
     asyncio.run(run())
 
 
 def test_cancels_after_on_stop_are_still_applied(hb_env, tmp_path):
-    from hummingbot.core.data_type.common import OrderType
     from hummingbot.core.data_type.in_flight_order import OrderState
     from inventory_guard.config import GuardConfig
     from inventory_guard.journal import Journal
@@ -372,8 +356,7 @@ def test_cancels_after_on_stop_are_still_applied(hb_env, tmp_path):
         strat = guarded_strategy({BIN: ex}, {"max_position": "1", "size_increment": "0.0001",
                                              "journal_path": str(journal)}, {BIN: [BIN_PAIR]})
         await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("0.5"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        oid = await limit_buy(ex, "0.5")
         strat.max_executors_close_attempts = 1
         await strat.on_stop()
         bridge = strat.inventory_guard
@@ -393,11 +376,8 @@ def test_an_order_completed_before_its_fills_arrived_stays_reserved_until_they_d
     from hummingbot.core.event.events import BuyOrderCompletedEvent, MarketEvent, OrderFilledEvent
 
     async def run():
-        ex, clock = make_binance(btc_free="0"), FakeClock(1000)
-        bridge = _bridge(ex, clock, {"max_position": "2"})
-        await ex._update_all_balances()
-        oid = ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))
-        await asyncio.sleep(0.05)
+        ex, clock, bridge = await _started({"max_position": "2"})
+        oid = await limit_buy(ex, "1")
         m = bridge.market_id(BIN, BIN_PAIR)
         ex.trigger_event(MarketEvent.BuyOrderCompleted, BuyOrderCompletedEvent(
             1000, oid, "BTC", "USDT", D("1"), D("100"), OrderType.LIMIT))      # the REST status overtook the fill

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from conftest_hummingbot import hb_env  # noqa: F401  (fixture)
 from inventory_guard.hummingbot.install import FILES, InitError, init_root
 
 
@@ -75,13 +74,13 @@ def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_refusals
 
     import yaml
 
-    from conftest_hummingbot import drive
     from hummingbot.core.clock import Clock
     from hummingbot.core.clock_mode import ClockMode
     from hummingbot.core.event.event_logger import EventLogger
     from hummingbot.core.event.events import MarketEvent
     from hummingbot.core.trading_core import TradingCore
-    from inventory_guard.hummingbot.demo.session import count
+    from support.guard import counter
+    from support.hummingbot import drive
 
     root = hb_env
     conf = yaml.safe_load((root / "conf" / "scripts" / "conf_inventory_guarded_example_1.yml").read_text())
@@ -123,8 +122,8 @@ def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_refusals
     assert Decimal("0.1") in bought.values(), bought           # buys placed and filled in full ...
     assert len([a for a in bought.values() if 0 < a < Decimal("0.1")]) >= 2, bought     # ... and resized
     assert len(bought) < strat.sent["buy"]                     # refused buys never reached the connector
-    assert count(counters, "orders_resized", side="buy") >= 2
-    assert count(counters, "orders_blocked", side="buy", reason="position_limit") >= 2
+    assert counter(counters, "orders_resized", side="buy") >= 2
+    assert counter(counters, "orders_blocked", side="buy", reason="position_limit") >= 2
     assert Decimal("1.1") <= peak <= limit                     # towards the limit, never past it
     msgs = [r.getMessage() for r in caplog.records if r.name == "inventory_guard"]
     assert any("buy resized 0.1" in m for m in msgs), msgs

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest_hummingbot import PAPER, PAPER_PAIR, make_paper  # noqa: F401
+from support.hummingbot import PAPER, PAPER_PAIR, make_paper
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal

@@ -8,7 +8,7 @@ from typing import List
 
 import pytest
 
-from conftest_hummingbot import PAPER, PAPER_PAIR, drive, hb_env, make_paper  # noqa: F401  (fixture)
+from support.hummingbot import PAPER, PAPER_PAIR, drive, make_paper
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal

@@ -32,6 +32,7 @@ from inventory_guard.hummingbot.demo.settings import DEMO_VENUE, SessionSettings
 from inventory_guard.hummingbot.sim.connector import CONNECTOR_NAME, SimClobExchange, SimVenueEvent  # noqa: E402
 from inventory_guard.hummingbot.sim.driver import SimDriver  # noqa: E402
 from inventory_guard.hummingbot.sim.exchange import SimExchange, VenueConfig  # noqa: E402
+from support.guard import counter  # noqa: E402
 
 D = Decimal
 TP = "YES-USDC"
@@ -54,14 +55,6 @@ class Recorder:
         return [ev for t, ev in self.events if t == tag.value]
 
 
-def count(counters, name, **labels):
-    total = 0
-    for (kname, klabels), value in counters.items():
-        if kname == name and all(dict(klabels).get(k) == v for k, v in labels.items()):
-            total += value
-    return total
-
-
 async def make(seed=1, poll_interval_s=5.0, with_bridge=True, **venue_kw):
     venue = SimExchange(VenueConfig(seed=seed, **{**QUIET, **venue_kw}))
     conn = SimClobExchange(venue)
@@ -76,6 +69,15 @@ async def make(seed=1, poll_interval_s=5.0, with_bridge=True, **venue_kw):
         link_trade_statuses(conn, bridge, CONNECTOR_NAME)
         driver.on_step.append(bridge.on_tick)
     await driver.start()
+    await driver.step()
+    return venue, conn, rec, bridge, driver
+
+
+async def make_with_a_phantom_buy(**make_kw):
+    """``make(**make_kw)``, then a buy of 10 at the ask whose trade the venue will fail, filled by one step."""
+    venue, conn, rec, bridge, driver = await make(**make_kw)
+    venue.fail_next_trades(1)
+    conn.buy(TP, D(10), OrderType.LIMIT, venue.best_ask())
     await driver.step()
     return venue, conn, rec, bridge, driver
 
@@ -156,10 +158,7 @@ def test_same_seed_same_run():
 # ------------------------------------------------------------------------------------------------ phantom fills
 def test_phantom_fill_dropped_when_the_venue_reports_the_trade_failed():
     async def go():
-        venue, conn, rec, bridge, driver = await make()
-        venue.fail_next_trades(1)
-        conn.buy(TP, D(10), OrderType.LIMIT, venue.best_ask())
-        await driver.step()
+        venue, conn, rec, bridge, driver = await make_with_a_phantom_buy()
         (fill,) = rec.of(MarketEvent.OrderFilled)
         st = bridge.state(bridge.markets[0])
         assert st.pending_fill_buys == 10 and st.effective == 10
@@ -170,7 +169,7 @@ def test_phantom_fill_dropped_when_the_venue_reports_the_trade_failed():
         assert statuses == [(fill.exchange_trade_id, s) for s in ("MATCHED", "RETRYING", "FAILED")]
         st = bridge.state(bridge.markets[0])
         assert st.pending_fill_buys == 0 and st.effective == 0 and st.conservative_exposure == 0
-        assert count(bridge.counters(bridge.markets[0]), "fills_failed") == 1
+        assert counter(bridge.counters(bridge.markets[0]), "fills_failed") == 1
         await steps(driver, 20)
         assert venue.settled_base == 0 and conn.get_balance("YES") == 0      # the balance never moved
         bridge.close()
@@ -179,15 +178,12 @@ def test_phantom_fill_dropped_when_the_venue_reports_the_trade_failed():
 
 def test_phantom_fill_failure_seen_through_rest_when_the_websocket_was_down():
     async def go():
-        venue, conn, rec, bridge, driver = await make()
-        venue.fail_next_trades(1)
-        conn.buy(TP, D(10), OrderType.LIMIT, venue.best_ask())
-        await driver.step()
+        venue, conn, rec, bridge, driver = await make_with_a_phantom_buy()
         venue.disconnect(300)                                   # the FAILED message will be lost
         await steps(driver, 20)
         failed = rec.of(SimVenueEvent.TradeFailed)
         assert len(failed) == 1 and failed[0].source == "rest"  # found in the order's REST trade history
-        assert count(bridge.counters(bridge.markets[0]), "fills_failed") == 1
+        assert counter(bridge.counters(bridge.markets[0]), "fills_failed") == 1
         assert bridge.state(bridge.markets[0]).pending_fill_buys == 0
         bridge.close()
     run(go())
@@ -195,17 +191,14 @@ def test_phantom_fill_failure_seen_through_rest_when_the_websocket_was_down():
 
 def test_phantom_fill_ages_out_when_the_venue_never_reports_it():
     async def go():
-        venue, conn, rec, bridge, driver = await make(failed_trade_reports=False)
-        venue.fail_next_trades(1)
-        conn.buy(TP, D(10), OrderType.LIMIT, venue.best_ask())
-        await driver.step()
+        venue, conn, rec, bridge, driver = await make_with_a_phantom_buy(failed_trade_reports=False)
         assert bridge.state(bridge.markets[0]).pending_fill_buys == 10
         await steps(driver, 25)
         assert bridge.state(bridge.markets[0]).pending_fill_buys == 10   # still counted: no proof either way
         await steps(driver, 10)                                           # pending_fill_max_age_s = 30
         st = bridge.state(bridge.markets[0])
         assert st.pending_fill_buys == 0 and st.effective == 0 and st.confirmed == 0
-        assert count(bridge.counters(bridge.markets[0]), "fills_aged_out") == 1
+        assert counter(bridge.counters(bridge.markets[0]), "fills_aged_out") == 1
         assert rec.of(SimVenueEvent.TradeFailed) == [] and venue.stats.trades_failed == 1
         bridge.close()
     run(go())
@@ -273,7 +266,7 @@ def test_duplicate_websocket_fill_counted_once():
         assert venue.stats.ws_duplicates_sent >= 1              # the trade message arrived twice
         assert len(rec.of(MarketEvent.OrderFilled)) == 1        # Hummingbot's order tracker absorbed the copy
         m = bridge.markets[0]
-        assert bridge.state(m).pending_fill_buys == 10 and count(bridge.counters(m), "fills") == 1
+        assert bridge.state(m).pending_fill_buys == 10 and counter(bridge.counters(m), "fills") == 1
         bridge.close()
     run(go())
 
@@ -291,7 +284,7 @@ def test_replayed_fill_that_slips_past_hummingbot_is_ignored_by_the_guard():
         assert len(fills) == 2 and str(fills[1].exchange_trade_id) == fills[0].exchange_trade_id
         assert fills[1].exchange_trade_id == int(fills[0].exchange_trade_id)   # numeric: Hummingbot let it through
         c = bridge.counters(bridge.markets[0])
-        assert count(c, "fills") == 1 and count(c, "duplicate_fills") == 1
+        assert counter(c, "fills") == 1 and counter(c, "duplicate_fills") == 1
         bridge.close()
     run(go())
 
@@ -307,11 +300,11 @@ def test_user_stream_reconnect_forces_a_reconcile():
         venue.disconnect(4)
         await driver.step()
         assert [e.connected for e in rec.of(SimVenueEvent.UserStreamDisconnected)] == [False]
-        assert count(bridge.counters(m), "force_reconciles") == 0
+        assert counter(bridge.counters(m), "force_reconciles") == 0
         await steps(driver, 5)
         (up,) = rec.of(SimVenueEvent.UserStreamReconnected)
         assert up.connected and up.connection_id == 2 and up.down_since is not None
-        assert count(bridge.counters(m), "force_reconciles", reason="ws_reconnect") == 1
+        assert counter(bridge.counters(m), "force_reconciles", reason="ws_reconnect") == 1
         assert bridge.state(m).confirmed == 10
         bridge.close()
     run(go())

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from conftest_hummingbot import guarded_strategy, hb_env  # noqa: F401  (fixture)
+from support.guard import counter
+from support.hummingbot import guarded_strategy
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
@@ -119,8 +120,7 @@ def test_random_executors_and_direct_orders_never_pass_the_limit_at_the_venue(hb
                 strat.executor_orchestrator.execute_action(CreateExecutorAction(
                     controller_id="random", executor_config=_executor_config(kind, rng, driver.now, mid, tick)))
         assert all(seen.values()), seen
-        counters = bridge.counters(bridge.market_id(CONNECTOR_NAME, TP))
-        blocked = sum(v for (name, _), v in counters.items() if name == "orders_blocked")
+        blocked = counter(bridge.counters(bridge.market_id(CONNECTOR_NAME, TP)), "orders_blocked")
         assert worst > LIMIT / 2 and blocked > 0, (worst, blocked)      # the run did press against the limit
         strat.max_executors_close_attempts = 1
         await strat.on_stop()

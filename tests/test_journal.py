@@ -125,30 +125,6 @@ def test_a_corrupt_database_is_a_clear_error_and_is_left_untouched(tmp_path):
     assert path.read_bytes() == b"this is not sqlite" * 100
 
 
-def test_a_foreign_sqlite_database_is_refused(tmp_path):
-    path = tmp_path / "other.sqlite"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE customers (id INTEGER)")
-    conn.commit()
-    conn.close()
-    with pytest.raises(JournalCorrupt, match="not an inventory-guard journal"):
-        Journal.open(path, CONFIG)
-
-
-def test_a_damaged_event_log_is_a_clear_error(tmp_path):
-    path = tmp_path / "g.sqlite"
-    with Journal.open(path, CONFIG) as j:
-        j.apply(ev(t=1, type="snapshot", size="10"))
-        j._checkpoint_seq = j.seq
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE events SET body = '{\"type\":\"fill\"}'")
-    conn.execute("DELETE FROM checkpoints")
-    conn.commit()
-    conn.close()
-    with pytest.raises(JournalCorrupt, match="event 1 in the journal is damaged"):
-        Journal.open(path, CONFIG)
-
-
 def test_a_market_dropped_from_the_config_is_a_clear_error(tmp_path):
     path = tmp_path / "g.sqlite"
     with Journal.open(path, CONFIG) as j:

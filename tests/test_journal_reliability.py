@@ -181,23 +181,46 @@ def journal_with_events(path: Path, n: int = 50) -> None:
             j.apply(fill(i))
 
 
-def damaged(path: Path, *statements: str) -> str:
-    """Apply SQL to a closed journal as some other tool would; returns the file's digest afterwards."""
+def journal_without_a_closing_checkpoint(path: Path) -> None:
+    """15 events, a checkpoint after event 10 and none at close: a restore replays events 11..15 onto it."""
+    with Journal.open(path, CONFIG, checkpoint_every=10) as j:
+        for i in range(1, 16):
+            j.apply(fill(i))
+        j._checkpoint_seq = j.seq
+
+
+def damaged(path: Path, *statements: str) -> None:
+    """Apply SQL to a closed journal as some other tool would."""
     conn = sqlite3.connect(path)
     for statement in statements:
         conn.execute(statement)
     conn.commit()
     conn.close()
-    return digest(path)
 
 
-def test_a_dropped_market_state_table_is_a_clear_error(tmp_path):
-    path = tmp_path / "g.sqlite"
-    journal_with_events(path)
-    before = damaged(path, "DROP TABLE market_state")
-    with pytest.raises(JournalCorrupt, match="market_state table is missing"):
+def checkpoint_body(path: Path) -> dict:
+    """The (only) checkpoint of a closed journal, as JSON."""
+    conn = sqlite3.connect(path)
+    body = json.loads(conn.execute("SELECT body FROM checkpoints").fetchone()[0])
+    conn.close()
+    return body
+
+
+def refused_untouched(path: Path, message: str) -> None:
+    """Opening the journal is JournalCorrupt matching ``message``, and leaves the file's bytes as they were."""
+    before = digest(path)
+    with pytest.raises(JournalCorrupt, match=message):
         Journal.open(path, CONFIG)
     assert digest(path) == before
+
+
+def test_a_damaged_event_log_is_a_clear_error(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        j.apply(parse_event({"t": 1, "type": "snapshot", "market": "m", "size": "10"}))
+        j._checkpoint_seq = j.seq
+    damaged(path, "UPDATE events SET body = '{\"type\":\"fill\"}'", "DELETE FROM checkpoints")
+    refused_untouched(path, "event 1 in the journal is damaged")
 
 
 def _set_confirmed(body):
@@ -222,15 +245,11 @@ def _set_pending_fill_amount(body):
 def test_a_nan_in_the_checkpoint_is_refused_on_load(tmp_path, place, value):
     path = tmp_path / "g.sqlite"
     journal_with_events(path)
-    conn = sqlite3.connect(path)
-    body = json.loads(conn.execute("SELECT body FROM checkpoints").fetchone()[0])
-    conn.close()
+    body = checkpoint_body(path)
     place(body)
     text = json.dumps(body).replace('"@@"', value)
-    before = damaged(path, f"UPDATE checkpoints SET body = '{text}'")
-    with pytest.raises(JournalCorrupt, match="checkpoint after event 50 is damaged \\(a number that is not finite"):
-        Journal.open(path, CONFIG)
-    assert digest(path) == before
+    damaged(path, f"UPDATE checkpoints SET body = '{text}'")
+    refused_untouched(path, "checkpoint after event 50 is damaged \\(a number that is not finite")
 
 
 def test_ids_that_read_as_nan_are_not_mistaken_for_damage(tmp_path):
@@ -246,6 +265,7 @@ def test_ids_that_read_as_nan_are_not_mistaken_for_damage(tmp_path):
 
 
 @pytest.mark.parametrize("statement, message", [
+    ("DROP TABLE market_state", "market_state table is missing"),
     ("UPDATE checkpoints SET body = '{\"clock\": \"1\"}'", "checkpoint after event 50 is damaged \\(KeyError"),
     ("UPDATE checkpoints SET body = 'null'", "checkpoint after event 50 is damaged"),
     ("UPDATE checkpoints SET seq = 99", "checkpoint after event 99 is damaged \\(it is after the last event"),
@@ -258,22 +278,15 @@ def test_ids_that_read_as_nan_are_not_mistaken_for_damage(tmp_path):
 def test_damaged_checkpoints_and_state_rows_are_reported_and_left_untouched(tmp_path, statement, message):
     path = tmp_path / "g.sqlite"
     journal_with_events(path)
-    before = damaged(path, statement)
-    with pytest.raises(JournalCorrupt, match=message):
-        Journal.open(path, CONFIG)
-    assert digest(path) == before
+    damaged(path, statement)
+    refused_untouched(path, message)
 
 
 def test_a_gap_in_the_event_log_after_the_checkpoint_is_damage(tmp_path):
     path = tmp_path / "g.sqlite"
-    with Journal.open(path, CONFIG, checkpoint_every=10) as j:
-        for i in range(1, 16):
-            j.apply(fill(i))
-        j._checkpoint_seq = j.seq  # no closing checkpoint: the restore reads events 11..15
-    before = damaged(path, "DELETE FROM events WHERE seq = 13")
-    with pytest.raises(JournalCorrupt, match="events 13 to 13 are missing"):
-        Journal.open(path, CONFIG)
-    assert digest(path) == before
+    journal_without_a_closing_checkpoint(path)
+    damaged(path, "DELETE FROM events WHERE seq = 13")
+    refused_untouched(path, "events 13 to 13 are missing")
 
 
 def test_damage_in_pages_a_restore_does_not_read_is_found_and_left_untouched(tmp_path):
@@ -549,18 +562,11 @@ def test_sigint_while_waiting_on_standard_input_prints_the_summary(tmp_path):
 
 def test_a_checkpoint_of_the_wrong_shape_is_found_when_the_events_after_it_are_replayed(tmp_path):
     path = tmp_path / "g.sqlite"
-    with Journal.open(path, CONFIG, checkpoint_every=10) as j:
-        for i in range(1, 16):
-            j.apply(fill(i))
-        j._checkpoint_seq = j.seq  # no closing checkpoint: events 11..15 are replayed onto the one after event 10
-    conn = sqlite3.connect(path)
-    body = json.loads(conn.execute("SELECT body FROM checkpoints").fetchone()[0])
-    conn.close()
+    journal_without_a_closing_checkpoint(path)
+    body = checkpoint_body(path)
     body["markets"]["m"]["pending"]["next_seq"] = "11"  # a number written as text: the core trips over it later
-    before = damaged(path, f"UPDATE checkpoints SET body = '{json.dumps(body)}'")
-    with pytest.raises(JournalCorrupt, match="checkpoint.*\\(TypeError"):
-        Journal.open(path, CONFIG)
-    assert digest(path) == before
+    damaged(path, f"UPDATE checkpoints SET body = '{json.dumps(body)}'")
+    refused_untouched(path, "checkpoint.*\\(TypeError")
 
 
 def test_output_on_a_full_disk_is_a_clean_error(tmp_path):

@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring_support import REPO, Stack, wait_until  # also puts the repository root on sys.path
-
-from dashboards import alerts  # noqa: E402
-from dashboards.generate import DASHBOARDS, RULES_FILE, rules_yaml  # noqa: E402
-from dashboards.grafana_queries import label_values_variables, panel_queries  # noqa: E402
-from dashboards.grafana_vars import interpolate, multi_value  # noqa: E402
+from dashboards import alerts
+from dashboards.generate import DASHBOARDS, RULES_FILE, rules_yaml
+from dashboards.grafana_queries import label_values_variables, panel_queries
+from dashboards.grafana_vars import interpolate, multi_value
+from support import REPO
+from support.monitoring import Stack
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.monitoring, pytest.mark.timeout(180)]
 

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import yaml
 
-# --- begin: the only part that differs from the exporter's copy (the exporter must not import the core) ---
 from .numbers import MAX_LITERAL, RejectedLiteral
-# --- end ---
 
 MAX_DEPTH = 32
 

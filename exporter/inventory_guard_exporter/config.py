@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from inventory_guard_exporter import strict_yaml
-from inventory_guard_exporter.strict_yaml import RejectedLiteral
+from inventory_guard_exporter.vendor import strict_yaml
+from inventory_guard_exporter.vendor.strict_yaml import RejectedLiteral
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 

@@ -31,11 +31,11 @@ from inventory_guard.config import GuardConfig
 from inventory_guard.events import parse_event
 from inventory_guard.journal import Journal
 
-ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the `support` helpers the tests use too
+from support import REPO  # noqa: E402
+from support.exporter import PROMETHEUS_2_42_ACCEPT  # noqa: E402
+from support.processes import stop_process  # noqa: E402
+
 LAYOUTS = (("1 bot x 1000 markets", 1, 1000), ("10 bots x 100 markets", 10, 100))
 RATIO_TARGET, MS_TARGET = 1.25, 120.0
 
@@ -73,7 +73,7 @@ class Exporter:
         args = [sys.executable, "-m", "inventory_guard_exporter", "--listen", "127.0.0.1:0"]
         for p in paths:
             args += ["--state", str(p)]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()  # the startup line comes first
         match = re.search(r"serving (http://\S+)/metrics", line)
         if not match:
@@ -95,16 +95,6 @@ class Exporter:
 
     def stop(self) -> None:
         stop_process(self.proc)
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    """Terminate, and kill if it has not stopped within 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def median_ms(fn, runs: int) -> tuple[float, float]:
@@ -151,7 +141,7 @@ def main() -> int:
                 samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
                 plain = median_ms(lambda: exporter.scrape(), args.scrapes)
                 prom = median_ms(
-                    lambda: exporter.scrape({"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}), args.scrapes
+                    lambda: exporter.scrape({"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}), args.scrapes
                 )
                 openm = median_ms(
                     lambda: exporter.scrape({"Accept": "application/openmetrics-text; version=1.0.0"}), args.scrapes

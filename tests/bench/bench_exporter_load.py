@@ -34,8 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_exporter import PROMETHEUS_ACCEPT, ROOT, stop_process, write_fleet  # noqa: E402
+from bench_exporter import PROMETHEUS_2_42_ACCEPT, REPO, stop_process, write_fleet  # the script's folder is on sys.path
 
 REFERENCE = textwrap.dedent(
     """
@@ -81,9 +80,9 @@ REFERENCE = textwrap.dedent(
 class Server:
     def __init__(self, args: list[str]):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(ROOT / "exporter"), str(ROOT / "connector_plugin"), os.environ.get("PYTHONPATH", "")]
+            [str(REPO / "exporter"), str(REPO / "connector_plugin"), os.environ.get("PYTHONPATH", "")]
         )}
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         line = self.proc.stderr.readline()
         match = re.search(r"serving http://127\.0\.0\.1:(\d+)/metrics", line)
@@ -198,7 +197,7 @@ def idle(server: Server, count: int, wait: float) -> str:
         held = (server.threads(), server.fds(), server.rss_mb())
         started = time.perf_counter()
         try:
-            scrape(server.port, {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}, 30)
+            scrape(server.port, {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}, 30)
             during = f"{(time.perf_counter() - started) * 1000:.0f} ms"
         except Exception as exc:  # noqa: BLE001 (a failed scrape is a measurement)
             during = type(exc).__name__
@@ -230,7 +229,7 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=500, help="idle connections held open (default 500; 0: skip)")
     args = parser.parse_args()
     loads = (
-        ("Prometheus 2.42 headers (text, gzip)", {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}),
+        ("Prometheus 2.42 headers (text, gzip)", {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}),
         ("no Accept-Encoding (full text body)", {}),
     )
     ok = True

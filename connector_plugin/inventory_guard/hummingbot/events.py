@@ -24,7 +24,8 @@ class GuardEvent(Enum):
 
 
 @dataclass(frozen=True)
-class TradeFailedEvent:
+class TradeNotice:
+    """What a venue says about one trade: the trade by its exchange id, and its client order id when known."""
     timestamp: float
     trading_pair: str
     exchange_trade_id: str
@@ -32,11 +33,13 @@ class TradeFailedEvent:
 
 
 @dataclass(frozen=True)
-class TradeSettledEvent:
-    timestamp: float
-    trading_pair: str
-    exchange_trade_id: str
-    order_id: Optional[str] = None
+class TradeFailedEvent(TradeNotice):
+    """The trade will never settle (a phantom fill)."""
+
+
+@dataclass(frozen=True)
+class TradeSettledEvent(TradeNotice):
+    """The trade is final and shows in balances taken from now on."""
 
 
 # Why a refused order failed (MarketOrderFailureEvent.error_type), so strategies and logs can tell it from a venue

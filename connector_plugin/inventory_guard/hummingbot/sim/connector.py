@@ -86,7 +86,8 @@ class SimVenueEvent(Enum):
 
 
 @dataclass(frozen=True)
-class TradeFailedEvent:
+class TradeReport:
+    """The venue's report on one of our trades: what every trade event carries."""
     timestamp: float
     trade_id: str
     order_id: Optional[str]            # client order id
@@ -99,17 +100,13 @@ class TradeFailedEvent:
 
 
 @dataclass(frozen=True)
-class TradeStatusEvent:
-    timestamp: float
-    trade_id: str
+class TradeFailedEvent(TradeReport):
+    """The trade FAILED: its fill will never settle."""
+
+
+@dataclass(frozen=True)
+class TradeStatusEvent(TradeReport):
     status: str                        # MATCHED / MINED / RETRYING / CONFIRMED / FAILED
-    order_id: Optional[str]            # client order id
-    exchange_order_id: str
-    trading_pair: str
-    trade_type: TradeType
-    amount: Decimal
-    price: Decimal
-    source: str                        # "ws" or "rest"
 
 
 @dataclass(frozen=True)

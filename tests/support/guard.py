@@ -11,6 +11,16 @@ from inventory_guard.events import parse_event
 D = Decimal
 
 
+def counter(counters: dict, name: str, **labels: str) -> int:
+    """Counter ``name`` summed over its label sets that carry ``labels`` (all of them when none are given).
+
+    ``counters`` is what ``counters(market)`` returns (the core's, the journal's, the bridge's):
+    ``{(name, ((label, value), ...)): n}``.
+    """
+    return sum(n for (key, key_labels), n in counters.items()
+               if key == name and all(dict(key_labels).get(k) == v for k, v in labels.items()))
+
+
 class Driver:
     """Drives a Guard with JSON-like events: ``g.fill(1, "buy", "10", trade_id="T1")``."""
 
@@ -52,5 +62,4 @@ class Driver:
         return self.guard.state(self.market)
 
     def counter(self, name, **labels):
-        book = self.guard.books[self.market]
-        return book.count(name, **labels) if labels else book.total(name)
+        return counter(self.guard.counters(self.market), name, **labels)

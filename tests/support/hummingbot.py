@@ -1,23 +1,17 @@
-"""Shared, offline fixtures for tests that drive real Hummingbot objects (import what you need from this module).
+"""Offline helpers for tests that drive real Hummingbot objects (the ``hb_env`` fixture is in tests/conftest.py).
 
-* ``hb_root(tmp_path)`` -> a Hummingbot root made by ``init_root`` (scripts/, controllers/, conf/), on sys.path.
-* ``hb_env`` fixture: stubs ``MarketsRecorder`` and ``HummingbotApplication.main_application()``, points Hummingbot's
-  conf dirs at the root and chdirs there (the V2 loader resolves ``scripts/`` against the CWD).
 * ``make_paper()``: ``MockPaperExchange`` with a synthetic HBOT-USDT book (mid 100), 0 HBOT / 10000 USDT.
 * ``make_binance()``: a real ``BinanceExchange`` with mocked REST (account, order placement, cancel), trading rules
   and symbol map set, reporting ready.
 * ``drive(clock, seconds, real_sleep)``: advance a BACKTEST clock 1 s at a time, yielding to the loop.
+* ``limit_buy(ex, amount)``: a limit buy at 100 through the connector, once Hummingbot has reported it.
 * ``trade_update(...)`` / ``order_update(...)``: user-stream style updates for ``connector._order_tracker``.
 """
 from __future__ import annotations
 
 import asyncio
-import sys
 from decimal import Decimal
-from pathlib import Path
-from unittest.mock import AsyncMock, MagicMock, patch
-
-import pytest
+from unittest.mock import AsyncMock
 
 try:  # never a silent skip: the README's test command installs the hummingbot extra
     import hummingbot  # noqa: F401
@@ -30,34 +24,6 @@ PAPER = "mock_paper_exchange"
 PAPER_PAIR = "HBOT-USDT"
 BIN = "binance"
 BIN_PAIR = "BTC-USDT"
-
-
-def hb_root(tmp_path: Path) -> Path:
-    from inventory_guard.hummingbot.install import init_root
-    root = tmp_path / "hbroot"
-    (root / "conf").mkdir(parents=True)
-    init_root(root)
-    return root
-
-
-@pytest.fixture
-def hb_env(tmp_path, monkeypatch):
-    from hummingbot.client import settings
-    from hummingbot.connector.markets_recorder import MarketsRecorder
-    root = hb_root(tmp_path)
-    rec = MagicMock()
-    rec.get_all_executors.return_value = []
-    rec.get_all_positions.return_value = []
-    monkeypatch.setattr(MarketsRecorder, "_shared_instance", rec)
-    monkeypatch.setattr(settings, "CONTROLLERS_CONF_DIR_PATH", root / "conf" / "controllers")
-    monkeypatch.setattr(settings, "SCRIPT_STRATEGY_CONF_DIR_PATH", root / "conf" / "scripts")
-    monkeypatch.chdir(root)
-    monkeypatch.syspath_prepend(str(root))
-    for name in [m for m in sys.modules if m == "scripts" or m.startswith(("scripts.", "controllers"))]:
-        monkeypatch.delitem(sys.modules, name)
-    with patch("hummingbot.client.hummingbot_application.HummingbotApplication.main_application",
-               return_value=MagicMock(_mqtt=None)):
-        yield root
 
 
 def make_paper(hbot: str = "0", usdt: str = "10000"):
@@ -124,6 +90,14 @@ def make_binance(btc_free="1.0", btc_locked="0", usdt="100000", pairs=(BIN_PAIR,
         book.apply_snapshot([OrderBookRow(99.5, 10, 1)], [OrderBookRow(100.5, 10, 1)], 1)
         ex.order_book_tracker._order_books[p] = book
     return ex
+
+
+async def limit_buy(ex, amount: str, pair: str = BIN_PAIR) -> str:
+    """``ex.buy`` a limit order at 100, and let Hummingbot report it (BuyOrderCreated -> the guard's order_open)."""
+    from hummingbot.core.data_type.common import OrderType
+    oid = ex.buy(pair, D(amount), OrderType.LIMIT, D("100"))
+    await asyncio.sleep(0.05)
+    return oid
 
 
 def set_account(ex, btc_free, btc_locked="0"):
@@ -207,27 +181,15 @@ def failures(ex):
 
 
 def guarded_strategy(connectors, guard: dict, markets: dict, **extra):
-    """A guarded V2 script with no proposals of its own (tests place orders and create executors directly)."""
-    from inventory_guard.hummingbot.script import GuardedStrategyV2Base, GuardedStrategyV2ConfigBase
+    """The shipped controllers-only guarded script, with no controllers (tests place orders and create executors
+    directly) on ``markets`` ({connector: [pairs]}); a subclass per call, as ``init_markets`` sets class state."""
+    from inventory_guard.hummingbot.script import InventoryGuardedV2, InventoryGuardedV2Config
 
-    class TestGuardedConfig(GuardedStrategyV2ConfigBase):
-        script_file_name: str = "test_guarded.py"
+    class TestGuarded(InventoryGuardedV2):
+        pass
 
-        def update_markets(self, m):
-            for c, ps in markets.items():
-                for p in ps:
-                    m = m.add_or_update(c, p)
-            return m
-
-    class TestGuarded(GuardedStrategyV2Base):
-        def create_actions_proposal(self):
-            return []
-
-        def stop_actions_proposal(self):
-            return []
-
-    cfg = TestGuardedConfig(controllers_config=[], inventory_guard={"journal_path": None,
-                                                                   "user_stream_silence_s": None, **guard}, **extra)
+    cfg = InventoryGuardedV2Config(controllers_config=[], markets=markets, **extra,
+                                   inventory_guard={"journal_path": None, "user_stream_silence_s": None, **guard})
     TestGuarded.init_markets(cfg)
     return TestGuarded(connectors, cfg)
 

@@ -1,4 +1,4 @@
-"""Helpers for the exporter tests (no tests here): run the exporter as a real process, scrape it, parse samples.
+"""Helpers for the exporter tests: run the exporter as a real process, scrape it, parse samples, write journals.
 
 Everything listens on 127.0.0.1 with a port the OS picks (``--listen 127.0.0.1:0``; the startup line names the
 real one), every wait is a bounded poll, and every process started is stopped.
@@ -6,41 +6,37 @@ real one), every wait is a bounded poll, and every process started is stopped.
 
 from __future__ import annotations
 
-import gzip
+import json
+import os
 import re
 import shutil
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[1]
+from inventory_guard.config import GuardConfig
+from inventory_guard.events import parse_event
+from inventory_guard.journal import Journal
+from inventory_guard.schema import DDL
+from support import REPO
+from support.net import Response, http_get
+from support.processes import stop_process
+from support.waiting import wait_until
+
 STARTUP = re.compile(r"serving (http://\S+)/metrics, watching ")
 PROMETHEUS_2_42_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-
-
-def poll(check: Callable[[], object], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    """Call ``check`` until it returns something truthy (returned) or ``timeout`` passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 class RunningExporter:
@@ -56,11 +52,11 @@ class RunningExporter:
 
     def start(self, timeout: float = 15.0) -> "RunningExporter":
         self.proc = subprocess.Popen(
-            self.args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            self.args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
-        match = poll(lambda: self._find(STARTUP) or self.proc.poll() is not None, timeout, what="the startup line")
+        match = wait_until(lambda: self._find(STARTUP) or self.proc.poll() is not None, timeout, "the startup line")
         if match is True:
             raise AssertionError(f"exporter exited with {self.proc.returncode}:\n{self.log}")
         self.url = match.group(1)
@@ -84,7 +80,7 @@ class RunningExporter:
             return "".join(self._lines)
 
     def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
-        return poll(lambda: text in self.log and self.log, timeout, what=f"log line containing {text!r}")
+        return wait_until(lambda: text in self.log and self.log, timeout, f"log line containing {text!r}")
 
     def get(self, path: str = "/metrics", headers: dict[str, str] | None = None) -> "Response":
         return http_get(self.url + path, headers)
@@ -95,13 +91,7 @@ class RunningExporter:
         return parse_samples(response.text)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self._reader.join(timeout=10)
 
 
@@ -113,27 +103,6 @@ def running_exporter(*args: str):
     finally:
         if hasattr(exporter, "proc"):
             exporter.stop()
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        body = gzip.decompress(self.body) if self.headers.get("content-encoding") == "gzip" else self.body
-        return body.decode()
-
-
-def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0) -> Response:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
-            return Response(r.status, {k.lower(): v for k, v in r.headers.items()}, r.read())
-    except urllib.error.HTTPError as e:
-        return Response(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
 
 
 def parse_samples(text: str) -> dict[tuple, float]:
@@ -170,16 +139,56 @@ def promtool_check_metrics(body: str) -> subprocess.CompletedProcess:
     return subprocess.run([promtool(), "check", "metrics"], input=body, capture_output=True, text=True, timeout=60)
 
 
+# --- journals -----------------------------------------------------------------------------------------------------
+
+CONFIG = {
+    "bot_name": "b1",
+    "connector": "binance",
+    "max_position": "100",
+    "pending_fill_max_age_s": "30",
+    "markets": {"BTC-USDT": {"max_position": "50"}, "ETH-USDT": {"connector": "kucoin", "max_position": "80"}},
+}
+
+# Touches every metric: confirmations (histogram), duplicates, stale snapshots, resizes, blocks, a failed trade,
+# an age-out, a force reconcile, a halt, open orders on both sides.
+SCENARIO = [
+    {"t": 1, "type": "snapshot", "market": "BTC-USDT", "size": "10"},
+    {"t": 2, "type": "fill", "market": "BTC-USDT", "side": "buy", "size": "3", "trade_id": "T1", "order_id": "O1"},
+    {"t": 2.5, "type": "fill", "market": "BTC-USDT", "side": "buy", "size": "3", "trade_id": "T1", "order_id": "O1"},
+    {"t": 3.75, "type": "snapshot", "market": "BTC-USDT", "size": "13"},
+    {"t": 4, "type": "snapshot", "market": "BTC-USDT", "size": "13", "as_of": "2"},
+    {"t": 5, "type": "fill", "market": "BTC-USDT", "side": "sell", "size": "2", "trade_id": "T2"},
+    {"t": 6, "type": "check", "market": "BTC-USDT", "side": "buy", "size": "100"},
+    {"t": 6, "type": "check", "market": "BTC-USDT", "side": "sell", "size": "1000"},
+    {"t": 6.5, "type": "order_open", "market": "BTC-USDT", "order_id": "O2", "side": "sell", "size": "1.5"},
+    {"t": 7, "type": "fill", "market": "ETH-USDT", "side": "buy", "size": "1", "trade_id": "T3"},
+    {"t": 8, "type": "trade_failed", "trade_id": "T3"},
+    {"t": 9, "type": "fill", "market": "ETH-USDT", "side": "buy", "size": "2", "trade_id": "T4"},
+    {"t": 45, "type": "tick"},
+    {"t": 46, "type": "order_open", "market": "ETH-USDT", "order_id": "O9", "side": "buy", "size": "5"},
+    {"t": 47, "type": "force_reconcile", "market": "ETH-USDT", "size": "4", "reason": "ws_reconnect"},
+    {"t": 48, "type": "fill", "market": "ETH-USDT", "side": "sell", "size": "0.5", "trade_id": "T5"},
+    {"t": 50, "type": "halt", "market": "ETH-USDT", "reason": "test halt"},
+    {"t": 51, "type": "check", "market": "ETH-USDT", "side": "buy", "size": "1"},
+    {"t": 52, "type": "fill", "market": "BTC-USDT", "side": "sell", "size": "2", "trade_id": "T6"},
+    {"t": 55, "type": "tick"},
+]
+
+
+def write_journal(path: Path, events: list[dict], config: dict = CONFIG) -> Journal:
+    """A journal written by the real core from JSON-like events (left open: the caller closes it)."""
+    journal = Journal.open(path, GuardConfig.model_validate(config))
+    for event in events:
+        journal.apply(parse_event(event))
+    journal.flush()  # state tables are batched during bursts; a bot's next tick writes them within a second
+    return journal
+
+
 def write_raw_journal(path: Path, bot: str, markets: dict[str, str], counters=(), histograms=()) -> None:
     """A journal written row by row against the documented schema, for edge cases the core never produces.
 
     ``markets`` maps market -> connector; every quantity is a fixed, recognisable value.
     """
-    import json
-    import sqlite3
-
-    from inventory_guard.schema import DDL
-
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode=WAL")
     con.executescript(DDL)
@@ -202,40 +211,23 @@ def write_raw_journal(path: Path, bot: str, markets: dict[str, str], counters=()
     con.close()
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (for programs that cannot report the port they bound)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def process_threads(pid: int) -> int:
     """Threads of a running process (Linux ``/proc``)."""
-    import os
-
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
 def process_fds(pid: int) -> int:
     """Open file descriptors of a running process (Linux ``/proc``)."""
-    import os
-
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def exporter_address(exporter: "RunningExporter") -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(exporter.url)
     return parts.hostname, parts.port
 
 
 def read_until_closed(sock, timeout: float = 10.0) -> bytes:
     """Everything the peer sends until it closes (AssertionError after ``timeout`` s without the close)."""
-    import socket
-
     sock.settimeout(timeout)
     chunks = []
     deadline = time.monotonic() + timeout

@@ -11,31 +11,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `dashboards/` is a plain folder of generator sources, not an installed package
-    sys.path.insert(0, str(REPO))
+from support.net import free_port, http_get
+from support.processes import stop_process
+from support.waiting import wait_until
 
 APT_PACKAGES = ("prometheus", "prometheus-alertmanager")
 APT_COMMAND = ["apt-get", "install", "-y", "--no-install-recommends", *APT_PACKAGES]
-POLL_S = 0.05
 
 
 # --- binaries -----------------------------------------------------------------------------------------------------
@@ -88,38 +82,6 @@ def require_monitoring_binaries() -> dict[str, str]:
     }
 
 
-# --- waiting and HTTP ------------------------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, diagnostics: Callable[[], str] = str):
-    """Poll ``condition`` until it returns something truthy (returned); fail with ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            result = condition()
-        except (OSError, ValueError):  # not listening yet, half-written response, ...
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}\n{diagnostics()}", pytrace=False)
-        time.sleep(POLL_S)
-
-
-def http_get(url: str, timeout_s: float = 5) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- processes --------------------------------------------------------------------------------------------------------
 
 
@@ -152,14 +114,8 @@ class Process:
             return ""
 
     def stop(self) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(timeout=5)
+        if self.popen is not None:
+            stop_process(self.popen, timeout_s=5)
 
 
 # --- webhook receiver -------------------------------------------------------------------------------------------------
@@ -241,11 +197,11 @@ class PrometheusAPI:
 
     def get(self, path: str, **params) -> dict:
         query = urllib.parse.urlencode(params, doseq=True)
-        status, body = http_get(f"{self.url}{path}?{query}")
+        response = http_get(f"{self.url}{path}?{query}", timeout=5)
         try:
-            return json.loads(body)
+            return json.loads(response.body)
         except ValueError:
-            return {"status": "error", "error": f"HTTP {status}: {body[:300]!r}"}
+            return {"status": "error", "error": f"HTTP {response.status}: {response.body[:300]!r}"}
 
     def query(self, expr: str, at: float | None = None) -> dict:
         return self.get("/api/v1/query", query=expr, **({} if at is None else {"time": at}))
@@ -366,7 +322,7 @@ class Stack:
         def ready():
             if not self.processes[name].alive():
                 pytest.fail(f"{name} exited early:\n{self.processes[name].log_tail()}", pytrace=False)
-            return http_get(url, timeout_s=1)[0] == 200
+            return http_get(url, timeout=1).status == 200
 
         wait_until(ready, timeout_s, f"{name} at {url}", self.diagnostics)
 

@@ -16,23 +16,7 @@ from pathlib import Path
 
 import yaml
 
-# --- begin: the only part that differs from the core's inventory_guard/strict_yaml.py, of which this is a copy
-# (the exporter must not import the core; tests/test_input_strict.py checks the rest is identical) ---
-MAX_LITERAL = 210  # as inventory_guard.numbers.MAX_LITERAL
-
-
-class RejectedLiteral:
-    """A scalar the loader refused to convert (``010``, a 5,000-digit integer), reported under its key."""
-
-    __slots__ = ("text", "reason")
-
-    def __init__(self, text: str, reason: str) -> None:
-        self.text = text
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return repr(self.text[:40])
-# --- end ---
+from .numbers import MAX_LITERAL, RejectedLiteral
 
 MAX_DEPTH = 32
 
