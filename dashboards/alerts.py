@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-RUNBOOK = "alert_rules/runbooks/README.md"
+RUNBOOK = "alert_rules/README.md"
 MARKET = "bot, connector, market"
 
 

@@ -19,7 +19,7 @@ from support.monitoring import require_monitoring_binaries
 RULES_DIR = REPO / "alert_rules"
 UNIT_TESTS = RULES_DIR / "inventory_guard.rules.test.yml"
 EXAMPLE_AM = RULES_DIR / "alertmanager.example.yml"
-RUNBOOKS = RULES_DIR / "runbooks" / "README.md"
+RUNBOOKS = RULES_DIR / "README.md"  # one "### <alert>" section per alert under "## Runbooks"
 SEVERITIES = {"page", "warning"}
 MARKET_ALERTS = {a.name for a in alerts.position_alerts(alerts.RuleSettings())} | {"InventoryGuardStateNotUpdating"}
 
@@ -105,13 +105,15 @@ def test_alert_has_severity_summary_and_runbook(rule):
     summary = rule["annotations"]["summary"]
     if rule["alert"] in MARKET_ALERTS:
         assert "$labels.bot" in summary and "$labels.market" in summary, summary
-    anchor = rule["annotations"]["runbook_url"].split("#")[1]
+    path, anchor = rule["annotations"]["runbook_url"].split("#")
+    assert path == RUNBOOKS.relative_to(REPO).as_posix()
+    runbooks = RUNBOOKS.read_text().split("\n## Runbooks\n", 1)[1].split("\n## ", 1)[0]
     runbook_headings = {
         re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
-        for line in RUNBOOKS.read_text().splitlines()
-        if line.startswith("## ")
+        for line in runbooks.splitlines()
+        if line.startswith("### ")
     }
-    assert anchor in runbook_headings, f"no '## {rule['alert']}' section in {RUNBOOKS}"
+    assert anchor in runbook_headings, f"no '### {rule['alert']}' section under '## Runbooks' in {RUNBOOKS}"
 
 
 def test_summaries_that_carry_a_value_show_it():

@@ -28,9 +28,9 @@ unknown, and every rule below is about that:
   is dropped; when the search cannot decide, it stays until it can, or until the book re-anchors (overdue at twice
   the age-out). No snapshot, no age-out: ``snapshot_max_age_s`` is what blocks buys then.
 
-Bounds (proofs in the README, property tests in tests/test_core_properties.py). With ``U = unexplained``, known
-exactly, the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and their sells to at least
-``max(-U, 0)``, whatever subset it is:
+Bounds (explained in connector_plugin/README.md, property tests in tests/test_core_properties.py). With
+``U = unexplained``, known exactly, the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and their
+sells to at least ``max(-U, 0)``, whatever subset it is:
 
 * conservative exposure = confirmed + every pending buy - max(U, 0) - settled sells known outside confirmed
   (+ open buy reservations, in the market) — never below the true exposure;

@@ -1,4 +1,6 @@
-"""The replay CLI's engine — a public contract (see the README): JSON lines in, exactly one JSON line out per line.
+"""The replay CLI's engine — a public contract: JSON lines in, exactly one JSON line out per line.
+
+The contract is documented in connector_plugin/README.md ("Replay CLI").
 
 Input lines are events (``fill``, ``snapshot``, ``force_reconcile``, ``order_open``, ``order_closed``, ``check``,
 ``tick``, ``trade_failed``) or ``restart`` (close the journal and reopen it). Output, in order::

@@ -1,4 +1,4 @@
-"""Every metric the exporter serves: name, type, source and one line of meaning (also the README's table).
+"""Every metric the exporter serves: name, type, source and one line of meaning (also exporter/README.md's table).
 
 Names follow Prometheus conventions: prefix ``inventory_guard_``, units in the name, counters named without
 ``_total`` (the exposition adds it). Position quantities are in the market's base asset.

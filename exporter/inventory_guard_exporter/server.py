@@ -3,7 +3,7 @@
 ``/healthz`` answers 200 while the process serves requests; it does not read state files (their health is the
 ``inventory_guard_exporter_state_up`` metric). GET and HEAD are answered; HEAD gets the same headers, no body.
 
-How connections are served (the numbers are the defaults, see README "Exporter"):
+How connections are served (the numbers are the defaults, see exporter/README.md):
 
 * One thread (the caller of ``serve_forever``) accepts connections and reads request heads without blocking,
   watching every open connection with ``selectors``. An open connection costs a file descriptor, not a thread.
