@@ -203,7 +203,8 @@ def test_ambiguity_keeps_buys_pending_rather_than_dropping_one_the_api_has_not_s
     assert g.state.conservative_exposure == D(15)  # true exposure if B is real and unsettled: 10 + 5
     # available: 10 whichever happened (only A: +B -C = 0 still to come; all: nothing to come)
     assert g.state.available_to_sell == D(10)
-    assert len(g.guard.books["m"].pending) == 3 and g.counter("fills_confirmed") == 0
+    # A is in both subsets that explain +10 ({A}, {A, B, C}): confirmed; B and C stay, undecided
+    assert len(g.guard.books["m"].pending) == 2 and g.counter("fills_confirmed", how="sums") == 1
 
 
 def test_a_mixed_prefix_drops_buys_only_up_to_the_move(g):
@@ -639,3 +640,32 @@ def test_instant_a_fill_that_arrives_exactly_at_as_of_is_not_taken_as_inside_it(
     g.fill(1.2, "sell", "5", trade_id="S")
     g.snapshot(1.5, "0", as_of=1)
     assert (g.state.conservative_exposure, g.counter("fills_confirmed")) == (D(5), 0)
+
+
+# --- the chain of snapshots and the worst case over every possible inside set ---------------------------------------
+
+
+def test_a_later_snapshot_decides_what_one_sum_alone_cannot(g):
+    # +5 is {a} or {b, c}; then +2 more. One sum (7) is {a, b} or {c, d}, but only {a} then {b} is a chain: a fill
+    # inside stays inside, so {b, c} at the first snapshot cannot become {c, d}.
+    g.fill(1, "buy", "5", trade_id="a")
+    g.fill(2, "buy", "2", trade_id="b")
+    g.fill(3, "buy", "3", trade_id="c")
+    g.snapshot(4, "5")
+    assert g.counter("fills_confirmed") == 0 and g.state.conservative_exposure == D(10)  # 5 + the worst case
+    g.fill(5, "buy", "4", trade_id="d")
+    g.snapshot(6, "7")
+    assert g.counter("fills_confirmed", how="sums") == 2
+    assert (g.state.pending_fills, g.state.effective, g.state.conservative_exposure) == (2, D(14), D(14))
+
+
+def test_a_settled_sell_is_credited_whichever_subset_is_inside(g):
+    # The move is 0: nothing settled, or both. Either way the buy is inside or the settled sell is outside:
+    # conservative exposure may take 5 off (the plain rule credited nothing: 15).
+    g.snapshot(0, "10")
+    g.fill(1, "buy", "5", trade_id="X")
+    g.fill(2, "sell", "5", trade_id="Y")
+    settled(g, D("3.5"), "Y")
+    g.snapshot(4, "10", as_of=3)
+    assert g.counter("fills_confirmed") == 0
+    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(10), D(10))

@@ -29,7 +29,7 @@ ZERO = Decimal(0)
 
 
 
-CHECKPOINT_FORMAT = 2  # 2: settlement-aware pending book; an older checkpoint is ignored and the log replayed
+CHECKPOINT_FORMAT = 3  # 3: the chain of snapshots (hypotheses); an older checkpoint is ignored and the log replayed
 
 
 _FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"

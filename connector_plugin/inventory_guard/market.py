@@ -105,7 +105,7 @@ class MarketBook:
         p = self.pending
         if self.instant:
             return self.confirmed + p.live_buys + self.open_buys
-        return self.confirmed + p.live_buys - p.buys_shown - p.settled_out_sells + self.open_buys
+        return self.confirmed + p.live_buys - p.conservative_credit + self.open_buys
 
     @property
     def available_to_sell(self) -> Decimal:
@@ -156,7 +156,7 @@ class MarketBook:
             self.confirmed, self.confirmed_at, self.open_buys, self.open_sells, p.all_buys, p.all_sells, p.held_buys,
             p.held_sells, p.due_buys, p.due_sells, p.unexplained, p.verified, f.out_buys, f.out_sells,
             f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells, f.settled_out_sells, f.count,
-            f.likely_count, f.suspect_count,
+            f.likely_count, f.suspect_count, p.proven,
         )
 
     # --- counters ------------------------------------------------------------------------------------------

@@ -20,19 +20,32 @@ unknown, and every rule below is about that:
   confirmed, but the sum still bounds both sides (below). None: the model was broken (an external transfer, a fill
   that settled after the age-out): counted, and after a second miss in a row the book *re-anchors*. The search is
   bounded (``reconcile_max_candidates``, ``reconcile_max_steps``); past the bound it re-anchors (counted).
+* **The chain of snapshots** (delayed venues). A fill inside one snapshot is inside every later one, so the book
+  keeps, while they are few (``MAX_HYPOTHESES``), every inside set the snapshots so far allow (*hypotheses*), and
+  extends each by the subsets of its other candidates that explain the next move. A fill in every hypothesis is
+  confirmed by sums, a fill in none is outside (or, past the window, a phantom); the rest stay *ambiguous*. The true
+  set is always among them, so their worst case bounds both sides. When no hypothesis extends (a transfer, a stale
+  answer) or there are too many, the book stops tracking them and the single sum decides as above; an anchor, or a
+  snapshot with few subsets, starts tracking again.
 * **Re-anchor** (also a force reconcile and a market's first snapshot): ``confirmed`` becomes the new starting
   point, ``unexplained := 0``, and every candidate becomes *held*: it may or may not be inside ``confirmed``. Held
   fills stay candidates: a later subset that includes one says it settled after the anchor.
 * **Age-out in snapshot time.** A fill whose arrival is at least ``pending_fill_max_age_s`` before a snapshot's
   ``as_of`` is inside that snapshot if it was real. When the search decides it is not inside, it was a phantom and
-  is dropped; when the search cannot decide, it stays until it can, or until the book re-anchors (overdue at twice
-  the age-out). No snapshot, no age-out: ``snapshot_max_age_s`` is what blocks buys then.
+  is dropped; when the search cannot decide, it stays until it can, or until the book re-anchors (overdue at four
+  times the age-out). No snapshot, no age-out: ``snapshot_max_age_s`` is what blocks buys then.
 
-Bounds (explained in connector_plugin/README.md, property tests in tests/test_core_properties.py). With
-``U = unexplained``, known exactly, the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and their
-sells to at least ``max(-U, 0)``, whatever subset it is:
+Bounds (explained in connector_plugin/README.md, property tests in tests/test_core_properties.py and
+tests/test_core_settlement.py). What the sums prove (``Proven``) is the worst case, over the hypotheses or, without
+them, over every subset of the candidates that sums to ``U = unexplained`` (one memoized pass, ``subset_minima``),
+of: buys inside confirmed plus settled sells outside it (conservative exposure's credit), sells inside it, and
+creditable buys minus sells outside it (available to sell). A held fill reported settled by a snapshot's ``as_of`` is
+inside it, so, like a fill past the window, it adds to neither bound. Past the search bounds the plain rule applies:
+``U`` is known exactly, so the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and their sells
+to at least ``max(-U, 0)``, whatever subset it is:
 
-* conservative exposure = confirmed + every pending buy - max(U, 0) - settled sells known outside confirmed
+* conservative exposure = confirmed + every pending buy within the window - max(U, 0) - settled sells known outside
+  confirmed
   (+ open buy reservations, in the market) — never below the true exposure;
 * available to sell = confirmed + buys known outside confirmed - sells known outside confirmed
   - (candidate sells - max(-U, 0)) (- open sell reservations) — never above what the account will hold, except for
@@ -53,6 +66,9 @@ from typing import NamedTuple
 
 ZERO = Decimal(0)
 FillKey = tuple[str, str]
+
+MAX_HYPOTHESES = 16  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
+SEED_MAX_CANDIDATES = 24  # the single sum's subsets are listed to start tracking only over this many candidates
 
 OUT = "out"  # known to be outside confirmed (as of the last applied snapshot)
 CANDIDATE = "candidate"  # may be inside confirmed
@@ -104,6 +120,16 @@ class Reconciliation(NamedTuple):
     mismatch: bool  # the sums (or an instant venue's arrival times) disagreed with the move
     fallback: str | None  # why the book re-anchored: mismatch, capped, overdue (None: it did not)
     capped: bool  # the search hit its bound
+
+
+class Proven(NamedTuple):
+    """What the sums prove about a set of pending fills (the ambiguous ones, or every candidate), the worst case
+    over every inside set still possible: see PendingBook.conservative_credit, sells_shown and sellable."""
+
+    credit: Decimal  # buys inside confirmed + sells reported settled outside it
+    sells_in: Decimal  # sells inside confirmed
+    sellable: Decimal  # buys outside it that may be credited - sells outside it
+    sells: Decimal  # every sell of the set within the window
 
 
 class _Sums:
@@ -196,6 +222,107 @@ class _StepsExhausted(Exception):
     pass
 
 
+def subset_minima(units: list[int], weights: list[tuple[tuple[int, ...], tuple[int, ...]]], target: int,
+                  max_steps: int, objectives: int = 3) -> tuple[int, ...] | None:
+    """For each objective k, the least sum over the subsets S of ``units`` summing to ``target`` of
+    ``weights[i][0][k]`` (i in S) plus ``weights[i][1][k]`` (i not in S); None when no subset sums to ``target`` or
+    the step bound was hit. Memoized on (index, running sum), like subset_search."""
+    try:
+        return _minimizer(units, weights, target, max_steps, objectives)(0, 0)
+    except _StepsExhausted:
+        return None
+
+
+def _minimizer(units, weights, target: int, max_steps: int, objectives: int):
+    n = len(units)
+    pos = [0] * (n + 1)
+    neg = [0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        pos[i] = pos[i + 1] + max(units[i], 0)
+        neg[i] = neg[i + 1] + min(units[i], 0)
+    memo: dict[tuple[int, int], tuple[int, ...] | None] = {}
+    steps = 0
+    zeros = (0,) * objectives
+
+    def best(i: int, s: int) -> tuple[int, ...] | None:
+        nonlocal steps
+        if s + neg[i] > target or s + pos[i] < target:
+            return None
+        if i == n:
+            return zeros
+        key = (i, s)
+        if key in memo:
+            return memo[key]
+        steps += 1
+        if steps > max_steps:
+            raise _StepsExhausted
+        inside, outside = weights[i]
+        a = best(i + 1, s + units[i])
+        b = best(i + 1, s)
+        if a is None and b is None:
+            out = None
+        elif b is None:
+            out = tuple(x + w for x, w in zip(a, inside))
+        elif a is None:
+            out = tuple(x + w for x, w in zip(b, outside))
+        else:
+            out = tuple(min(x + w, y + v) for x, w, y, v in zip(a, inside, b, outside))
+        memo[key] = out
+        return out
+
+    return best
+
+
+def subset_solutions(units: list[int], target: int, max_steps: int, limit: int) -> list[frozenset[int]] | None:
+    """Up to ``limit`` subsets of ``units`` summing to ``target``, the oldest-first one first (each a set of
+    indices); None when the step bound was hit before they were found. Memoized on (index, running sum)."""
+    n = len(units)
+    pos = [0] * (n + 1)
+    neg = [0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        pos[i] = pos[i + 1] + max(units[i], 0)
+        neg[i] = neg[i + 1] + min(units[i], 0)
+    memo: dict[tuple[int, int], bool] = {}
+    steps = 0
+
+    def exists(i: int, s: int) -> bool:
+        nonlocal steps
+        if s + neg[i] > target or s + pos[i] < target:
+            return False
+        if i == n:
+            return True
+        key = (i, s)
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+        steps += 1
+        if steps > max_steps:
+            raise _StepsExhausted
+        found = memo[key] = exists(i + 1, s + units[i]) or exists(i + 1, s)
+        return found
+
+    out: list[frozenset[int]] = []
+    chosen: list[int] = []
+
+    def walk(i: int, s: int) -> None:  # every node it enters has a completion: O(limit * n) beyond the memo
+        if i == n:
+            out.append(frozenset(chosen))
+            return
+        if exists(i + 1, s + units[i]):
+            chosen.append(i)
+            walk(i + 1, s + units[i])
+            chosen.pop()
+        if len(out) < limit and exists(i + 1, s):
+            walk(i + 1, s)
+
+    try:
+        if exists(0, 0):
+            walk(0, 0)
+    except _StepsExhausted:
+        return None
+    return out
+
+
 def _exact(value, kind: type):
     """A checkpoint value of exactly this JSON type (no "11" for 11, no true for 1)."""
     if type(value) is not kind:
@@ -222,6 +349,14 @@ class PendingBook:
         self.missed = zero  # unexplained at that miss (tried as a transfer if the next snapshot misses too)
         self.anchor_seq = 0  # fills with seq below this are held
         self.next_seq = 0
+        # The chain of snapshots (delayed venues): every set of pending fills (by seq) that may be the ones inside
+        # confirmed since the anchor, each summing to unexplained; the true one is among them. None: not tracked
+        # (too many, an instant venue, or the chain broke), and then the single sum decides alone.
+        self.hypotheses: list[frozenset[int]] | None = [frozenset()]
+        self.ambiguous: dict[int, PendingFill] = {}  # the fills in some hypothesis but not all (by seq)
+        # What the hypotheses (over the ambiguous fills) or, without them, the single sum (over every candidate)
+        # prove for the bounds; None: nothing beyond the plain rule (see buys_shown).
+        self.proven: Proven | None = Proven(zero, zero, zero, zero)
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -273,9 +408,18 @@ class PendingBook:
         return self.all_sells - self.due_sells
 
     @property
+    def conservative_credit(self) -> Decimal:
+        """What conservative exposure may take off the pending buys within the window: buys proven inside
+        confirmed, and sells the venue reported settled that are outside it (they lowered the position already)."""
+        if self.proven is not None:
+            return self.proven.credit + self.free.settled_out_sells
+        return self.buys_shown + self.free.settled_out_sells
+
+    @property
     def buys_shown(self) -> Decimal:
         """Pending buys within the settlement window that the sums prove are inside confirmed (not which ones):
-        the window's candidates sum to at least unexplained - due buys, so their buys to at least that, and 0."""
+        the window's candidates sum to at least unexplained - due buys, so their buys to at least that, and 0.
+        (The plain rule, when nothing is ``proven``.)"""
         if self.unexplained <= 0 or not self.verified:  # the common case first
             return self.zero
         shown = self.unexplained - self.due_buys
@@ -285,6 +429,8 @@ class PendingBook:
 
     @property
     def sells_shown(self) -> Decimal:
+        if self.proven is not None:
+            return self.proven.sells_in
         if self.unexplained >= 0 or not self.verified:  # the common case first
             return self.zero
         shown = -self.unexplained - self.due_sells
@@ -307,7 +453,10 @@ class PendingBook:
         outside confirmed, minus every sell not shown. When no fill is held, the exact sum gives a second bound:
         the fills outside confirmed sum to (all pending) - unexplained, of which the past-window ones are phantoms
         (at most the due buys). Both are sound, so the larger one is used."""
-        bound = self.credited_buys - self.unshown_sells
+        if self.proven is not None:  # the proven set by its worst case, the rest as below
+            bound = self.credited_buys - (self.live_sells - self.proven.sells) + self.proven.sellable
+        else:
+            bound = self.credited_buys - self.unshown_sells
         if self.verified and not self.held_count:
             exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - self.free.suspect_buys
             return exact if exact > bound else bound
@@ -328,6 +477,8 @@ class PendingBook:
         # snapshot's as_of is outside it. On an instant venue it may already be inside it.
         if last_as_of is not None and (instant or arrived <= last_as_of):
             fill.status = CANDIDATE
+            if self.hypotheses is not None:  # it may be inside that snapshot, which the hypotheses did not consider
+                self._keep_hypotheses(None)
         self.fills[key] = fill
         if side == "buy":
             self.all_buys += amount
@@ -341,6 +492,10 @@ class PendingBook:
         fill = self.fills.pop(key, None)
         if fill is not None:
             self._uncount(fill)
+            if self.hypotheses is not None and fill.seq in self.ambiguous:  # a failed trade was never inside
+                self._keep_hypotheses([h for h in self.hypotheses if fill.seq not in h])
+            elif self.hypotheses is None and (self.is_held(fill) or fill.status != OUT):
+                self.proven = None  # the single sum's worst case counted on it: recomputed at the next snapshot
         return fill
 
     def settle(self, fill: PendingFill, at: Decimal) -> None:
@@ -354,6 +509,8 @@ class PendingBook:
         self.settled_keys.add(fill.key)
         if not held:
             self.free.add(fill, +1)
+        if fill.seq in self.ambiguous:
+            self._hypothesis_bounds()  # (without hypotheses the proven bounds stay sound: a settled sell only adds)
 
     def force_reconcile(self, as_of: Decimal, max_age: Decimal, instant: bool) -> list[Exit]:
         """Trust the API: the snapshot becomes the anchor (see the module docstring)."""
@@ -366,6 +523,13 @@ class PendingBook:
     def reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
                   max_candidates: int, max_steps: int) -> Reconciliation:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
+        result = self._reconcile(move, as_of, max_age, instant, max_candidates, max_steps)
+        if self.hypotheses is None:
+            self.proven = None if instant or not self.verified else self._single_sum_bounds(max_candidates, max_steps)
+        return result
+
+    def _reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
+                   max_candidates: int, max_steps: int) -> Reconciliation:
         self.unexplained += move
         if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
             exits = []
@@ -384,8 +548,15 @@ class PendingBook:
                 self._restatus(fill, CANDIDATE)
             if not held and fill.status == OUT:
                 continue
-            self._set_due(fill, fill.arrived <= as_of - max_age)
+            # past the window, or (held) reported final by as_of: inside this answer if real, in neither bound
+            self._set_due(fill, fill.arrived <= as_of - max_age
+                          or (held and fill.settled_at is not None and fill.settled_at <= as_of))
             candidates.append(fill)
+        if self.hypotheses is not None and not instant:
+            extended = self._extend(candidates, as_of, max_age, max_steps)
+            if extended is not None:
+                return extended
+            self._keep_hypotheses(None)  # the chain broke, or its search hit the bound: the single sum decides
         mismatch = False
         # Identity: a fill the venue reported settled by as_of is inside this answer, and on an instant venue so is
         # every fill that arrived before as_of — if the sums agree: an answer older than its as_of says (a stale or
@@ -414,11 +585,149 @@ class PendingBook:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
+    def _extend(self, candidates: list[PendingFill], as_of: Decimal, max_age: Decimal,
+                max_steps: int) -> Reconciliation | None:
+        """Extend every hypothesis by the subsets of its other candidates that explain the move (a fill inside
+        stays inside; the ones reported settled by as_of must be inside). None: no hypothesis extends (the
+        chain's model broke), too many, or the search hit its bound."""
+        by_seq = {f.seq: f for f in candidates}
+        forced = [f for f in candidates
+                  if f.settled_at is not None and f.settled_at <= as_of and not self.is_held(f)]
+        forced_seqs = {f.seq for f in forced}
+        budget = max(1, max_steps // len(self.hypotheses))
+        extended: list[frozenset[int]] = []
+        for h in self.hypotheses:
+            if not h <= by_seq.keys():
+                return None
+            base = h | forced_seqs
+            rest = [f for f in candidates if f.seq not in base]
+            need = self.unexplained - sum((by_seq[seq].signed for seq in base), ZERO)
+            sols = subset_solutions(self._units(rest), self._unit(need), budget, MAX_HYPOTHESES + 1 - len(extended))
+            if sols is None:
+                return None
+            extended += [base | {rest[i].seq for i in sol} for sol in sols]
+            if len(extended) > MAX_HYPOTHESES:
+                return None
+        if not extended:
+            return None
+        return self._apply_hypotheses(candidates, list(dict.fromkeys(extended)), forced_seqs, as_of, max_age,
+                                      False, [], False)
+
+    def _apply_hypotheses(self, candidates: list[PendingFill], hypotheses: list[frozenset[int]],
+                          forced_seqs: set[int], as_of: Decimal, max_age: Decimal, instant: bool,
+                          exits: list[Exit], mismatch: bool) -> Reconciliation:
+        """The fills in every hypothesis are confirmed, the ones in none are outside (or phantoms, past the window),
+        the rest stay ambiguous and the bounds take the worst hypothesis."""
+        due = as_of - max_age
+        inside = frozenset.intersection(*hypotheses)
+        union = frozenset().union(*hypotheses)
+        first = hypotheses[0]  # the best estimate: oldest fills inside first
+        ambiguous = {}
+        for fill in candidates:
+            held = self.is_held(fill)
+            if fill.seq in inside:
+                self._take(fill)
+                self.unexplained -= fill.signed
+                exits.append(Exit(fill, "identity" if fill.seq in forced_seqs else "sums"))
+            elif fill.seq in union:
+                ambiguous[fill.seq] = fill
+                if not held:
+                    self._restatus(fill, CANDIDATE, likely_in=fill.seq in first)
+            elif held and fill.settled_at is not None and fill.settled_at <= as_of:
+                self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
+                exits.append(Exit(fill, "identity"))
+            elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
+                if not held:
+                    self._restatus(fill, OUT)  # an answer older than it says: it stays, outside this one
+            elif fill.arrived <= due:  # real fills are inside by now: this one never settled
+                self._take(fill)
+                exits.append(Exit(fill, "aged_out"))
+            elif not held:
+                self._restatus(fill, OUT, suspect=instant and fill.arrived <= as_of)
+        self.verified = True
+        self.missed = self.zero
+        fallback = None
+        if ambiguous and all(f.arrived <= due for f in ambiguous.values()):  # all inside if real: none stays
+            for fill in ambiguous.values():
+                self._take(fill)
+                exits.append(Exit(fill, "sums" if fill.seq in first else "aged_out"))
+            self.unexplained = self.zero
+            ambiguous, hypotheses, inside = {}, [frozenset()], frozenset()
+        elif ambiguous and min(f.arrived for f in ambiguous.values()) <= due - 3 * max_age:  # undecided too long
+            return Reconciliation(exits + self._reanchor(as_of, max_age, instant, False), mismatch, "overdue", False)
+        self.ambiguous = ambiguous
+        self._keep_hypotheses(list(dict.fromkeys(h - inside for h in hypotheses)))
+        return Reconciliation(exits, mismatch, fallback, False)
+
+    def _keep_hypotheses(self, hypotheses: list[frozenset[int]] | None) -> None:
+        """Set the hypotheses (None: stop tracking them); the ambiguous fills and the bounds follow."""
+        if not hypotheses:
+            hypotheses = None
+        self.hypotheses = hypotheses
+        if hypotheses is None:
+            self.ambiguous = {}
+        else:
+            union = frozenset().union(*hypotheses) - frozenset.intersection(*hypotheses)
+            self.ambiguous = {seq: f for seq, f in self.ambiguous.items() if seq in union}
+        self._hypothesis_bounds()
+
+    def _weights(self, fill: PendingFill) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        """What a fill adds to (credit, sells_in, sellable) when inside confirmed, and when outside it (units)."""
+        if fill.due:
+            return (0, 0, 0), (0, 0, 0)
+        units = int(fill.amount / self.step)
+        if fill.side == "buy":  # inside: proven in confirmed; outside: credited to sell unless it may be inside
+            credited = units if not (fill.suspect or self.is_held(fill)) else 0  # (held: inside at the anchor?)
+            return (units, 0, 0), (0, 0, credited)
+        settled_out = units if fill.settled_at is not None and not self.is_held(fill) else 0
+        return (0, units, 0), (settled_out, 0, -units)
+
+    def _proven(self, credit: int, sells_in: int, sellable: int, fills) -> Proven:
+        step, zero = self.step, self.zero
+        sells = sum((f.amount for f in fills if f.side == "sell" and not f.due), zero)
+        return Proven(zero + credit * step, zero + sells_in * step, zero + sellable * step, sells)
+
+    def _hypothesis_bounds(self) -> None:
+        """The worst case over the hypotheses of what the ambiguous fills add to each bound (O(hypotheses x fills))."""
+        if self.hypotheses is None:
+            self.proven = None
+            return
+        fills = list(self.ambiguous.values())
+        weights = [(f.seq, *self._weights(f)) for f in fills]
+        worst = None
+        for h in self.hypotheses:
+            totals = [0, 0, 0]
+            for seq, inside, outside in weights:
+                w = inside if seq in h else outside
+                totals[0] += w[0]
+                totals[1] += w[1]
+                totals[2] += w[2]
+            worst = totals if worst is None else [min(a, b) for a, b in zip(worst, totals)]
+        self.proven = self._proven(*(worst or (0, 0, 0)), fills)
+
+    def _single_sum_bounds(self, max_candidates: int, max_steps: int) -> Proven | None:
+        """Without hypotheses: the worst case of each bound over every subset of the candidates that sums to
+        unexplained (one memoized pass; None past the bounds)."""
+        fills = [f for f in self.fills.values() if self.is_held(f) or f.status != OUT]
+        if len(fills) > max_candidates:
+            return None
+        worst = subset_minima(self._units(fills), [self._weights(f) for f in fills], self._unit(self.unexplained),
+                              max_steps)
+        return None if worst is None else self._proven(*worst, fills)
+
     def _outcome(self, candidates, found: _Search, as_of, max_age, instant, max_steps, exits,
                  mismatch) -> Reconciliation:
         due = as_of - max_age
         if found.solutions:
             self.missed = self.zero
+        if found.solutions and found.complete and not instant and (
+                found.solutions == 1 or len(candidates) <= SEED_MAX_CANDIDATES):  # few subsets: track them
+            sols = subset_solutions(self._units(candidates), self._unit(self.unexplained), max_steps,
+                                    MAX_HYPOTHESES + 1)
+            if sols is not None and 0 < len(sols) <= MAX_HYPOTHESES:
+                hypotheses = [frozenset(candidates[i].seq for i in sol) for sol in sols]
+                return self._apply_hypotheses(candidates, hypotheses, set(), as_of, max_age, instant, exits,
+                                              mismatch)
         if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
             for i, fill in enumerate(candidates):
                 if i in found.first and instant and fill.arrived >= as_of and fill.arrived > due:
@@ -465,6 +774,7 @@ class PendingBook:
             return Reconciliation(exits, mismatch, None, False)
         if self.verified:  # first miss: the next snapshot may explain it (a websocket slower than the API)
             self.verified = False
+            self._keep_hypotheses(None)
             self.missed = self.unexplained
             for fill in candidates:
                 if not self.is_held(fill):
@@ -496,6 +806,8 @@ class PendingBook:
         self.anchor_seq = boundary
         self.unexplained = self.missed = self.zero
         self.verified = True
+        self.ambiguous = {}
+        self._keep_hypotheses(None if instant else [frozenset()])  # nothing has settled since the anchor
         exits = []
         for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
             fill = self.fills[key]
@@ -522,6 +834,8 @@ class PendingBook:
         return [int(f.signed / step) for f in fills]
 
     def _restatus(self, fill: PendingFill, status: str, likely_in: bool = False, suspect: bool = False) -> None:
+        if fill.status == status and fill.likely_in == likely_in and fill.suspect == suspect:
+            return
         self.free.add(fill, -1)
         fill.status, fill.likely_in, fill.suspect = status, likely_in, suspect
         self.free.add(fill, +1)
@@ -570,6 +884,8 @@ class PendingBook:
             "missed": str(self.missed),
             "anchor_seq": self.anchor_seq,
             "next_seq": self.next_seq,
+            "hypotheses": None if self.hypotheses is None else [sorted(h) for h in self.hypotheses],
+            "proven": None if self.proven is None else [str(v) for v in self.proven],
         }
 
     @classmethod
@@ -580,9 +896,15 @@ class PendingBook:
         book.missed = Decimal(data.get("missed", "0"))
         book.anchor_seq = _exact(data["anchor_seq"], int)
         book.next_seq = _exact(data["next_seq"], int)
+        hypotheses = data.get("hypotheses")
+        if hypotheses is not None:
+            hypotheses = [frozenset(_exact(seq, int) for seq in h) for h in hypotheses]
+        union = frozenset().union(*hypotheses) if hypotheses else frozenset()
         for row in data["fills"]:
             fill = PendingFill.from_list(row)
             book.fills[fill.key] = fill
+            if fill.seq in union:
+                book.ambiguous[fill.seq] = fill
             if fill.settled_at is not None:
                 book.settled_keys.add(fill.key)
             if fill.due:
@@ -596,4 +918,7 @@ class PendingBook:
                 book._count_held(fill, +1)
             else:
                 book.free.add(fill, +1)
+        book._keep_hypotheses(hypotheses)
+        proven = data.get("proven")
+        book.proven = None if proven is None else Proven(*(Decimal(_exact(v, str)) for v in proven))
         return book
