@@ -194,8 +194,6 @@ class SessionSettings:
     spread_ticks: int = 1
     order_refresh_s: float = 10.0
     poll_interval_s: float = 5.0
-    pending_fill_max_age_s: float = 30.0
-    user_stream_silence_s: Optional[float] = 60.0
     venue: Dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
     start_time: Optional[float] = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
 
@@ -232,11 +230,9 @@ class GuardedSimSession:
         cfg = GuardConfig.model_validate({
             "bot_name": "demo", "connector": CONNECTOR_NAME, "max_position": str(settings.max_position),
             "size_increment": str(self.venue.config.size_increment),
-            "min_order_size": str(self.venue.config.min_order_size),
-            "pending_fill_max_age_s": settings.pending_fill_max_age_s})
+            "min_order_size": str(self.venue.config.min_order_size)})
         self.bridge = GuardBridge(cfg, {CONNECTOR_NAME: self.connector}, journal_path,
                                   markets={CONNECTOR_NAME: [TRADING_PAIR]}, clock=self.connector._sim_time,
-                                  user_stream_silence_s=settings.user_stream_silence_s,
                                   balance_api_lag_s=float(self.venue.config.balance_lag_s))
         self.market = self.bridge.market_id(CONNECTOR_NAME, TRADING_PAIR)
         config_cls, strategy_cls = _strategy_classes()
