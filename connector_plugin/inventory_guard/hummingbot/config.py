@@ -13,7 +13,7 @@ one asset share one market: two of its keys setting different values of one fiel
 """
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Mapping, Optional
+from typing import Dict, List, Literal, Mapping, Optional, get_args
 
 from pydantic import Field, create_model, model_validator
 
@@ -36,8 +36,7 @@ SECTION_MARKET_KEYS = ("max_position", "size_increment", "min_order_size", "pend
                        "snapshot_max_age_s", "allow_negative_position", "settlement")
 # What the section changes of a core key: its default and a note appended to the core's description.
 SECTION_CHANGES = {
-    "max_position": dict(default=..., note="Here it is required at the top level (`markets:` may set another "
-                                           "limit per market)."),
+    "max_position": dict(default=..., note="In this section it is required at the top level."),
     "allow_negative_position": dict(default=None, note="Unset: true on perpetual connectors (false for a HEDGE-mode "
                                                        "leg), false elsewhere."),
     "settlement": dict(default=None, note="Unset: `instant` on the centralized exchanges listed in CEX_CONNECTORS "
@@ -62,7 +61,11 @@ def _from_core(model, key: str, change: Optional[dict] = None) -> tuple:
     default = change["default"] if change else field.default
     description = f"{field.description} {change['note']}" if change else field.description
     annotation = field.rebuild_annotation()
-    return (Optional[annotation] if default is None else annotation), _f(default, description)
+    if default is None:
+        annotation = Optional[annotation]
+    elif default is ... and type(None) in get_args(annotation):  # required here: null is not a value
+        (annotation,) = (a for a in get_args(annotation) if a is not type(None))
+    return annotation, _f(default, description)
 
 
 def market_id(connector_name: str, trading_pair: str, multi_connector: bool) -> str:
