@@ -444,17 +444,20 @@ def test_venue_amounts_made_from_floats_are_read_as_the_decimals_they_stand_for(
 
 def test_the_adapter_keys_are_options_of_a_bridge_on_a_core_config():
     from inventory_guard.hummingbot import AdapterSettings, GuardBridge, InventoryGuardSettings
-    ex = make_binance()
-    bridge = GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=FakeClock(1000))
-    assert bridge.health.silence_s == AdapterSettings.model_fields["user_stream_silence_s"].default == 120
-    assert bridge.feed.reconcile_event == "force" and bridge.health.cancel_release_delay_s == 5
-    with pytest.raises(pydantic.ValidationError, match="user_stream_silence_sec"):
-        GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, user_stream_silence_sec=60)
-    with pytest.raises(pydantic.ValidationError, match="reconcile_event"):
-        GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, reconcile_event="sometimes")
-    settings = InventoryGuardSettings(max_position="1", journal_path=None)
-    with pytest.raises(TypeError, match="periodic_reconcile_s: set in the inventory_guard section"):
-        GuardBridge(settings, {BIN: ex}, markets={BIN: [BIN_PAIR]}, periodic_reconcile_s=60)
+
+    async def run():
+        ex = make_binance()
+        bridge = GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=FakeClock(1000))
+        assert bridge.health.silence_s == AdapterSettings.model_fields["user_stream_silence_s"].default == 120
+        assert bridge.feed.reconcile_event == "force" and bridge.health.cancel_release_delay_s == 5
+        with pytest.raises(pydantic.ValidationError, match="user_stream_silence_sec"):
+            GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, user_stream_silence_sec=60)
+        with pytest.raises(pydantic.ValidationError, match="reconcile_event"):
+            GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, reconcile_event="sometimes")
+        settings = InventoryGuardSettings(max_position="1", journal_path=None)
+        with pytest.raises(TypeError, match="periodic_reconcile_s: set in the inventory_guard section"):
+            GuardBridge(settings, {BIN: ex}, markets={BIN: [BIN_PAIR]}, periodic_reconcile_s=60)
+    asyncio.run(run())
 
 
 @pytest.mark.parametrize("key, value", [

@@ -80,7 +80,8 @@ def _label(value: str) -> str:
 
 
 # The types of the keys: each carries its checks, so every model built from a key checks it the same way.
-NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_not_negative), Shown("decimal ≥ 0")]
+NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_not_negative),
+                               Shown("decimal ≥ 0")]
 PositiveDecimal = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_positive), Shown("decimal > 0")]
 Step = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_positive), AfterValidator(_representable_step),
                  Shown(f"decimal ≥ {FINEST_STEP}")]

@@ -18,7 +18,7 @@ from typing import Dict, List, Literal, Mapping, Optional, get_args
 from pydantic import Field, create_model, model_validator
 
 from hummingbot.client.config.config_data_types import BaseClientModel
-from inventory_guard.config import GuardConfig, MarketOverrides
+from inventory_guard.config import ConfigError, GuardConfig, MarketOverrides
 
 # Centralized exchanges: a fill is in the REST balance as soon as the venue reports it (``settlement: instant``).
 CEX_CONNECTORS = frozenset({
@@ -122,10 +122,8 @@ class InventoryGuardSettings(AdapterSettings, _SectionKeys):
     @model_validator(mode="after")
     def _core_accepts(self):
         # Validate the core-level values now (at config load), so a bad value names its key before anything runs.
-        from inventory_guard.config import GuardConfig
         try:
-            GuardConfig.model_validate({**self._top(), "markets": {
-                k: {f: v for f, v in m.model_dump().items() if v is not None} for k, m in self.markets.items()}})
+            GuardConfig.model_validate({**self._top(), "markets": self._overrides()})
         except Exception as e:  # ConfigError / ValidationError from the core, re-raised as a field error
             raise ValueError(f"inventory_guard: {e}") from None
         return self
@@ -133,13 +131,14 @@ class InventoryGuardSettings(AdapterSettings, _SectionKeys):
     def _top(self) -> dict:
         return {key: getattr(self, key) for key in SECTION_KEYS if getattr(self, key) is not None}
 
+    def _overrides(self) -> dict:
+        return {name: market.model_dump(exclude_none=True) for name, market in self.markets.items()}
+
     def to_guard_config(self, market_map):
         """The core ``GuardConfig`` for a ``markets.MarketMap``. Raises ``ConfigError`` naming the key for an
         override that matches no market, or for two keys of one market that disagree."""
-        from inventory_guard.config import GuardConfig
-        overrides = {k: {f: v for f, v in m.model_dump().items() if v is not None} for k, m in self.markets.items()}
         data = self._top()
-        data["markets"] = resolve_overrides(overrides, market_map, top=data, prefix="inventory_guard.markets.",
+        data["markets"] = resolve_overrides(self._overrides(), market_map, top=data, prefix="inventory_guard.markets.",
                                             strict=True)
         if len(market_map.connectors) == 1:
             data.setdefault("connector", next(iter(market_map.connectors)))
@@ -159,7 +158,6 @@ def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapp
                       strict: bool) -> Dict[str, dict]:
     """Per-market override entries keyed by the guard's market ids, with the adapter defaults filled in.
     ``strict``: a key that names no market is an error (else it is kept as a market of its own)."""
-    from inventory_guard.config import ConfigError
     used = set()
     out: Dict[str, dict] = {}
     for ref in market_map.all_refs():
