@@ -6,6 +6,7 @@ import logging
 from decimal import Decimal
 from unittest.mock import AsyncMock, MagicMock
 
+import pydantic
 import pytest
 
 from support.guard import counter
@@ -400,3 +401,35 @@ def test_venue_amounts_made_from_floats_are_read_as_the_decimals_they_stand_for(
     assert venue_decimal(D(0.1)) == D("0.1") and venue_decimal(0.1) == D("0.1")
     assert venue_decimal(D("0.12345678901234567890123")) == D("0.12345678901234567890123")  # not a float's value
     assert venue_decimal(D("1.5")) == D("1.5") and venue_decimal("2") == D(2)
+
+
+def test_the_adapter_keys_are_options_of_a_bridge_on_a_core_config():
+    from inventory_guard.hummingbot import AdapterSettings, GuardBridge, InventoryGuardSettings
+
+    async def run():
+        ex = make_binance()
+        bridge = GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=FakeClock(1000))
+        assert bridge.health.silence_s == AdapterSettings.model_fields["user_stream_silence_s"].default == 120
+        assert bridge.feed.reconcile_event == "force" and bridge.health.cancel_release_delay_s == 5
+        with pytest.raises(pydantic.ValidationError, match="user_stream_silence_sec"):
+            GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, user_stream_silence_sec=60)
+        with pytest.raises(pydantic.ValidationError, match="reconcile_event"):
+            GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, reconcile_event="sometimes")
+        settings = InventoryGuardSettings(max_position="1", journal_path=None)
+        with pytest.raises(TypeError, match="periodic_reconcile_s: set in the inventory_guard section"):
+            GuardBridge(settings, {BIN: ex}, markets={BIN: [BIN_PAIR]}, periodic_reconcile_s=60)
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("key, value", [
+    ("seen_fill_keys_max", True), ("seen_fill_keys_max", "10"), ("pending_fill_max_age_s", True),
+    ("allow_negative_position", 1), ("snapshot_max_age_s", "1e400"), ("size_increment", "1e-19"), ("bot_name", "a\nb"),
+])
+def test_the_section_accepts_what_the_guard_config_accepts(key, value):
+    from inventory_guard.config import ConfigError, parse_config
+    from inventory_guard.hummingbot import InventoryGuardSettings
+    with pytest.raises(ConfigError, match=f"guard.yaml: {key}: "):
+        parse_config({"max_position": "1", key: value}, "guard.yaml")
+    with pytest.raises(pydantic.ValidationError) as exc:
+        InventoryGuardSettings(max_position="1", **{key: value})
+    assert [e["loc"] for e in exc.value.errors()] == [(key,)]

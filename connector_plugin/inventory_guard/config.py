@@ -1,34 +1,27 @@
 """Guard configuration (pydantic v2), loaded from YAML, with errors that name the bad key.
 
+``GuardConfig`` is the one declaration of every key: its type (with the checks, e.g. ``PositiveDecimal``), its
+default and its description (``Field(description=...)``). The per-market overrides (``MarketOverrides``), the
+resolved settings of a market (``MarketConfig``), the Hummingbot ``inventory_guard:`` section and the key tables
+of ``connector_plugin/README.md`` (``python -m inventory_guard.config_doc``) are derived from it.
+
 ```yaml
-bot_name: mm-1                 # the `bot` label in metrics (default: the journal file's stem)
-connector: binance             # the `connector` label (default "unknown"); overridable per market
-max_position: "100"            # default limit for every market (base units); required here or per market
-size_increment: "0.01"         # quantities are quantized to this step; gate sizes are rounded down to it
-min_order_size: "0"            # a resized order smaller than this is blocked instead
-pending_fill_max_age_s: 30     # pending fills older than this are dropped (age-out) with a warning
-force_reconcile_error_gap: "5" # a force reconcile whose |effective - API| exceeds this logs an error
-snapshot_max_age_s: null       # when set, buys are blocked while the last API snapshot is older than this
-allow_negative_position: false # perpetuals: snapshots may be negative and sells may go short to -max_position
-settlement: delayed            # "delayed": fills settle after their websocket message; "instant": before it (CEX)
-reconcile_max_candidates: 64   # exact reconciliation searches at most this many pending fills (else safe rule)
-reconcile_max_steps: 20000     # ... and at most this many search steps per snapshot (else safe rule)
-seen_fill_keys_max: 100000     # how many fill keys are remembered for dedup (oldest forgotten first)
-max_clock_jump_s: 3600         # an event whose t is further ahead of the guard's clock is rejected (null: no check)
-markets:                       # per-market overrides of any of the keys above (except bot_name, seen_fill_keys_max,
-                               # max_clock_jump_s)
+max_position: "100"            # the only key without a default (here or per market)
+size_increment: "0.01"
+markets:
   BTC-USDT: {max_position: "0.5", size_increment: "0.0001"}
 ```
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import make_dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError,
+                      create_model, field_validator, model_validator)
 
 from . import strict_yaml
 from .events import InvalidEvent, check_text
@@ -42,6 +35,10 @@ class ConfigError(ValueError):
     """A configuration problem; the message names the key (``markets.BTC-USDT.max_position: ...``)."""
 
 
+class Shown(str):
+    """How a type reads in the generated key tables (``config_doc``); pydantic ignores it."""
+
+
 def _decimal(value: object, info) -> Decimal:
     try:
         return to_decimal(value, info.field_name)
@@ -49,32 +46,61 @@ def _decimal(value: object, info) -> Decimal:
         raise ValueError(str(exc).split(": ", 1)[-1]) from None
 
 
-def _label(value: object) -> object:
-    """Names that end up in the journal and in metric labels: clean text (see events.check_text)."""
-    if isinstance(value, str):
-        try:
-            check_text(value, "")
-        except InvalidEvent as exc:
-            raise ValueError(str(exc).removeprefix(": ")) from None
+def _not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("must not be negative")
     return value
 
 
-class _Limits(BaseModel):
-    """Keys that can be set globally and overridden per market."""
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
 
+
+def _positive_or_null(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be positive (or null: no check)")
+    return value
+
+
+def _representable_step(value: Decimal) -> Decimal:
+    if value < FINEST_STEP:
+        raise ValueError(f"must be at least {FINEST_STEP} (the finest step the guard computes exactly)")
+    return value
+
+
+def _label(value: str) -> str:
+    """Names that end up in the journal and in metric labels: clean text (see events.check_text)."""
+    try:
+        check_text(value, "")
+    except InvalidEvent as exc:
+        raise ValueError(str(exc).removeprefix(": ")) from None
+    return value
+
+
+# The types of the keys: each carries its checks, so every model built from a key checks it the same way.
+NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_not_negative),
+                               Shown("decimal ≥ 0")]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_positive), Shown("decimal > 0")]
+Step = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_positive), AfterValidator(_representable_step),
+                 Shown(f"decimal ≥ {FINEST_STEP}")]
+ClockJump = Annotated[Decimal, BeforeValidator(_decimal), AfterValidator(_positive_or_null), Shown("decimal > 0")]
+Label = Annotated[str, AfterValidator(_label), Shown("text")]
+Flag = Annotated[bool, Strict(), Shown("`true` or `false`")]  # true/false only, not 1 or "yes"
+
+
+def Count(low: int, high: int):  # noqa: N802 - a type
+    return Annotated[int, Field(strict=True, ge=low, le=high)]  # an integer: `true` is not 1
+
+
+def _key(default, description: str, *, per_market: bool = False):
+    """A key's default and description; ``per_market``: it can also be set under ``markets.<name>``."""
+    return Field(default, description=description, json_schema_extra={"per_market": True} if per_market else None)
+
+
+class _Keys(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    connector: str | None = None
-    max_position: Decimal | None = None
-    size_increment: Decimal | None = None
-    min_order_size: Decimal | None = None
-    pending_fill_max_age_s: Decimal | None = None
-    force_reconcile_error_gap: Decimal | None = None
-    snapshot_max_age_s: Decimal | None = None
-    allow_negative_position: bool | None = Field(None, strict=True)  # true/false only, not 1 or "yes"
-    settlement: Literal["delayed", "instant"] | None = None
-    reconcile_max_candidates: int | None = Field(default=None, ge=1, le=1024, strict=True)  # `true` is not 1
-    reconcile_max_steps: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -83,98 +109,57 @@ class _Limits(BaseModel):
             raise ValueError(value.reason)
         return value
 
-    @field_validator(
-        "max_position", "size_increment", "min_order_size", "pending_fill_max_age_s", "force_reconcile_error_gap",
-        "snapshot_max_age_s", mode="before",
-    )
-    @classmethod
-    def _finite_decimal(cls, value, info):
-        return None if value is None else _decimal(value, info)
-
-    @field_validator("max_position", "min_order_size", "force_reconcile_error_gap")
-    @classmethod
-    def _not_negative(cls, value):
-        if value is not None and value < 0:
-            raise ValueError("must not be negative")
-        return value
-
-    @field_validator("size_increment", "pending_fill_max_age_s", "snapshot_max_age_s")
-    @classmethod
-    def _positive(cls, value):
-        if value is not None and value <= 0:
-            raise ValueError("must be positive")
-        return value
-
-    @field_validator("size_increment")
-    @classmethod
-    def _representable_step(cls, value):
-        if value is not None and value < FINEST_STEP:
-            raise ValueError(f"must be at least {FINEST_STEP} (the finest step the guard computes exactly)")
-        return value
-
-    @field_validator("connector")
-    @classmethod
-    def _label(cls, value):
-        return _label(value)
-
-
-class MarketOverrides(_Limits):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class MarketConfig:
-    """The fully resolved settings of one market."""
-
-    name: str
-    connector: str
-    max_position: Decimal
-    size_increment: Decimal
-    min_order_size: Decimal
-    pending_fill_max_age_s: Decimal
-    force_reconcile_error_gap: Decimal
-    snapshot_max_age_s: Decimal | None
-    allow_negative_position: bool
-    settlement: str = "delayed"
-    reconcile_max_candidates: int = 64
-    reconcile_max_steps: int = 20_000
-
 
 class UnknownMarket(ValueError):
     pass
 
 
-class GuardConfig(_Limits):
-    bot_name: str | None = None
-    connector: str = "unknown"
-    max_position: Decimal | None = None
-    size_increment: Decimal = Decimal("0.01")
-    min_order_size: Decimal = Decimal("0")
-    pending_fill_max_age_s: Decimal = Decimal("30")
-    force_reconcile_error_gap: Decimal = Decimal("5")
-    snapshot_max_age_s: Decimal | None = None
-    allow_negative_position: bool = Field(False, strict=True)
-    settlement: Literal["delayed", "instant"] = "delayed"
-    reconcile_max_candidates: int = Field(default=64, ge=1, le=1024, strict=True)
-    reconcile_max_steps: int = Field(default=20_000, ge=1, le=1_000_000, strict=True)
-    seen_fill_keys_max: int = Field(default=100_000, ge=1, le=10_000_000, strict=True)  # `true` is not 1
-    max_clock_jump_s: Decimal | None = Decimal(3600)
-    markets: dict[str, MarketOverrides] = Field(default_factory=dict)
+class GuardConfig(_Keys):
+    """The guard's configuration: every key, its type, default and meaning."""
 
-    @field_validator("bot_name")
-    @classmethod
-    def _bot_name(cls, value):
-        return _label(value)
-
-    @field_validator("max_clock_jump_s", mode="before")
-    @classmethod
-    def _clock_jump(cls, value, info):
-        if value is None:
-            return None
-        number = _decimal(value, info)
-        if number <= 0:
-            raise ValueError("must be positive (or null: no check)")
-        return number
+    bot_name: Optional[Label] = _key(
+        None, "The `bot` label of the journal and of the exporter's metrics (null: the journal file's stem).")
+    connector: Label = _key("unknown", "The `connector` label of the market's metrics.", per_market=True)
+    max_position: Optional[NonNegativeDecimal] = _key(
+        None, "Position limit in base units: buys are checked against the conservative exposure (confirmed + pending "
+              "buys + open buy orders), sells against what is available to sell. Required, at the top (the limit of "
+              "every market) or for each market under `markets:`; without a top-level value only the markets listed "
+              "there are known.", per_market=True)
+    size_increment: Step = _key(
+        Decimal("0.01"), "Quantity step: quantities are quantized to it and allowed sizes rounded down to it (set it "
+                         "to the venue's base increment, e.g. 0.00001 for BTC).", per_market=True)
+    min_order_size: NonNegativeDecimal = _key(
+        Decimal("0"), "A resized order smaller than this is refused instead.", per_market=True)
+    pending_fill_max_age_s: PositiveDecimal = _key(
+        Decimal("30"), "The settlement window (seconds): a pending fill that a snapshot taken this long after its "
+                       "arrival does not show is dropped as a phantom (aged out, with a warning). Set it to what the "
+                       "venue guarantees.", per_market=True)
+    force_reconcile_error_gap: NonNegativeDecimal = _key(
+        Decimal("5"), "A force reconcile whose gap between the effective and the API position exceeds this is logged "
+                      "as an error.", per_market=True)
+    snapshot_max_age_s: Optional[PositiveDecimal] = _key(
+        None, "When set, buys are blocked while the last API snapshot is older than this (seconds; null: no check).",
+        per_market=True)
+    allow_negative_position: Flag = _key(
+        False, "Perpetuals: snapshots may be negative and sells may go short down to -max_position.", per_market=True)
+    settlement: Literal["delayed", "instant"] = _key(
+        "delayed", "`delayed`: a fill settles after the venue reports it (on-chain venues); `instant`: it is in the "
+                   "balance when reported (centralized exchanges).", per_market=True)
+    reconcile_max_candidates: Count(1, 1024) = _key(
+        64, "The exact reconciliation searches at most this many pending fills per snapshot; past this bound (or "
+            "reconcile_max_steps) it re-anchors on the API (counted).", per_market=True)
+    reconcile_max_steps: Count(1, 1_000_000) = _key(
+        20_000, "At most this many memoized steps per exact search (a snapshot runs at most three: counting the "
+                "subsets, listing a few, the bounds' worst case); past it the snapshot re-anchors or the plain bound "
+                "applies.", per_market=True)
+    seen_fill_keys_max: Count(1, 10_000_000) = _key(
+        100_000, "How many fill keys (and early settlement notices) are remembered for de-duplication; the oldest "
+                 "are forgotten first.")
+    max_clock_jump_s: Optional[ClockJump] = _key(
+        Decimal(3600), "An event whose t is further ahead of the guard's clock than this is rejected (a timestamp in "
+                       "milliseconds?); null: no check.")
+    markets: dict[str, MarketOverrides] = Field(
+        default_factory=dict, description="Per-market overrides of the per-market keys, by market name.")
 
     @field_validator("markets", mode="before")
     @classmethod
@@ -206,26 +191,31 @@ class GuardConfig(_Limits):
         overrides = self.markets.get(name)
         if overrides is None and self.max_position is None:
             raise UnknownMarket(f"market: unknown market {name!r} (configured: {', '.join(sorted(self.markets))})")
-        o = overrides or MarketOverrides()
 
         def pick(key: str):
-            value = getattr(o, key)
+            value = None if overrides is None else getattr(overrides, key)
             return getattr(self, key) if value is None else value
 
-        return MarketConfig(
-            name=name,
-            connector=pick("connector"),
-            max_position=pick("max_position"),
-            size_increment=pick("size_increment"),
-            min_order_size=pick("min_order_size"),
-            pending_fill_max_age_s=pick("pending_fill_max_age_s"),
-            force_reconcile_error_gap=pick("force_reconcile_error_gap"),
-            snapshot_max_age_s=pick("snapshot_max_age_s"),
-            allow_negative_position=pick("allow_negative_position"),
-            settlement=pick("settlement"),
-            reconcile_max_candidates=pick("reconcile_max_candidates"),
-            reconcile_max_steps=pick("reconcile_max_steps"),
-        )
+        return MarketConfig(name, *map(pick, PER_MARKET_KEYS))
+
+
+def per_market(field) -> bool:
+    return bool((field.json_schema_extra or {}).get("per_market"))
+
+
+PER_MARKET_KEYS = tuple(key for key, field in GuardConfig.model_fields.items() if per_market(field))
+
+MarketOverrides = create_model(
+    "MarketOverrides", __base__=_Keys, __module__=__name__,
+    __doc__="The keys a market may override (unset: the top-level value), with the types of ``GuardConfig``.",
+    **{key: (Optional[GuardConfig.model_fields[key].rebuild_annotation()],
+             Field(None, description=GuardConfig.model_fields[key].description)) for key in PER_MARKET_KEYS})
+GuardConfig.model_rebuild()
+
+MarketConfig = make_dataclass(
+    "MarketConfig", [("name", str)] + [(key, GuardConfig.model_fields[key].annotation) for key in PER_MARKET_KEYS],
+    frozen=True, slots=True, module=__name__)
+MarketConfig.__doc__ = "The fully resolved settings of one market: its name and every per-market key of GuardConfig."
 
 
 def describe_validation_error(exc: ValidationError, source: str = "config") -> str:

@@ -1,16 +1,13 @@
 """Exporter settings: from the command line and/or a YAML file for fleets.
 
-YAML keys (all optional, unknown keys are an error; read as strict YAML like the guard's config: UTF-8, no
-duplicate keys, YAML 1.2 scalars — see ``strict_yaml``)::
+``ExporterConfig`` declares every YAML key once (type, default, ``Field(description=...)``); the key table of
+``exporter/README.md`` is generated from it (``python -m inventory_guard.config_doc``). All keys are optional and
+unknown keys are an error; the file is read as strict YAML like the guard's config (UTF-8, no duplicate keys,
+YAML 1.2 scalars — see ``strict_yaml``)::
 
-    listen: 127.0.0.1:9464          # host:port; [::1]:9464 for IPv6; binding beyond loopback is explicit
-    state:                           # explicit state files (a missing one is reported as state_up 0)
-      - /var/lib/bot-a/guard.sqlite
-    state_dirs:                      # glob patterns of state files, expanded at every scrape
+    listen: 127.0.0.1:9464
+    state_dirs:
       - /var/lib/bots/*/guard.sqlite
-    openmetrics: false               # true: answer OpenMetrics whenever the client offers it
-    busy_timeout_seconds: 0.5        # how long a scrape waits for a locked database before state_up 0
-    log_level: INFO
 """
 
 from __future__ import annotations
@@ -51,12 +48,18 @@ def parse_listen(value: str) -> tuple[str, int]:
 class ExporterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    listen: str = DEFAULT_LISTEN
-    state: list[str] = Field(default_factory=list)
-    state_dirs: list[str] = Field(default_factory=list)
-    openmetrics: bool = Field(False, strict=True)  # true/false, not 1 or "yes"
-    busy_timeout_seconds: float = Field(0.5, gt=0, le=60, strict=True)  # a number, not `true`
-    log_level: str = "INFO"
+    listen: str = Field(DEFAULT_LISTEN, description=(
+        "`host:port` to serve on; `[::1]:9464` for IPv6. The host is required: binding beyond loopback "
+        "(`0.0.0.0:9464`) is an explicit choice."))
+    state: list[str] = Field(default_factory=list, description=(
+        "Explicit state files (journals); a missing one is reported as `state_up 0`, not dropped."))
+    state_dirs: list[str] = Field(default_factory=list, description=(
+        "Glob patterns of state files, expanded at every scrape (a new bot shows up without a restart)."))
+    openmetrics: bool = Field(False, strict=True, description=(  # true/false, not 1 or "yes"
+        "`true`: answer OpenMetrics whenever the client offers it (else only when it insists)."))
+    busy_timeout_seconds: float = Field(0.5, gt=0, le=60, strict=True, description=(  # a number, not `true`
+        "How long a scrape waits for a locked journal before reporting it as `state_up 0` (seconds)."))
+    log_level: str = Field("INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`.")
 
     @field_validator("*", mode="before")
     @classmethod

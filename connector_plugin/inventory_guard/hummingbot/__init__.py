@@ -27,6 +27,8 @@ The parts (one job each): ``markets.MarketMap``, ``core_port.CorePort`` (the cor
 (``GuardEvent.TradeFailed`` / ``TradeSettled``) without importing anything, for connectors (the simulated venue).
 
 ``config`` is a core ``GuardConfig`` (or its dict), or an ``InventoryGuardSettings`` (the strategy YAML section).
+With a core config the adapter's own keys (``AdapterSettings``) are keyword options, e.g.
+``GuardBridge(config, connectors, user_stream_silence_s=None)``; their defaults are the section's.
 
 Strategy side: ``GuardedStrategyV2Base`` / ``InventoryGuardMixin`` + ``GuardedStrategyV2ConfigBase`` (script.py),
 ``guard_orchestrator(orchestrator, bridge)`` / ``GuardedControllerMixin`` (controllers.py),
@@ -39,7 +41,7 @@ import importlib
 _EXPORTS = {
     "GuardBridge": "bridge", "bridge_for_connector": "bridge",
     "GuardEvent": "events", "TradeFailedEvent": "events", "TradeSettledEvent": "events",
-    "InventoryGuardSettings": "config", "InventoryGuardMarketSettings": "config",
+    "InventoryGuardSettings": "config", "InventoryGuardMarketSettings": "config", "AdapterSettings": "config",
     "InventoryGuardMixin": "script", "GuardedStrategyV2Base": "script", "GuardedStrategyV2ConfigBase": "script",
     "ExecutorGuard": "controllers", "guard_orchestrator": "controllers", "GuardedControllerMixin": "controllers",
     "gate_create_action": "controllers",

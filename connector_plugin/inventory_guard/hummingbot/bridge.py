@@ -32,7 +32,7 @@ from inventory_guard import events as E
 from inventory_guard.config import GuardConfig
 from inventory_guard.core import Decision
 
-from .config import InventoryGuardSettings, resolve_overrides
+from .config import AdapterSettings, InventoryGuardSettings, resolve_overrides
 from .connector_gate import UNKNOWN_MARKET, ConnectorGate
 from .core_port import GUARD_ERROR, CorePort
 from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent
@@ -73,28 +73,20 @@ class GuardBridge:
 
     def __init__(self, config, connectors: Mapping[str, object], journal_path: Optional[str | Path] = None, *,
                  markets: Optional[Mapping[str, Iterable[str]]] = None,
-                 clock: Optional[Callable[[], float]] = None,
-                 user_stream_silence_s: Optional[float] = None,
-                 periodic_reconcile_s: Optional[float] = None,
-                 websocket_balance_snapshots: bool = True,
-                 reconcile_event: str = "force",
-                 cancel_release_delay_s: float = 5.0,
-                 snapshot_request_interval_s: Optional[float] = None,
-                 balance_api_lag_s: float = 0.0):
+                 clock: Optional[Callable[[], float]] = None, **options):
+        """``options``: the adapter's own keys (``AdapterSettings``: ``user_stream_silence_s=``, ...) for a core
+        ``config``; an ``InventoryGuardSettings`` carries them itself."""
         self.connectors = dict(connectors)
         self.map = MarketMap(self.connectors, self._resolve_pairs(markets))
         if isinstance(config, InventoryGuardSettings):
-            user_stream_silence_s = config.user_stream_silence_s
-            periodic_reconcile_s = config.periodic_reconcile_s
-            websocket_balance_snapshots = config.websocket_balance_snapshots
-            reconcile_event = config.reconcile_event
-            cancel_release_delay_s = config.cancel_release_delay_s
-            snapshot_request_interval_s = config.snapshot_request_interval_s
-            balance_api_lag_s = config.balance_api_lag_s
+            if options:
+                raise TypeError(f"GuardBridge: {', '.join(options)}: set in the inventory_guard section instead")
+            adapter = config
             if journal_path is None and config.journal_path:
                 journal_path = config.journal_path
             config = config.to_guard_config(self.map)
         else:
+            adapter = AdapterSettings(**options)
             config = self._complete_config(config)
         self.config: GuardConfig = config
         path = Path(journal_path) if journal_path else None
@@ -106,15 +98,18 @@ class GuardBridge:
         self.core = CorePort(config, path, clock or self._default_clock)
         if path is not None:
             _JOURNALS[str(path.resolve())] = self
-        self.health = StreamHealth(self.core.now, self.request_reconcile, silence_s=user_stream_silence_s,
-                                   periodic_s=periodic_reconcile_s, cancel_release_delay_s=cancel_release_delay_s)
+        self.health = StreamHealth(self.core.now, self.request_reconcile, silence_s=adapter.user_stream_silence_s,
+                                   periodic_s=adapter.periodic_reconcile_s,
+                                   cancel_release_delay_s=adapter.cancel_release_delay_s)
         self.reservations = Reservations(self.core, self.health.settled)
         self.reservations.fill_wait_s = float(max(config.market(r.market).pending_fill_max_age_s
                                                   for r in self.map.all_refs()))
         self.gate = ConnectorGate(self.core, self.map, self.reservations, self.adapter_counters)
         self.feed = SnapshotFeed(self.core, self.map, self.adapter_counters,
-                                 websocket_snapshots=websocket_balance_snapshots, reconcile_event=reconcile_event,
-                                 request_interval_s=snapshot_request_interval_s, api_lag_s=balance_api_lag_s)
+                                 websocket_snapshots=adapter.websocket_balance_snapshots,
+                                 reconcile_event=adapter.reconcile_event,
+                                 request_interval_s=adapter.snapshot_request_interval_s,
+                                 api_lag_s=adapter.balance_api_lag_s)
         self.core.clear_previous_run_faults(r.market for r in self.map.all_refs())
         self.events = OrderEvents(self.core, self.map, self.reservations,
                                   cancel_hold_s=lambda: self.health.cancel_release_delay_s,

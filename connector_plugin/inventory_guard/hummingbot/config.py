@@ -1,10 +1,11 @@
 """The ``inventory_guard:`` section of a Hummingbot V2 strategy config (pydantic, ``BaseClientModel`` conventions),
 and how per-market overrides map onto the guard's markets (see ``markets.py`` for the market ids).
 
-Only fields a trader sets are declared; a field left at ``None`` takes the core's default (``GuardConfig``), so the
-defaults live in one place, except two adapter defaults: a signed perpetual market allows a short position
-(``allow_negative_position: true``, down to ``-max_position``), and centralized-exchange connectors (``CEX_CONNECTORS``,
-also as ``<name>_paper_trade``) settle instantly (``settlement: instant``). Setting either key overrides it.
+The section's core keys are the core's (``inventory_guard.config.GuardConfig``): each one's type, checks, default and
+description come from there (``_from_core``), except for two adapter defaults: a signed perpetual market allows a
+short position (``allow_negative_position: true``, down to ``-max_position``), and centralized-exchange connectors
+(``CEX_CONNECTORS``, also as ``<name>_paper_trade``) settle instantly (``settlement: instant``). Setting either key
+overrides it. The adapter's own keys are declared once, in ``AdapterSettings``.
 
 Keys of ``markets:`` may name a trading pair (``BTC-USDT``), ``connector:pair``, a spot asset (``BTC``) or
 ``connector:asset``; a bare name applies on every connector, the ``connector:`` form wins over it. On spot, pairs of
@@ -12,12 +13,12 @@ one asset share one market: two of its keys setting different values of one fiel
 """
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Dict, List, Literal, Mapping, Optional
+from typing import Dict, List, Literal, Mapping, Optional, get_args
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from hummingbot.client.config.config_data_types import BaseClientModel
+from inventory_guard.config import ConfigError, GuardConfig, MarketOverrides
 
 # Centralized exchanges: a fill is in the REST balance as soon as the venue reports it (``settlement: instant``).
 CEX_CONNECTORS = frozenset({
@@ -27,14 +28,44 @@ CEX_CONNECTORS = frozenset({
     "gate_io_perpetual", "kucoin_perpetual", "okx_perpetual",
 })
 
+# The core keys the section exposes (the others keep the core's default), at the top and under ``markets:``.
+SECTION_KEYS = ("max_position", "bot_name", "size_increment", "min_order_size", "pending_fill_max_age_s",
+                "force_reconcile_error_gap", "snapshot_max_age_s", "allow_negative_position", "settlement",
+                "seen_fill_keys_max")
+SECTION_MARKET_KEYS = ("max_position", "size_increment", "min_order_size", "pending_fill_max_age_s",
+                       "snapshot_max_age_s", "allow_negative_position", "settlement")
+# What the section changes of a core key: its default and a note appended to the core's description.
+SECTION_CHANGES = {
+    "max_position": dict(default=..., note="In this section it is required at the top level."),
+    "allow_negative_position": dict(default=None, note="Unset: true on perpetual connectors (false for a HEDGE-mode "
+                                                       "leg), false elsewhere."),
+    "settlement": dict(default=None, note="Unset: `instant` on the centralized exchanges listed in CEX_CONNECTORS "
+                                          "(and their `_paper_trade` variants), `delayed` elsewhere."),
+}
+
 
 def default_settlement(connector_name: str) -> Optional[str]:
     name = connector_name[:-len("_paper_trade")] if connector_name.endswith("_paper_trade") else connector_name
     return "instant" if name in CEX_CONNECTORS else None
 
 
-def _f(default, prompt: str):
-    return Field(default=default, json_schema_extra={"prompt": prompt, "prompt_on_new": False})
+def _f(default, description: str):
+    return Field(default=default, description=description,
+                 json_schema_extra={"prompt": description, "prompt_on_new": False})
+
+
+def _from_core(model, key: str, change: Optional[dict] = None) -> tuple:
+    """The core key ``key`` of ``model`` as a section field: the core's type (with its checks), default and
+    description, or the ``default`` and the ``note`` (appended to the description) of a ``SECTION_CHANGES`` entry."""
+    field = model.model_fields[key]
+    default = change["default"] if change else field.default
+    description = f"{field.description} {change['note']}" if change else field.description
+    annotation = field.rebuild_annotation()
+    if default is None:
+        annotation = Optional[annotation]
+    elif default is ... and type(None) in get_args(annotation):  # required here: null is not a value
+        (annotation,) = (a for a in get_args(annotation) if a is not type(None))
+    return annotation, _f(default, description)
 
 
 def market_id(connector_name: str, trading_pair: str, multi_connector: bool) -> str:
@@ -42,77 +73,72 @@ def market_id(connector_name: str, trading_pair: str, multi_connector: bool) -> 
     return f"{connector_name}:{trading_pair}" if multi_connector else trading_pair
 
 
-class InventoryGuardMarketSettings(BaseClientModel):
-    """Per-market overrides (keyed by trading pair, ``connector:pair``, asset or ``connector:asset``)."""
-    max_position: Optional[Decimal] = _f(None, "Max base-asset position for this market: ")
-    size_increment: Optional[Decimal] = _f(None, "Order size increment: ")
-    min_order_size: Optional[Decimal] = _f(None, "Minimum order size (smaller resized orders are refused): ")
-    pending_fill_max_age_s: Optional[float] = _f(None, "Seconds before an unconfirmed fill ages out: ")
-    snapshot_max_age_s: Optional[float] = _f(None, "Block buys when the last balance snapshot is older than (s): ")
-    allow_negative_position: Optional[bool] = _f(None, "Allow a negative (short) position (perpetuals): ")
-    settlement: Optional[Literal["delayed", "instant"]] = _f(None, "Fill settlement: delayed or instant: ")
-
-
-class InventoryGuardSettings(BaseClientModel):
-    """``inventory_guard:`` section. ``max_position`` is required: without a limit the guard refuses to start."""
-    max_position: Decimal = _f(..., "Max base-asset position per market (default for all markets): ")
-    journal_path: Optional[str] = _f("data/inventory_guard.sqlite",
-                                     "SQLite journal path (relative to the Hummingbot root; empty = in memory): ")
-    bot_name: Optional[str] = _f(None, "Bot label for the journal and exporter: ")
-    size_increment: Optional[Decimal] = _f(None, "Order size increment: ")
-    min_order_size: Optional[Decimal] = _f(None, "Minimum order size: ")
-    pending_fill_max_age_s: Optional[float] = _f(None, "Seconds before an unconfirmed fill ages out: ")
-    force_reconcile_error_gap: Optional[Decimal] = _f(None, "Gap that marks a force reconcile as an error: ")
-    snapshot_max_age_s: Optional[float] = _f(None, "Block buys when the last balance snapshot is older than (s): ")
-    allow_negative_position: Optional[bool] = _f(None, "Allow negative positions (perpetuals): ")
-    settlement: Optional[Literal["delayed", "instant"]] = _f(None, "Fill settlement: delayed or instant: ")
-    seen_fill_keys_max: Optional[int] = _f(None, "How many fill ids to remember for de-duplication: ")
-    markets: Dict[str, InventoryGuardMarketSettings] = _f({}, "Per-market overrides: ")
-    # adapter-only settings
+class AdapterSettings(BaseClientModel):
+    """The adapter's own keys: how Hummingbot's user stream and balance API feed the guard. The ``inventory_guard:``
+    section has them; ``GuardBridge(core_config, ..., **options)`` takes them as keyword options."""
     user_stream_silence_s: Optional[float] = _f(
-        120.0, "Force a reconcile when the user stream is silent for this long (s; empty = off): ")
-    periodic_reconcile_s: Optional[float] = _f(
-        None, "Force a reconcile every N seconds (empty = off): ")
+        120.0, "Force a reconcile when the connector's user stream (private websocket) has been silent this long "
+               "(seconds; null: off).")
+    periodic_reconcile_s: Optional[float] = _f(None, "Force a reconcile every N seconds (null: off).")
     websocket_balance_snapshots: bool = _f(
-        True, "Treat balances/positions written by the venue's websocket as snapshots: ")
+        True, "Balances and positions the venue pushes over the websocket count as snapshots.")
     reconcile_event: Literal["force", "snapshot"] = _f(
-        "force", "Reconcile on reconnect/silence/period as 'force' (trust the API, clear pending fills) or "
-                 "'snapshot' (keep pending fills the API does not show yet; for venues whose balance API lags): ")
+        "force", "How a reconnect, a silence or the period reconciles: `force` trusts the balance API (a re-anchor: "
+                 "pending fills are held, in both bounds but not in effective, until shown, settled, failed or aged "
+                 "out); `snapshot` takes it as an ordinary snapshot (keeps pending fills the API does not show yet; "
+                 "for venues whose balance API lags).")
     cancel_release_delay_s: float = _f(
-        5.0, "Keep a cancelled order's reservation this long (and while the user stream is down / just back): ")
+        5.0, "A cancelled or expired order keeps its reservation this long, since fills matched before the cancel "
+             "may still arrive; while the user stream is down, and this long after it is back, a failed order keeps "
+             "it too (seconds).")
     balance_api_lag_s: float = _f(
-        0.0, "The balance/position API may answer with a position this many seconds old (a lagging indexer): "
-             "snapshots are stamped that much earlier, so a settlement reported after the answer's real time is "
-             "not taken as inside it (s): ")
+        0.0, "The balance/position API may answer with a position this many seconds old (an indexer behind the "
+             "chain): snapshots are stamped that much before the request, so a settlement the venue reported after "
+             "the answer's real time is not taken as inside it. Set it to what the venue documents.")
     snapshot_request_interval_s: Optional[float] = _f(
-        None, "At most one balance request per connector this often for unconfirmed fills (s; default "
-              "pending_fill_max_age_s / 4): ")
+        None, "At most one balance/position request per connector this often, for fills that wait for a snapshot "
+              "(seconds; null: pending_fill_max_age_s / 4).")
+
+
+InventoryGuardMarketSettings = create_model(
+    "InventoryGuardMarketSettings", __base__=BaseClientModel, __module__=__name__,
+    __doc__="Per-market overrides (keyed by trading pair, ``connector:pair``, asset or ``connector:asset``).",
+    **{key: _from_core(MarketOverrides, key) for key in SECTION_MARKET_KEYS})
+
+_SectionKeys = create_model(
+    "_SectionKeys", __base__=BaseClientModel, __module__=__name__,
+    **{key: _from_core(GuardConfig, key, SECTION_CHANGES.get(key)) for key in SECTION_KEYS},
+    journal_path=(Optional[str], _f("data/inventory_guard.sqlite",
+                                    "SQLite journal, relative to the Hummingbot root (empty or null: in memory only); "
+                                    "a restart restores the guard from it. Two bots must not share one file.")),
+    markets=(Dict[str, InventoryGuardMarketSettings], _f(
+        {}, "Per-market overrides of " + ", ".join(SECTION_MARKET_KEYS) + ", keyed by asset (`BTC`), pair "
+            "(`BTC-USDT`) or either prefixed with `connector:` (which wins over the bare key).")))
+
+
+class InventoryGuardSettings(AdapterSettings, _SectionKeys):
+    """``inventory_guard:`` section. ``max_position`` is required: without a limit the guard refuses to start."""
 
     @model_validator(mode="after")
     def _core_accepts(self):
         # Validate the core-level values now (at config load), so a bad value names its key before anything runs.
-        from inventory_guard.config import GuardConfig
         try:
-            GuardConfig.model_validate({**self._top(), "markets": {
-                k: {f: v for f, v in m.model_dump().items() if v is not None} for k, m in self.markets.items()}})
+            GuardConfig.model_validate({**self._top(), "markets": self._overrides()})
         except Exception as e:  # ConfigError / ValidationError from the core, re-raised as a field error
             raise ValueError(f"inventory_guard: {e}") from None
         return self
 
     def _top(self) -> dict:
-        top = {k: getattr(self, k) for k in ("bot_name", "max_position", "size_increment", "min_order_size",
-                                             "pending_fill_max_age_s", "force_reconcile_error_gap",
-                                             "snapshot_max_age_s", "allow_negative_position", "settlement",
-                                             "seen_fill_keys_max")}
-        return {k: v for k, v in top.items() if v is not None}
+        return {key: getattr(self, key) for key in SECTION_KEYS if getattr(self, key) is not None}
+
+    def _overrides(self) -> dict:
+        return {name: market.model_dump(exclude_none=True) for name, market in self.markets.items()}
 
     def to_guard_config(self, market_map):
         """The core ``GuardConfig`` for a ``markets.MarketMap``. Raises ``ConfigError`` naming the key for an
         override that matches no market, or for two keys of one market that disagree."""
-        from inventory_guard.config import GuardConfig
-        overrides = {k: {f: v for f, v in m.model_dump().items() if v is not None} for k, m in self.markets.items()}
         data = self._top()
-        data["markets"] = resolve_overrides(overrides, market_map, top=data, prefix="inventory_guard.markets.",
+        data["markets"] = resolve_overrides(self._overrides(), market_map, top=data, prefix="inventory_guard.markets.",
                                             strict=True)
         if len(market_map.connectors) == 1:
             data.setdefault("connector", next(iter(market_map.connectors)))
@@ -132,7 +158,6 @@ def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapp
                       strict: bool) -> Dict[str, dict]:
     """Per-market override entries keyed by the guard's market ids, with the adapter defaults filled in.
     ``strict``: a key that names no market is an error (else it is kept as a market of its own)."""
-    from inventory_guard.config import ConfigError
     used = set()
     out: Dict[str, dict] = {}
     for ref in market_map.all_refs():

@@ -116,8 +116,8 @@ def _wrap_iter(conn, watch):
 
 class SnapshotFeed:
     def __init__(self, core: CorePort, market_map: MarketMap, counters: Counter, *,
-                 websocket_snapshots: bool = True, reconcile_event: str = "force",
-                 request_interval_s: Optional[float] = None, api_lag_s: float = 0.0):
+                 websocket_snapshots: bool, reconcile_event: str, request_interval_s: Optional[float],
+                 api_lag_s: float):
         if reconcile_event not in ("force", "snapshot"):
             raise ValueError("reconcile_event: expected 'force' or 'snapshot'")
         self.core = core

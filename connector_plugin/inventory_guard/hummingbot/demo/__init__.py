@@ -13,8 +13,8 @@ for the executor orchestrator, and ``DemoMarketMaker.start`` skips the client's 
 
 The parts (one job each):
 
-- ``settings``: what a session is made of (``SessionSettings``, ``DEMO_VENUE``); the one place the demo sets guard
-  config values itself (``pending_fill_max_age_s``, ``user_stream_silence_s``);
+- ``settings``: what a session is made of (``SessionSettings``, ``DEMO_VENUE``); guard and adapter keys keep the
+  defaults of their one declaration (``inventory_guard.config``, ``inventory_guard.hummingbot.config``);
 - ``cli``: the demo's one argument parser (``add_arguments``, ``run_from_args``, ``main``), used by
   ``inventory-guard demo``, ``python -m inventory_guard.hummingbot.demo`` and ``bootstrap.sh demo``;
 - ``strategy``: the demo market maker;

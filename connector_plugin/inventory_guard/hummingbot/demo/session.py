@@ -96,11 +96,9 @@ class GuardedSimSession:
         cfg = GuardConfig.model_validate({
             "bot_name": "demo", "connector": CONNECTOR_NAME, "max_position": str(settings.max_position),
             "size_increment": str(self.venue.config.size_increment),
-            "min_order_size": str(self.venue.config.min_order_size),
-            "pending_fill_max_age_s": settings.pending_fill_max_age_s})
+            "min_order_size": str(self.venue.config.min_order_size)})
         self.bridge = GuardBridge(cfg, {CONNECTOR_NAME: self.connector}, journal_path,
                                   markets={CONNECTOR_NAME: [TRADING_PAIR]}, clock=self.connector._sim_time,
-                                  user_stream_silence_s=settings.user_stream_silence_s,
                                   balance_api_lag_s=float(self.venue.config.balance_lag_s))
         self.market = self.bridge.market_id(CONNECTOR_NAME, TRADING_PAIR)
         self.strategy_config = DemoMarketMakerConfig(order_amount=settings.order_amount,

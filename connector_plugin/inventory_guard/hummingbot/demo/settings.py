@@ -18,8 +18,6 @@ class SessionSettings:
     order_refresh_s: float = 10.0
     poll_interval_s: float = 5.0
     # The guard config values the demo sets itself (everything else is the config's default): only here.
-    pending_fill_max_age_s: float = 30.0
-    user_stream_silence_s: Optional[float] = 60.0
     venue: Dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
     start_time: Optional[float] = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
 
