@@ -27,7 +27,7 @@ class RuleSettings:
     # snapshot shows them or they age out), so it may exceed max_position for about one age-out after the last buy
     # fills. Like phantom drift, that is bounded by the age-out plus a snapshot interval: lasting longer is real trouble.
     exposure_over_limit_for: str = "2m"
-    # Confirmed position + open buy orders is a lower bound of the venue's exposure: above the limit is never fine.
+    # Confirmed position + open buy reservations is a lower bound of the venue's exposure: above the limit is never fine.
     confirmed_exposure_over_limit_for: str = "0s"
     reconcile_gap_ratio: float = 0.05  # gap as a fraction of max_position
     reconcile_window: str = "15m"
@@ -139,7 +139,7 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             s.exposure_over_limit_for,
             "page",
             f"Conservative exposure {{{{ $value }}}} above max position on {where} for {s.exposure_over_limit_for}",
-            "The guard's worst-case view (confirmed position + pending buy fills + held buys + open buy orders) has "
+            "The guard's worst-case view (confirmed position + pending buy fills + held buys + open buy reservations) has "
             f"exceeded max_position for {s.exposure_over_limit_for}. A short excursion is the guard's deliberate "
             "over-count of buys an ambiguous snapshot did not settle (buys are blocked meanwhile); one lasting past "
             "the age-out plus a snapshot interval means a fill that never settles, a manual trade or a bug.",
@@ -149,8 +149,8 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             f"{_m('confirmed_position')} + {_m('open_buy_reservations')} > {_m('max_position')}",
             s.confirmed_exposure_over_limit_for,
             "page",
-            f"Confirmed position + open buys {{{{ $value }}}} above max position on {where}",
-            "The API-confirmed position plus open buy orders, a lower bound of the true exposure, exceeds "
+            f"Confirmed position + open buy reservations {{{{ $value }}}} above max position on {where}",
+            "The API-confirmed position plus the open buy reservations, a lower bound of the true exposure, exceeds "
             "max_position: the venue itself is over the limit. Reduce the position now, then find the fill the "
             "guard never saw (websocket gap, manual trade, fills during an outage).",
         ),

@@ -305,7 +305,7 @@ def test_buys_are_resized_down_to_the_limit_then_blocked(g, caplog):
     with caplog.at_level(logging.WARNING, logger="inventory_guard"):
         d = g.check(6, "buy", "1")
     assert (d.allowed, d.size, d.reason) == (False, D(0), "position_limit")
-    assert "confirmed 90.00 + pending fill buys 3.00 + open buys 7.00 + new 1.00 = 101.00 > limit 100" in caplog.text
+    assert "confirmed 90.00 + pending fill buys 3.00 + open buy reservations 7.00 + new 1.00 = 101.00 > limit 100" in caplog.text
     assert g.counter("orders_blocked", side="buy", reason="position_limit") == 1
     assert g.counter("orders_resized", side="buy") == 1
 

@@ -83,6 +83,37 @@ def test_restoring_from_the_event_log_alone_matches_the_checkpoint(tmp_path):
         assert j.guard.to_dict() == before
 
 
+# What checkpoint format 3 called the market keys format 4 renamed (the migration is the event log's replay).
+FORMAT_3_MARKET_KEYS = {"open_buy_reservations": "open_buys", "open_sell_reservations": "open_sells"}
+
+
+def test_an_older_checkpoint_format_is_ignored_and_the_event_log_replayed(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        apply_all(j, random_events(300, seed=3))
+        before = j.guard.to_dict()
+        views = {m: j.state(m) for m in j.markets}
+        counters = {m: j.counters(m) for m in j.markets}
+    conn = sqlite3.connect(path)
+    (body,) = conn.execute("SELECT body FROM checkpoints").fetchone()
+    old = json.loads(body)
+    old["format"] = 3
+    for book in old["markets"].values():
+        for new, previous in FORMAT_3_MARKET_KEYS.items():
+            book[previous] = book.pop(new)
+        book["confirmed"] = "999"  # were this checkpoint read, the restored state would show it
+    with conn:
+        conn.execute("UPDATE checkpoints SET body = ?", (json.dumps(old),))
+    conn.close()
+    with Journal.open(path, CONFIG) as j:
+        assert j.guard.to_dict() == before
+        assert {m: j.state(m) for m in j.markets} == views
+        assert {m: j.counters(m) for m in j.markets} == counters
+        j.checkpoint()
+        (body,) = j._conn.execute("SELECT body FROM checkpoints").fetchone()
+    assert json.loads(body) == before  # the checkpoint written after the replay is of today's format
+
+
 def test_state_tables_follow_every_event(tmp_path):
     path = tmp_path / "g.sqlite"
     with Journal.open(path, CONFIG, state_write_interval_s=0) as j:

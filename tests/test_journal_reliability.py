@@ -227,8 +227,8 @@ def _set_confirmed(body):
     body["markets"]["m"]["confirmed"] = "@@"
 
 
-def _set_open_buys(body):
-    body["markets"]["m"]["open_buys"] = "@@"
+def _set_open_buy_reservations(body):
+    body["markets"]["m"]["open_buy_reservations"] = "@@"
 
 
 def _set_histogram_sum(body):
@@ -239,7 +239,7 @@ def _set_pending_fill_amount(body):
     body["markets"]["m"]["pending"]["fills"][0][3] = "@@"  # inside a pending fill (a slots object once restored)
 
 
-@pytest.mark.parametrize("place, value", [(_set_confirmed, '"NaN"'), (_set_open_buys, '"-Infinity"'),
+@pytest.mark.parametrize("place, value", [(_set_confirmed, '"NaN"'), (_set_open_buy_reservations, '"-Infinity"'),
                                           (_set_histogram_sum, "1e999"),  # a JSON number a float cannot hold
                                           (_set_pending_fill_amount, '"NaN"')])
 def test_a_nan_in_the_checkpoint_is_refused_on_load(tmp_path, place, value):

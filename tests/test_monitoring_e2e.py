@@ -180,7 +180,7 @@ def test_phantom_fill_and_stale_snapshot_alert_and_resolve_after_force_reconcile
     assert gap["annotations"]["summary"] == f"Force reconcile on {where_text} corrected a gap of 10"
 
     # Nothing that must never fire did: exposure stays far below the limit of 100 here (so not even the guard's
-    # deliberate over-count crosses it), and the venue's lower bound, confirmed + open buys, must never cross it.
+    # deliberate over-count crosses it), and the venue's lower bound, confirmed + open buy reservations, must never cross it.
     assert not stack.webhook.find("InventoryGuardExposureOverLimit", "firing")
     assert not stack.webhook.find("InventoryGuardConfirmedExposureOverLimit", "firing")
     assert not stack.webhook.find("InventoryGuardExporterDown", "firing")

@@ -121,8 +121,8 @@ class GuardConfig(_Keys):
         None, "The `bot` label of the journal and of the exporter's metrics (null: the journal file's stem).")
     connector: Label = _key("unknown", "The `connector` label of the market's metrics.", per_market=True)
     max_position: Optional[NonNegativeDecimal] = _key(
-        None, "Position limit in base units: buys are checked against the conservative exposure (confirmed + pending "
-              "buys + open buy orders), sells against what is available to sell. Required, at the top (the limit of "
+        None, "Position limit in base units: buys are checked against the conservative exposure (confirmed + every "
+              "pending buy + open buy reservations), sells against what is available to sell. Required, at the top (the limit of "
               "every market) or for each market under `markets:`; without a top-level value only the markets listed "
               "there are known.", per_market=True)
     size_increment: Step = _key(

@@ -29,7 +29,9 @@ ZERO = Decimal(0)
 
 
 
-CHECKPOINT_FORMAT = 3  # 3: the chain of snapshots (hypotheses); an older checkpoint is ignored and the log replayed
+# 3: the chain of snapshots (hypotheses); 4: the keys named as the replay contract names them (open_buys ->
+# open_buy_reservations, ...). An older checkpoint is ignored and the event log replayed.
+CHECKPOINT_FORMAT = 4
 
 
 _FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"
@@ -239,9 +241,9 @@ class Guard:
         """Change an open order's remaining size (and its side's sum) by ``delta``; return how much it shrank."""
         order.remaining += delta
         if order.side == "buy":
-            book.open_buys += delta
+            book.open_buy_reservations += delta
         else:
-            book.open_sells += delta
+            book.open_sell_reservations += delta
         return -delta
 
     def _unsettled_exit(self, book: MarketBook, fill: PendingFill) -> None:
@@ -361,9 +363,9 @@ class Guard:
             return  # a re-delivered creation: the reservation already counts (or the order is already closed)
         self.orders[event.order_id] = Order(event.market, event.side, size)
         if event.side == "buy":
-            book.open_buys += size
+            book.open_buy_reservations += size
         else:
-            book.open_sells += size
+            book.open_sell_reservations += size
 
     def _order_closed(self, event: OrderClosed, step: _Step) -> None:
         now = self._advance(event.t)
@@ -374,9 +376,9 @@ class Guard:
         book = self._book(self.books[order.market].config, step)
         book.clock = now
         if order.side == "buy":
-            book.open_buys -= order.remaining
+            book.open_buy_reservations -= order.remaining
         else:
-            book.open_sells -= order.remaining
+            book.open_sell_reservations -= order.remaining
 
     def _check(self, event: Check, step: _Step) -> Decision:
         config = self._market_config(event.market)

@@ -72,11 +72,11 @@ def _breakdown(book: MarketBook, side: str, size: Decimal) -> str:
         projected = book.conservative_exposure + size
         held = f" + held buys {fmt(book.pending.held_buys)}" if book.pending.held_buys else ""
         return (
-            f"confirmed {fmt(book.confirmed)} + pending fill buys {fmt(book.pending.buys)}{held} + open buys "
-            f"{fmt(book.open_buys)} + new {fmt(size)} = {fmt(projected)} > limit {fmt(limit)}"
+            f"confirmed {fmt(book.confirmed)} + pending fill buys {fmt(book.pending.buys)}{held} + open buy "
+            f"reservations {fmt(book.open_buy_reservations)} + new {fmt(size)} = {fmt(projected)} > limit {fmt(limit)}"
         )
     floor = f" (short limit {fmt(-limit)})" if book.config.allow_negative_position else ""
     return (
-        f"effective {fmt(book.effective)} - open sells {fmt(book.open_sells)} = available "
+        f"effective {fmt(book.effective)} - open sell reservations {fmt(book.open_sell_reservations)} = available "
         f"{fmt(book.available_to_sell)} < new {fmt(size)}{floor}"
     )

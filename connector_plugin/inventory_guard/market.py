@@ -75,8 +75,8 @@ class MarketBook:
         self.confirmed_at: Decimal | None = None
         self.last_as_of: Decimal | None = None
         self.pending = PendingBook(zero, config.size_increment)
-        self.open_buys = zero
-        self.open_sells = zero
+        self.open_buy_reservations = zero
+        self.open_sell_reservations = zero
         self.halted_reason: str | None = None
         self.clock = ZERO
         self.last_force_reconcile_gap: Decimal | None = None
@@ -104,17 +104,17 @@ class MarketBook:
         confirmed by identity at the next snapshot that agrees)."""
         p = self.pending
         if self.instant:
-            return self.confirmed + p.live_buys + self.open_buys
-        return self.confirmed + p.live_buys - p.conservative_credit + self.open_buys
+            return self.confirmed + p.live_buys + self.open_buy_reservations
+        return self.confirmed + p.live_buys - p.conservative_credit + self.open_buy_reservations
 
     @property
     def available_to_sell(self) -> Decimal:
         """What the account will hold once every pending sell settles, counting only buys known to be outside
-        confirmed (a buy that may already be inside it is never credited twice), minus open sell orders."""
+        confirmed (a buy that may already be inside it is never credited twice), minus the open sell reservations."""
         p = self.pending
         if self.instant:
-            return self.confirmed - p.live_sells - self.open_sells
-        return self.confirmed + p.sellable - self.open_sells
+            return self.confirmed - p.live_sells - self.open_sell_reservations
+        return self.confirmed + p.sellable - self.open_sell_reservations
 
     @property
     def pending_fills(self) -> int:
@@ -134,8 +134,8 @@ class MarketBook:
             pending_fill_sells=self.pending.sells,
             pending_fills=self.pending_fills,
             held_buys=self.pending.estimated_in_buys,
-            open_buy_reservations=self.open_buys,
-            open_sell_reservations=self.open_sells,
+            open_buy_reservations=self.open_buy_reservations,
+            open_sell_reservations=self.open_sell_reservations,
             conservative_exposure=self.conservative_exposure,
             available_to_sell=self.available_to_sell,
             max_position=self.config.max_position,
@@ -153,9 +153,9 @@ class MarketBook:
         """Everything the replay contract's STATE is derived from (raw running sums: cheap to take twice per event)."""
         p, f = self.pending, self.pending.free
         return (
-            self.confirmed, self.confirmed_at, self.open_buys, self.open_sells, p.all_buys, p.all_sells, p.held_buys,
-            p.held_sells, p.due_buys, p.due_sells, p.unexplained, p.verified, f.out_buys, f.out_sells,
-            f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells, f.settled_out_sells, f.count,
+            self.confirmed, self.confirmed_at, self.open_buy_reservations, self.open_sell_reservations, p.all_buys,
+            p.all_sells, p.held_buys, p.held_sells, p.due_buys, p.due_sells, p.unexplained, p.verified, f.out_buys,
+            f.out_sells, f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells, f.settled_out_sells, f.count,
             f.likely_count, f.suspect_count, p.proven,
         )
 
@@ -202,8 +202,8 @@ class MarketBook:
             "confirmed_at": fmt(self.confirmed_at),
             "last_as_of": fmt(self.last_as_of),
             "pending": self.pending.to_dict(),
-            "open_buys": str(self.open_buys),
-            "open_sells": str(self.open_sells),
+            "open_buy_reservations": str(self.open_buy_reservations),
+            "open_sell_reservations": str(self.open_sell_reservations),
             "halted_reason": self.halted_reason,
             "clock": str(self.clock),
             "last_force_reconcile_gap": fmt(self.last_force_reconcile_gap),
@@ -220,8 +220,8 @@ class MarketBook:
         book.confirmed_at = opt(data["confirmed_at"])
         book.last_as_of = opt(data["last_as_of"])
         book.pending = PendingBook.from_dict(data["pending"], book.pending.zero, config.size_increment)
-        book.open_buys = Decimal(data["open_buys"])
-        book.open_sells = Decimal(data["open_sells"])
+        book.open_buy_reservations = Decimal(data["open_buy_reservations"])
+        book.open_sell_reservations = Decimal(data["open_sell_reservations"])
         book.halted_reason = data["halted_reason"]
         book.clock = Decimal(data["clock"])
         book.last_force_reconcile_gap = opt(data["last_force_reconcile_gap"])

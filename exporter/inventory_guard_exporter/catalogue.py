@@ -57,12 +57,12 @@ GAUGES: tuple[GaugeSpec, ...] = (
               "Base quantity reserved by open sell orders.", decimal=True),
     GaugeSpec("conservative_exposure", "conservative_exposure",
               "Confirmed + every pending buy (minus those the sums prove are inside confirmed, minus sells reported "
-              "settled) + open buy orders: the worst case checked against max_position.", decimal=True),
+              "settled) + open buy reservations: the worst case checked against max_position.", decimal=True),
     GaugeSpec("max_position", "max_position",
               "Configured position limit for the market.", decimal=True),
     GaugeSpec("available_to_sell", "available_to_sell",
               "What the account holds once every pending sell settles (crediting only buys known outside confirmed), "
-              "minus open sell orders: what may still be sold.", decimal=True),
+              "minus the open sell reservations: what may still be sold.", decimal=True),
     GaugeSpec("oldest_pending_fill_age_seconds", "oldest_pending_fill_age_s",
               "Age of the oldest unconfirmed fill at the market's last event (0 when none)."),
     GaugeSpec("pending_fill_max_age_seconds", "pending_fill_max_age_s",

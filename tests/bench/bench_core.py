@@ -40,7 +40,7 @@ class SeedReference:
     def __init__(self) -> None:
         self.confirmed = D(0)
         self.fills: dict[str, tuple[str, Decimal, Decimal]] = {}
-        self.open_buys = D(0)
+        self.open_buy_reservations = D(0)
 
     @property
     def pending_buys(self) -> Decimal:
@@ -56,7 +56,7 @@ class SeedReference:
 
     @property
     def conservative(self) -> Decimal:
-        return self.confirmed + self.pending_buys + self.open_buys
+        return self.confirmed + self.pending_buys + self.open_buy_reservations
 
     def fill(self, t, side, size, trade_id) -> None:
         if trade_id not in self.fills:

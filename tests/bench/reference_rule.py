@@ -360,11 +360,11 @@ class ReferenceBook(MarketBook):
 
     @property
     def conservative_exposure(self) -> Decimal:
-        return self.confirmed + self.pending.buys + self.pending.held_buys + self.open_buys
+        return self.confirmed + self.pending.buys + self.pending.held_buys + self.open_buy_reservations
 
     @property
     def available_to_sell(self) -> Decimal:
-        return self.effective - self.open_sells
+        return self.effective - self.open_sell_reservations
 
     @property
     def pending_fills(self) -> int:
@@ -372,8 +372,8 @@ class ReferenceBook(MarketBook):
 
     def state_key(self) -> tuple:
         p = self.pending
-        return (self.confirmed, self.confirmed_at, p.buys, p.sells, len(p.fills), p.held_buys, self.open_buys,
-                self.open_sells)
+        return (self.confirmed, self.confirmed_at, p.buys, p.sells, len(p.fills), p.held_buys,
+                self.open_buy_reservations, self.open_sell_reservations)
 
 
 class ReferenceGuard(Guard):
