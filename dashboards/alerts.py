@@ -139,7 +139,7 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             s.exposure_over_limit_for,
             "page",
             f"Conservative exposure {{{{ $value }}}} above max position on {where} for {s.exposure_over_limit_for}",
-            "The guard's worst-case view (confirmed position + pending buy fills + held buys + open buy reservations) has "
+            "The guard's worst-case view (confirmed + pending fill buys + held buys - the sums' credit + open buy reservations) has "
             f"exceeded max_position for {s.exposure_over_limit_for}. A short excursion is the guard's deliberate "
             "over-count of buys an ambiguous snapshot did not settle (buys are blocked meanwhile); one lasting past "
             "the age-out plus a snapshot interval means a fill that never settles, a manual trade or a bug.",

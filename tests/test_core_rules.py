@@ -472,7 +472,7 @@ def test_failed_fills_in_the_middle_keep_the_running_sums_exact(g):
     for i in range(0, 300, 3):
         g.trade_failed(2, f"T{i + 1}")
     book = g.guard.books["m"].pending
-    assert (len(book), book.all_buys, book.buys) == (200, D(200), D(200))
+    assert (len(book), book.all_buys, book.pending_fill_buys) == (200, D(200), D(200))
     g.snapshot(3, "150")  # too many candidates for the exact search: the safe rule holds them all
     assert g.counter("reconcile_fallbacks", reason="capped") == 1
     assert (g.state.conservative_exposure, g.state.effective, g.state.held_buys) == (D(350), D(150), D(200))

@@ -134,6 +134,21 @@ def test_state_tables_follow_every_event(tmp_path):
         assert conn.execute("SELECT value FROM meta WHERE key='bot'").fetchone()[0] == "b1"
 
 
+def test_the_state_rows_held_buys_are_the_views_likely_inside_ones_included(tmp_path):
+    """An ambiguous move (two buys of 5, a move of 5): no fill is anchored, the estimate counts the older one inside."""
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG, state_write_interval_s=0) as j:
+        j.apply(ev(t=1, type="snapshot", size="0"))
+        j.apply(ev(t=2, type="fill", side="buy", size="5", trade_id="A"))
+        j.apply(ev(t=3, type="fill", side="buy", size="5", trade_id="B"))
+        j.apply(ev(t=4, type="snapshot", size="5"))
+        view = j.state("m")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        row = conn.execute("SELECT held_buys, pending_fill_buys FROM market_state WHERE market='m'").fetchone()
+    assert (view.held_buys, view.pending_fill_buys) == (D(5), D(5))
+    assert row == ("5.00", "5.00")
+
+
 def test_an_invalid_event_writes_nothing(tmp_path):
     with Journal.open(tmp_path / "g.sqlite", CONFIG) as j:
         j.apply(ev(t=1, type="snapshot", size="10"))

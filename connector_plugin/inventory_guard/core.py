@@ -289,7 +289,7 @@ class Guard:
                 log.warning(
                     "%s: reconciliation fell back to the safe rule (%s): %d pending fills held in conservative "
                     "exposure until a snapshot shows them, their trade settles or fails, or they age out",
-                    config.name, result.fallback, book.pending.held_count,
+                    config.name, result.fallback, book.pending.anchored_count,
                 )
             book.last_fallback = result.fallback
         else:
@@ -307,7 +307,7 @@ class Guard:
                     fmt(as_of - fill.arrived),
                 )
             else:
-                if how == "anchored":  # real and inside the anchor, or a phantom: the order is reserved as before
+                if how == "at_anchor":  # real and inside the anchor, or a phantom: the order is reserved as before
                     self._unsettled_exit(book, fill)
                     how = "identity"
                 else:
@@ -343,7 +343,7 @@ class Guard:
             "%s: force reconcile (%s): effective %s, API %s, gap %s (error above %s); %d pending fills held (buys "
             "%s, sells %s) in the bounds until a snapshot shows them, their trade settles or fails, or they age out",
             config.name, event.reason, fmt(effective), fmt(size), fmt(gap), fmt(config.force_reconcile_error_gap),
-            book.pending.held_count, fmt(book.pending.held_buys), fmt(book.pending.held_sells),
+            book.pending.anchored_count, fmt(book.pending.anchored_buys), fmt(book.pending.anchored_sells),
         )
         if book.last_as_of is None or as_of > book.last_as_of:
             book.last_as_of = as_of

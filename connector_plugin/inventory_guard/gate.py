@@ -67,16 +67,22 @@ def _block(book: MarketBook, side: str, size: Decimal, reason: str, why: str) ->
     return Decision(False, book.pending.zero, reason)
 
 def _breakdown(book: MarketBook, side: str, size: Decimal) -> str:
-    limit = book.config.max_position
+    """The numbers behind a decision, in the STATE's names; the terms add up to the bound exactly."""
+    limit, confirmed = book.config.max_position, book.confirmed
     if side == "buy":
-        projected = book.conservative_exposure + size
-        held = f" + held buys {fmt(book.pending.held_buys)}" if book.pending.held_buys else ""
+        buys, held, reserved = book.pending.pending_fill_buys, book.pending.held_buys, book.open_buy_reservations
+        # what the sums and notices prove, and buys past the settlement window (less buys an answer disproved)
+        credit = confirmed + buys + held + reserved - book.conservative_exposure
         return (
-            f"confirmed {fmt(book.confirmed)} + pending fill buys {fmt(book.pending.buys)}{held} + open buy "
-            f"reservations {fmt(book.open_buy_reservations)} + new {fmt(size)} = {fmt(projected)} > limit {fmt(limit)}"
+            f"confirmed {fmt(confirmed)} + pending fill buys {fmt(buys)}"
+            + (f" + held buys {fmt(held)}" if held else "") + (f" - credit {fmt(credit)}" if credit else "")
+            + f" + open buy reservations {fmt(reserved)} + new {fmt(size)} = "
+            f"{fmt(book.conservative_exposure + size)} > limit {fmt(limit)}"
         )
     floor = f" (short limit {fmt(-limit)})" if book.config.allow_negative_position else ""
+    reserved, available = book.open_sell_reservations, book.available_to_sell
+    pending = available + reserved - confirmed  # what the pending fills add at worst (every pending sell settles)
     return (
-        f"effective {fmt(book.effective)} - open sell reservations {fmt(book.open_sell_reservations)} = available "
-        f"{fmt(book.available_to_sell)} < new {fmt(size)}{floor}"
+        f"confirmed {fmt(confirmed)} {'-' if pending < 0 else '+'} pending fills at worst {fmt(abs(pending))} - open "
+        f"sell reservations {fmt(reserved)} = available to sell {fmt(available)} < new {fmt(size)}{floor}"
     )

@@ -107,7 +107,7 @@ def _state_row(book: MarketBook, seq: int, written_at: float) -> tuple:
     confirmed_at, gap = book.confirmed_at, book.last_force_reconcile_gap
     return (
         config.name, config.connector, fmt(book.confirmed), None if confirmed_at is None else float(confirmed_at),
-        fmt(book.effective), fmt(pending.buys), fmt(pending.sells), book.pending_fills,
+        fmt(book.effective), fmt(pending.pending_fill_buys), fmt(pending.pending_fill_sells), book.pending_fills,
         fmt(pending.held_buys), fmt(book.open_buy_reservations), fmt(book.open_sell_reservations),
         fmt(book.conservative_exposure), fmt(book.available_to_sell),
         fmt(config.max_position), float(config.pending_fill_max_age_s), int(book.halted_reason is not None),

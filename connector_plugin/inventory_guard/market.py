@@ -93,7 +93,7 @@ class MarketBook:
     @property
     def effective(self) -> Decimal:
         """The best estimate: confirmed plus the pending fills the estimate leaves outside it."""
-        return self.confirmed + self.pending.buys - self.pending.sells
+        return self.confirmed + self.pending.pending_fill_buys - self.pending.pending_fill_sells
 
     @property
     def conservative_exposure(self) -> Decimal:
@@ -119,7 +119,7 @@ class MarketBook:
     @property
     def pending_fills(self) -> int:
         """Pending fills as the state shows them: those the estimate leaves outside confirmed."""
-        return self.pending.outside_count
+        return self.pending.pending_fills
 
     def view(self) -> MarketView:
         """Quantities are exact multiples of the size step, carried at its exponent (sums of quantized values)."""
@@ -130,10 +130,10 @@ class MarketBook:
             confirmed=self.confirmed,
             confirmed_at=self.confirmed_at,
             effective=self.effective,
-            pending_fill_buys=self.pending.buys,
-            pending_fill_sells=self.pending.sells,
+            pending_fill_buys=self.pending.pending_fill_buys,
+            pending_fill_sells=self.pending.pending_fill_sells,
             pending_fills=self.pending_fills,
-            held_buys=self.pending.estimated_in_buys,
+            held_buys=self.pending.held_buys,
             open_buy_reservations=self.open_buy_reservations,
             open_sell_reservations=self.open_sell_reservations,
             conservative_exposure=self.conservative_exposure,
@@ -154,8 +154,8 @@ class MarketBook:
         p, f = self.pending, self.pending.free
         return (
             self.confirmed, self.confirmed_at, self.open_buy_reservations, self.open_sell_reservations, p.all_buys,
-            p.all_sells, p.held_buys, p.held_sells, p.due_buys, p.due_sells, p.unexplained, p.verified, f.out_buys,
-            f.out_sells, f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells, f.settled_out_sells, f.count,
+            p.all_sells, p.anchored_buys, p.anchored_sells, p.due_buys, p.due_sells, p.unexplained, p.verified,
+            f.out_buys, f.out_sells, f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells, f.settled_out_sells, f.count,
             f.likely_count, f.suspect_count, p.proven,
         )
 

@@ -28,8 +28,9 @@ unknown, and every rule below is about that:
   answer) or there are too many, the book stops tracking them and the single sum decides as above; an anchor, or a
   snapshot with few subsets, starts tracking again.
 * **Re-anchor** (also a force reconcile and a market's first snapshot): ``confirmed`` becomes the new starting
-  point, ``unexplained := 0``, and every candidate becomes *held*: it may or may not be inside ``confirmed``. Held
-  fills stay candidates: a later subset that includes one says it settled after the anchor.
+  point, ``unexplained := 0``, and every candidate becomes *anchored*: it may or may not be inside ``confirmed``, so the
+  estimate counts it inside (a *held* fill, like a likely-inside one of an ambiguous move) and the bounds keep it.
+  Anchored fills stay candidates: a later subset that includes one says it settled after the anchor.
 * **Age-out in snapshot time.** A fill whose arrival is at least ``pending_fill_max_age_s`` before a snapshot's
   ``as_of`` is inside that snapshot if it was real. When the search decides it is not inside, it was a phantom and
   is dropped; when the search cannot decide, it stays until it can, or until the book re-anchors (overdue at four
@@ -39,14 +40,14 @@ Bounds (explained in connector_plugin/README.md, property tests in tests/test_co
 tests/test_core_settlement.py). What the sums prove (``Proven``) is the worst case, over the hypotheses or, without
 them, over every subset of the candidates that sums to ``U = unexplained`` (one memoized pass, ``subset_minima``),
 of: buys inside confirmed plus settled sells outside it (conservative exposure's credit), sells inside it, and
-creditable buys minus sells outside it (available to sell). A held fill reported settled by a snapshot's ``as_of`` is
-inside it, so, like a fill past the window, it adds to neither bound. Past the search bounds the plain rule applies:
-``U`` is known exactly, so the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and their sells
-to at least ``max(-U, 0)``, whatever subset it is:
+creditable buys minus sells outside it (available to sell). An anchored fill reported settled by a snapshot's
+``as_of`` is inside it, so, like a fill past the window, it adds to neither bound. Past the search bounds the plain
+rule applies: ``U`` is known exactly, so the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and
+their sells to at least ``max(-U, 0)``, whatever subset it is:
 
-* conservative exposure = confirmed + every pending buy within the window - max(U, 0) - settled sells known outside
-  confirmed
-  (+ open buy reservations, in the market) — never below the true exposure;
+* conservative exposure = confirmed + every pending buy within the window (the pending fill buys and the held
+  buys among them) - max(U, 0) - settled sells known outside confirmed (+ open buy reservations, in the market) —
+  never below the true exposure;
 * available to sell = confirmed + buys known outside confirmed - sells known outside confirmed
   - (candidate sells - max(-U, 0)) (- open sell reservations) — never above what the account will hold, except for
   the credit of buys known to be unsettled (a phantom among them is the documented exception);
@@ -81,7 +82,7 @@ class PendingFill:
     amount: Decimal  # position change still pending (net of fee), > 0
     arrived: Decimal  # arrival time (the guard's clock), non-decreasing in book order
     seq: int
-    status: str = OUT  # OUT | CANDIDATE (held fills, seq < book.anchor_seq, are always candidates)
+    status: str = OUT  # OUT | CANDIDATE (anchored fills, seq < book.anchor_seq, are always candidates)
     likely_in: bool = False  # the best estimate counts it inside confirmed (effective leaves it out)
     suspect: bool = False  # instant venue: a snapshot taken after it arrived did not include it (not credited)
     due: bool = False  # arrived at least pending_fill_max_age_s before the last snapshot: inside it, or a phantom
@@ -108,7 +109,7 @@ class PendingFill:
 
 
 class Exit(NamedTuple):
-    """A fill leaving the book at a snapshot: ``how`` is identity, sums (confirmed), aged_out (a phantom) or anchored
+    """A fill leaving the book at a snapshot: ``how`` is identity, sums (confirmed), aged_out (a phantom) or at_anchor
     (inside the anchor if real, a phantom otherwise: counted as confirmed, its order's reservation given back)."""
 
     fill: PendingFill
@@ -133,7 +134,7 @@ class Proven(NamedTuple):
 
 
 class _Sums:
-    """Running sums of the fills outside the held prefix, by status (all O(1) to read and update)."""
+    """Running sums of the fills outside the anchored prefix, by status (all O(1) to read and update)."""
 
     __slots__ = ("out_buys", "out_sells", "likely_buys", "likely_sells", "suspect_buys", "suspect_sells",
                  "settled_out_sells", "count", "likely_count", "suspect_count")
@@ -335,11 +336,11 @@ class PendingBook:
         self.zero = zero  # zero at the market's size-step exponent, so sums print as 0.00
         self.step = step
         self.fills: OrderedDict[FillKey, PendingFill] = OrderedDict()
-        self.all_buys = zero  # every pending buy, held included
+        self.all_buys = zero  # every pending buy, anchored included
         self.all_sells = zero
-        self.held_buys = zero  # the held prefix (seq < anchor_seq): may or may not be inside confirmed
-        self.held_sells = zero
-        self.held_count = 0
+        self.anchored_buys = zero  # the anchored prefix (seq < anchor_seq): may or may not be inside confirmed
+        self.anchored_sells = zero
+        self.anchored_count = 0
         self.due_buys = zero  # fills past the settlement window at the last snapshot: inside confirmed if real, so
         self.due_sells = zero  # they add nothing to either bound (they stay in the book for the sums' sake)
         self.free = _Sums(zero)  # the rest, by status
@@ -347,7 +348,7 @@ class PendingBook:
         self.unexplained = zero  # see the module docstring
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
         self.missed = zero  # unexplained at that miss (tried as a transfer if the next snapshot misses too)
-        self.anchor_seq = 0  # fills with seq below this are held
+        self.anchor_seq = 0  # fills with seq below this are anchored
         self.next_seq = 0
         # The chain of snapshots (delayed venues): every set of pending fills (by seq) that may be the ones inside
         # confirmed since the anchor, each summing to unexplained; the true one is among them. None: not tracked
@@ -375,26 +376,26 @@ class PendingBook:
     def oldest(self) -> PendingFill | None:
         return next(iter(self.fills.values()), None)
 
-    def is_held(self, fill: PendingFill) -> bool:
+    def is_anchored(self, fill: PendingFill) -> bool:
         return fill.seq < self.anchor_seq
 
     @property
-    def buys(self) -> Decimal:
+    def pending_fill_buys(self) -> Decimal:
         """Pending buys the best estimate leaves outside confirmed and takes for real (effective counts them): not
         the ones it counts inside, nor those an instant venue's answer disproved (most likely phantoms)."""
-        return self.all_buys - self.held_buys - self.free.likely_buys - self.free.suspect_buys
+        return self.all_buys - self.anchored_buys - self.free.likely_buys - self.free.suspect_buys
 
     @property
-    def sells(self) -> Decimal:
-        return self.all_sells - self.held_sells - self.free.likely_sells - self.free.suspect_sells
+    def pending_fill_sells(self) -> Decimal:
+        return self.all_sells - self.anchored_sells - self.free.likely_sells - self.free.suspect_sells
 
     @property
-    def estimated_in_buys(self) -> Decimal:
+    def held_buys(self) -> Decimal:
         """Pending buys the best estimate counts inside confirmed: still in conservative exposure, not in effective."""
-        return self.held_buys + self.free.likely_buys
+        return self.anchored_buys + self.free.likely_buys
 
     @property
-    def outside_count(self) -> int:
+    def pending_fills(self) -> int:
         return self.free.count - self.free.likely_count - self.free.suspect_count
 
     @property
@@ -450,14 +451,14 @@ class PendingBook:
     @property
     def sellable(self) -> Decimal:
         """What the pending fills add to the position once every real one settles, as a lower bound: buys known
-        outside confirmed, minus every sell not shown. When no fill is held, the exact sum gives a second bound:
+        outside confirmed, minus every sell not shown. When no fill is anchored, the exact sum gives a second bound:
         the fills outside confirmed sum to (all pending) - unexplained, of which the past-window ones are phantoms
         (at most the due buys). Both are sound, so the larger one is used."""
         if self.proven is not None:  # the proven set by its worst case, the rest as below
             bound = self.credited_buys - (self.live_sells - self.proven.sells) + self.proven.sellable
         else:
             bound = self.credited_buys - self.unshown_sells
-        if self.verified and not self.held_count:
+        if self.verified and not self.anchored_count:
             exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - self.free.suspect_buys
             return exact if exact > bound else bound
         return bound
@@ -494,7 +495,7 @@ class PendingBook:
             self._uncount(fill)
             if self.hypotheses is not None and fill.seq in self.ambiguous:  # a failed trade was never inside
                 self._keep_hypotheses([h for h in self.hypotheses if fill.seq not in h])
-            elif self.hypotheses is None and (self.is_held(fill) or fill.status != OUT):
+            elif self.hypotheses is None and (self.is_anchored(fill) or fill.status != OUT):
                 self.proven = None  # the single sum's worst case counted on it: recomputed at the next snapshot
         return fill
 
@@ -502,12 +503,12 @@ class PendingBook:
         """The venue reported the fill's trade final at ``at``."""
         if fill.settled_at is not None:
             return
-        held = self.is_held(fill)
-        if not held:
+        anchored = self.is_anchored(fill)
+        if not anchored:
             self.free.add(fill, -1)
         fill.settled_at = at
         self.settled_keys.add(fill.key)
-        if not held:
+        if not anchored:
             self.free.add(fill, +1)
         if fill.seq in self.ambiguous:
             self._hypothesis_bounds()  # (without hypotheses the proven bounds stay sound: a settled sell only adds)
@@ -543,14 +544,14 @@ class PendingBook:
         exits: list[Exit] = []
         candidates: list[PendingFill] = []
         for fill in self.fills.values():  # (nothing leaves the book in this pass)
-            held = self.is_held(fill)
-            if not held and fill.status == OUT and (instant or fill.arrived <= as_of):
+            anchored = self.is_anchored(fill)
+            if not anchored and fill.status == OUT and (instant or fill.arrived <= as_of):
                 self._restatus(fill, CANDIDATE)
-            if not held and fill.status == OUT:
+            if not anchored and fill.status == OUT:
                 continue
-            # past the window, or (held) reported final by as_of: inside this answer if real, in neither bound
+            # past the window, or (anchored) reported final by as_of: inside this answer if real, in neither bound
             self._set_due(fill, fill.arrived <= as_of - max_age
-                          or (held and fill.settled_at is not None and fill.settled_at <= as_of))
+                          or (anchored and fill.settled_at is not None and fill.settled_at <= as_of))
             candidates.append(fill)
         if self.hypotheses is not None and not instant:
             extended = self._extend(candidates, as_of, max_age, max_steps)
@@ -565,7 +566,7 @@ class PendingBook:
         for f in candidates:
             settled = f.settled_at is not None and f.settled_at <= as_of
             inside = settled or (instant and f.arrived < as_of and not f.suspect)
-            (forced if inside and not self.is_held(f) else rest).append(f)
+            (forced if inside and not self.is_anchored(f) else rest).append(f)
         if forced:
             if len(rest) <= max_candidates:
                 rem = self.unexplained - sum((f.signed for f in forced), ZERO)
@@ -592,7 +593,7 @@ class PendingBook:
         chain's model broke), too many, or the search hit its bound."""
         by_seq = {f.seq: f for f in candidates}
         forced = [f for f in candidates
-                  if f.settled_at is not None and f.settled_at <= as_of and not self.is_held(f)]
+                  if f.settled_at is not None and f.settled_at <= as_of and not self.is_anchored(f)]
         forced_seqs = {f.seq for f in forced}
         budget = max(1, max_steps // len(self.hypotheses))
         extended: list[frozenset[int]] = []
@@ -624,25 +625,25 @@ class PendingBook:
         first = hypotheses[0]  # the best estimate: oldest fills inside first
         ambiguous = {}
         for fill in candidates:
-            held = self.is_held(fill)
+            anchored = self.is_anchored(fill)
             if fill.seq in inside:
                 self._take(fill)
                 self.unexplained -= fill.signed
                 exits.append(Exit(fill, "identity" if fill.seq in forced_seqs else "sums"))
             elif fill.seq in union:
                 ambiguous[fill.seq] = fill
-                if not held:
+                if not anchored:
                     self._restatus(fill, CANDIDATE, likely_in=fill.seq in first)
-            elif held and fill.settled_at is not None and fill.settled_at <= as_of:
+            elif anchored and fill.settled_at is not None and fill.settled_at <= as_of:
                 self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
                 exits.append(Exit(fill, "identity"))
             elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
-                if not held:
+                if not anchored:
                     self._restatus(fill, OUT)  # an answer older than it says: it stays, outside this one
             elif fill.arrived <= due:  # real fills are inside by now: this one never settled
                 self._take(fill)
                 exits.append(Exit(fill, "aged_out"))
-            elif not held:
+            elif not anchored:
                 self._restatus(fill, OUT, suspect=instant and fill.arrived <= as_of)
         self.verified = True
         self.missed = self.zero
@@ -677,9 +678,9 @@ class PendingBook:
             return (0, 0, 0), (0, 0, 0)
         units = int(fill.amount / self.step)
         if fill.side == "buy":  # inside: proven in confirmed; outside: credited to sell unless it may be inside
-            credited = units if not (fill.suspect or self.is_held(fill)) else 0  # (held: inside at the anchor?)
+            credited = units if not (fill.suspect or self.is_anchored(fill)) else 0  # (anchored: inside at the anchor?)
             return (units, 0, 0), (0, 0, credited)
-        settled_out = units if fill.settled_at is not None and not self.is_held(fill) else 0
+        settled_out = units if fill.settled_at is not None and not self.is_anchored(fill) else 0
         return (0, units, 0), (settled_out, 0, -units)
 
     def _proven(self, credit: int, sells_in: int, sellable: int, fills) -> Proven:
@@ -708,7 +709,7 @@ class PendingBook:
     def _single_sum_bounds(self, max_candidates: int, max_steps: int) -> Proven | None:
         """Without hypotheses: the worst case of each bound over every subset of the candidates that sums to
         unexplained (one memoized pass; None past the bounds)."""
-        fills = [f for f in self.fills.values() if self.is_held(f) or f.status != OUT]
+        fills = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
         if len(fills) > max_candidates:
             return None
         worst = subset_minima(self._units(fills), [self._weights(f) for f in fills], self._unit(self.unexplained),
@@ -738,7 +739,7 @@ class PendingBook:
                     self._take(fill)
                     self.unexplained -= fill.signed
                     exits.append(Exit(fill, "sums"))
-                elif self.is_held(fill) and fill.settled_at is not None and fill.settled_at <= as_of:
+                elif self.is_anchored(fill) and fill.settled_at is not None and fill.settled_at <= as_of:
                     self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
                     exits.append(Exit(fill, "identity"))
                 elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
@@ -746,7 +747,7 @@ class PendingBook:
                 elif fill.arrived <= due:  # real fills are inside by now: this one never settled
                     self._take(fill)
                     exits.append(Exit(fill, "aged_out"))
-                elif not self.is_held(fill):
+                elif not self.is_anchored(fill):
                     self._restatus(fill, OUT, suspect=instant and fill.arrived <= as_of)
             self.verified = True
             return Reconciliation(exits, mismatch, None, False)
@@ -759,7 +760,7 @@ class PendingBook:
                 self.unexplained = self.zero
                 return Reconciliation(exits, mismatch, None, not found.complete)
             for i, fill in enumerate(candidates):
-                if not self.is_held(fill):
+                if not self.is_anchored(fill):
                     self._restatus(fill, CANDIDATE, likely_in=i in found.first)
             if candidates[0].arrived <= due - 3 * max_age:  # undecided for four age-outs: start again from here
                 exits += self._reanchor(as_of, max_age, instant, False)
@@ -777,7 +778,7 @@ class PendingBook:
             self._keep_hypotheses(None)
             self.missed = self.unexplained
             for fill in candidates:
-                if not self.is_held(fill):
+                if not self.is_anchored(fill):
                     self._restatus(fill, CANDIDATE, likely_in=instant and fill.arrived <= as_of)
             return Reconciliation(exits, True, None, False)
         if self.missed:  # the previous miss was not a fill on its way: a transfer. Without it, do the fills explain?
@@ -790,19 +791,19 @@ class PendingBook:
         return Reconciliation(exits, True, "mismatch", False)
 
     def _reanchor(self, as_of: Decimal, max_age: Decimal, instant: bool, everything: bool) -> list[Exit]:
-        """The current confirmed position is the new starting point; every fill that may be inside it is held."""
+        """The current confirmed position is the new starting point; every fill that may be inside it is anchored."""
         boundary = self.next_seq
         if not (instant or everything):  # fills that arrived after as_of are outside it on a delayed venue
             for fill in reversed(self.fills.values()):
                 if fill.arrived <= as_of or fill.seq < self.anchor_seq:
                     break
                 boundary = fill.seq
-        for fill in reversed(self.fills.values()):  # the free fills follow the held prefix (book order is seq order)
+        for fill in reversed(self.fills.values()):  # the free fills follow the anchored prefix (seq order)
             if fill.seq < self.anchor_seq:
                 break
             if fill.seq < boundary:
                 self.free.add(fill, -1)
-                self._count_held(fill, +1)
+                self._count_anchored(fill, +1)
         self.anchor_seq = boundary
         self.unexplained = self.missed = self.zero
         self.verified = True
@@ -822,7 +823,7 @@ class PendingBook:
             if fill.seq >= boundary or fill.arrived > cutoff:
                 break
             self._take(fill)
-            how = "anchored" if instant else "identity" if fill.settled_at is not None else "aged_out"
+            how = "at_anchor" if instant else "identity" if fill.settled_at is not None else "aged_out"
             exits.append(Exit(fill, how))
         return exits
 
@@ -840,13 +841,13 @@ class PendingBook:
         fill.status, fill.likely_in, fill.suspect = status, likely_in, suspect
         self.free.add(fill, +1)
 
-    def _count_held(self, fill: PendingFill, sign: int) -> None:
+    def _count_anchored(self, fill: PendingFill, sign: int) -> None:
         amount = fill.amount if sign > 0 else -fill.amount
-        self.held_count += sign
+        self.anchored_count += sign
         if fill.side == "buy":
-            self.held_buys += amount
+            self.anchored_buys += amount
         else:
-            self.held_sells += amount
+            self.anchored_sells += amount
 
     def _set_due(self, fill: PendingFill, due: bool) -> None:
         if fill.due == due:
@@ -869,8 +870,8 @@ class PendingBook:
             self.all_buys -= fill.amount
         else:
             self.all_sells -= fill.amount
-        if self.is_held(fill):
-            self._count_held(fill, -1)
+        if self.is_anchored(fill):
+            self._count_anchored(fill, -1)
         else:
             self.free.add(fill, -1)
 
@@ -914,8 +915,8 @@ class PendingBook:
                 book.all_buys += fill.amount
             else:
                 book.all_sells += fill.amount
-            if book.is_held(fill):
-                book._count_held(fill, +1)
+            if book.is_anchored(fill):
+                book._count_anchored(fill, +1)
             else:
                 book.free.add(fill, +1)
         book._keep_hypotheses(hypotheses)

@@ -10,8 +10,8 @@ The exporter and any other reader open the database read-only and use only ``met
 ``market_state``       one row per market, rewritten in the same transaction as the event that changed it.
                        Decimal quantities are TEXT (exact), times are REAL seconds:
                          market, connector, confirmed, confirmed_at (NULL before the first snapshot), effective,
-                         pending_fill_buys, pending_fill_sells, pending_fills (count), held_buys (buys a force
-                         reconcile took out of effective but keeps in conservative exposure), open_buy_reservations,
+                         pending_fill_buys, pending_fill_sells, pending_fills (count), held_buys (pending buys the
+                         estimate counts inside confirmed: out of effective, in conservative exposure), open_buy_reservations,
                          open_sell_reservations, conservative_exposure, available_to_sell, max_position,
                          pending_fill_max_age_s, halted (0/1), halted_reason, oldest_pending_fill_at (arrival time of
                          the oldest pending fill, NULL when none), oldest_pending_fill_age_s (its age at ``clock``),

@@ -43,21 +43,22 @@ GAUGES: tuple[GaugeSpec, ...] = (
     GaugeSpec("effective_minus_confirmed", "",
               "Drift: effective minus confirmed position (what pending fills add up to)."),
     GaugeSpec("pending_fill_buys", "pending_fill_buys",
-              "Base quantity of buy fills awaiting confirmation by a snapshot.", decimal=True),
+              "Pending buy fills the best estimate leaves outside confirmed (effective counts them).", decimal=True),
     GaugeSpec("pending_fill_sells", "pending_fill_sells",
-              "Base quantity of sell fills awaiting confirmation by a snapshot.", decimal=True),
+              "Pending sell fills the best estimate leaves outside confirmed (effective counts them).", decimal=True),
     GaugeSpec("pending_fills", "pending_fills",
-              "Number of fills awaiting confirmation by a snapshot."),
+              "Number of pending fills the best estimate leaves outside confirmed."),
     GaugeSpec("held_buys", "held_buys",
-              "Pending buys the best estimate counts inside confirmed (held after a re-anchor, or the likely "
-              "settled ones of an ambiguous move): out of effective, still in conservative exposure.", decimal=True),
+              "Pending buys the best estimate counts inside confirmed (anchored by a re-anchor, or likely inside "
+              "after an ambiguous move): out of effective, still in conservative exposure.", decimal=True),
     GaugeSpec("open_buy_reservations", "open_buy_reservations",
               "Base quantity reserved by open buy orders.", decimal=True),
     GaugeSpec("open_sell_reservations", "open_sell_reservations",
               "Base quantity reserved by open sell orders.", decimal=True),
     GaugeSpec("conservative_exposure", "conservative_exposure",
-              "Confirmed + every pending buy (minus those the sums prove are inside confirmed, minus sells reported "
-              "settled) + open buy reservations: the worst case checked against max_position.", decimal=True),
+              "Confirmed + every pending buy within the settlement window (pending fill buys, held buys; minus those "
+              "the sums prove are inside confirmed, minus sells reported settled) + open buy reservations: the worst "
+              "case checked against max_position.", decimal=True),
     GaugeSpec("max_position", "max_position",
               "Configured position limit for the market.", decimal=True),
     GaugeSpec("available_to_sell", "available_to_sell",

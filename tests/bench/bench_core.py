@@ -132,8 +132,8 @@ def per_event_cost(pending: int, cycles: int) -> tuple[float, float]:
     start = time.perf_counter()
     for e in measured:
         guard.apply(e)
-        (book.confirmed, book.pending.buys, book.pending.sells, len(book.pending), book.effective,
-         book.conservative_exposure, book.available_to_sell)
+        (book.confirmed, book.pending.pending_fill_buys, book.pending.pending_fill_sells, len(book.pending),
+         book.effective, book.conservative_exposure, book.available_to_sell)
     core_us = (time.perf_counter() - start) / len(measured) * 1e6
     start = time.perf_counter()
     for e in measured:

@@ -126,8 +126,8 @@ class PendingBook:
     def __init__(self, zero: Decimal = ZERO) -> None:
         self.zero = zero  # zero at the market's size-step exponent, so sums print as 0.00
         self.fills: OrderedDict[FillKey, PendingFill] = OrderedDict()
-        self.buys = zero  # sum of pending buy amounts (held buys excluded)
-        self.sells = zero  # sum of pending sell amounts
+        self.pending_fill_buys = zero  # sum of pending buy amounts (held buys excluded)
+        self.pending_fill_sells = zero  # sum of pending sell amounts
         self.held_buys = zero  # sum of held buys (see force_clear)
         self.held_count = 0
         self.head_buys = zero  # sum of the head-buys region
@@ -254,11 +254,11 @@ class PendingBook:
 
     def _add_amount(self, fill: PendingFill, delta: Decimal) -> None:
         if fill.side == "sell":
-            self.sells += delta
+            self.pending_fill_sells += delta
         elif fill.held:
             self.held_buys += delta
         else:
-            self.buys += delta
+            self.pending_fill_buys += delta
 
     def _uncount(self, fill: PendingFill) -> bool:
         """Take a fill that left the book out of the sums; True when it was in the head-buys region (the clean
@@ -356,11 +356,11 @@ class ReferenceBook(MarketBook):
 
     @property
     def effective(self) -> Decimal:
-        return self.confirmed + self.pending.buys - self.pending.sells
+        return self.confirmed + self.pending.pending_fill_buys - self.pending.pending_fill_sells
 
     @property
     def conservative_exposure(self) -> Decimal:
-        return self.confirmed + self.pending.buys + self.pending.held_buys + self.open_buy_reservations
+        return self.confirmed + self.pending.pending_fill_buys + self.pending.held_buys + self.open_buy_reservations
 
     @property
     def available_to_sell(self) -> Decimal:
@@ -372,8 +372,8 @@ class ReferenceBook(MarketBook):
 
     def state_key(self) -> tuple:
         p = self.pending
-        return (self.confirmed, self.confirmed_at, p.buys, p.sells, len(p.fills), p.held_buys,
-                self.open_buy_reservations, self.open_sell_reservations)
+        return (self.confirmed, self.confirmed_at, p.pending_fill_buys, p.pending_fill_sells, len(p.fills),
+                p.held_buys, self.open_buy_reservations, self.open_sell_reservations)
 
 
 class ReferenceGuard(Guard):
