@@ -69,6 +69,7 @@ FillKey = tuple[str, str]
 
 MAX_HYPOTHESES = 16  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
 SEED_MAX_CANDIDATES = 24  # the single sum's subsets are listed to start tracking only over this many candidates
+WORST_CASE_MAX_CANDIDATES = 24  # ... and its worst case computed (its pass explores every subset sum: O(n x range))
 
 OUT = "out"  # known to be outside confirmed (as of the last applied snapshot)
 CANDIDATE = "candidate"  # may be inside confirmed
@@ -709,7 +710,7 @@ class PendingBook:
         """Without hypotheses: the worst case of each bound over every subset of the candidates that sums to
         unexplained (one memoized pass; None past the bounds)."""
         fills = [f for f in self.fills.values() if self.is_held(f) or f.status != OUT]
-        if len(fills) > max_candidates:
+        if len(fills) > min(max_candidates, WORST_CASE_MAX_CANDIDATES):
             return None
         worst = subset_minima(self._units(fills), [self._weights(f) for f in fills], self._unit(self.unexplained),
                               max_steps)
