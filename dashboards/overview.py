@@ -66,8 +66,8 @@ def health_stats() -> list:
 
 def activity_panels() -> list:
     return [
-        bars("Blocked orders by reason", "Order checks the guard refused, per interval, by side and reason.",
-             "none", 12)
+        bars("Blocked orders by reason", "Orders the guard refused, by its gate's check or by the adapter without "
+             "one, per interval, by side and reason.", "none", 12)
         .with_target(query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
                            market_legend("{{side}} {{reason}}"))),
         graph("Pending fills", "Number of fills waiting for API confirmation, per market.", "none", 12)

@@ -310,6 +310,27 @@ def test_buys_are_resized_down_to_the_limit_then_blocked(g, caplog):
     assert g.counter("orders_resized", side="buy") == 1
 
 
+def test_an_order_the_host_refused_is_counted_with_the_gates_blocks(g):
+    """order_refused (written by the host adapter): a block with the host's reason, recorded as a decision; no
+    state changes and no check is counted."""
+    g.snapshot(1, "50")
+    before = g.state
+    out = g.send(t=2, type="order_refused", side="buy", reason="guard_error")
+    assert out.decision == (False, D("0.00"), "guard_error") and out.changed == () and out.touched == ("m",)
+    g.send(t=3, type="order_refused", side="sell", reason="invalid_size")
+    assert g.counter("orders_blocked", side="buy", reason="guard_error") == 1
+    assert g.counter("orders_blocked", side="sell", reason="invalid_size") == 1
+    assert g.counter("orders_checked") == 0
+    assert g.state.to_state() == before.to_state() and g.state.clock == 3
+
+
+@pytest.mark.parametrize("reason", ["position_limit", "halted", "oops"])
+def test_an_order_refused_names_one_of_the_hosts_reasons(g, reason):
+    """The gate's reasons come only from its checks."""
+    with pytest.raises(InvalidEvent, match="reason: expected one of guard_error, unknown_market, invalid_size"):
+        g.send(t=1, type="order_refused", side="buy", reason=reason)
+
+
 def test_a_resize_is_rounded_down_and_blocked_below_min_order_size():
     g = Driver(size_increment="0.1", min_order_size="1")
     g.snapshot(0, "99.45")  # quantized to 99.4 (half-even)
@@ -325,7 +346,7 @@ def test_a_check_does_not_reserve(g):
     assert g.check(2, "buy", "60").size == D(60)
 
 
-def test_sells_are_checked_against_effective_minus_open_sells(g):
+def test_sells_are_checked_against_available_to_sell(g):
     g.snapshot(1, "10")
     g.fill(2, "sell", "3", trade_id="S")
     g.order_open(3, "O", "sell", "4")

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
+from inventory_guard.events import BlockReason
 from inventory_guard.journal import Journal
 from support import REPO
 from support.exporter import (
@@ -94,8 +95,7 @@ def expected_series(j: Journal) -> dict[tuple, float]:
         ] + [("settlement_notices", {"result": r}) for r in ("after_failure", "applied", "early", "unmatched")] + [
             ("force_reconciles", {"reason": r}) for r in ("manual", "periodic", "sequence_gap", "ws_reconnect")] + [
             (name, {"side": s}) for name in ("orders_checked", "orders_resized") for s in ("buy", "sell")
-        ] + [("orders_blocked", {"reason": r, "side": s})
-             for r in ("halted", "insufficient_inventory", "position_limit", "snapshot_stale") for s in ("buy", "sell")]
+        ] + [("orders_blocked", {"reason": r, "side": s}) for r in BlockReason for s in ("buy", "sell")]
         for name, labels in zero_counters:
             put(name + "_total", {**base, **labels}, 0)
         for (name, labels), value in j.counters(market).items():

@@ -208,13 +208,13 @@ def test_periodic_reconcile():
 
 
 def test_a_restart_clears_the_previous_runs_fault_halt(tmp_path, caplog):
-    from inventory_guard.hummingbot.bridge import GUARD_ERROR
+    from inventory_guard.events import BlockReason
 
     async def run():
         journal = tmp_path / "guard.sqlite"
         ex, clock, bridge = await _started("1", journal_path=journal)
         bridge._fault(MKT, "testing", RuntimeError("boom"))
-        assert bridge.state(MKT).halted_reason == GUARD_ERROR
+        assert bridge.state(MKT).halted_reason == BlockReason.GUARD_ERROR
         bridge.close()
         with caplog.at_level(logging.WARNING):
             again = _bridge(ex, clock, journal_path=journal)  # the strategy restarted once the cause was fixed

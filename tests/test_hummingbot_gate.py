@@ -318,6 +318,49 @@ def test_balance_requests_are_rate_limited_for_a_phantom_fill():
     asyncio.run(run())
 
 
+# ------------------------------------------------------------------------------------------------ counting refusals
+def test_every_refusal_reaches_orders_blocked_total_by_reason(tmp_path):
+    """Issue 11: the refusals the adapter makes without the gate are journaled through the core port and served by
+    the exporter as orders_blocked_total{reason}, beside the gate's own; an unguarded pair of the connector counts
+    under its first market."""
+    from hummingbot.core.data_type.common import OrderType
+
+    from inventory_guard_exporter.collector import StateCollector
+    from inventory_guard_exporter.render import render_text
+    from inventory_guard_exporter.targets import Targets
+    from support.exporter import parse_samples
+
+    async def run():
+        ex, clock = make_binance(btc_free="0", pairs=(BIN_PAIR, "ETH-USDT")), FakeClock(1000)
+        ex._trading_rules[BIN_PAIR].min_base_amount_increment = D("0.3")     # coarser than size_increment
+        journal = tmp_path / "ig.sqlite"
+        bridge = _bridge(ex, clock, {"max_position": "2"}, journal_path=journal, markets={BIN: [BIN_PAIR]})
+        await ex._update_all_balances()
+        failed, keep = failures(ex)
+        await limit_buy(ex, "1.8")                              # placed
+        await limit_buy(ex, "1")   # the gate resizes it to 0.2, which the connector's step of 0.3 rounds to 0
+        await limit_buy(ex, "0")                                # invalid_size: not positive
+        await limit_buy(ex, "0.00001")                          # invalid_size: below size_increment
+        await limit_buy(ex, "1", "ETH-USDT")                    # unknown_market: placed on a guarded connector
+        assert bridge.check(BIN, "ETH-USDT", "buy", D("1")).reason == "unknown_market"   # and checked
+        ex.sell(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))   # the gate's insufficient_inventory: nothing to sell
+        bridge.fault("BTC", "testing", RuntimeError("boom"))
+        await limit_buy(ex, "0.1")                              # guard_error
+        assert [p[2] for p in ex.placed] == [D("1.8")] and len(failed) == 6
+        bridge.guard.flush()
+        samples = parse_samples(render_text(StateCollector(Targets(paths=(str(journal),))).families()))
+        blocked = {(dict(labels)["bot"], dict(labels)["connector"], dict(labels)["market"], dict(labels)["reason"],
+                    dict(labels)["side"]): value for (name, labels), value in samples.items()
+                   if name == "inventory_guard_orders_blocked_total" and value}
+        assert blocked == {("ig", BIN, "BTC", "invalid_size", "buy"): 3, ("ig", BIN, "BTC", "unknown_market", "buy"): 2,
+                           ("ig", BIN, "BTC", "insufficient_inventory", "sell"): 1,
+                           ("ig", BIN, "BTC", "guard_error", "buy"): 1}
+        assert [row["blocks"] for row in bridge.status_rows()] == [7]     # the status table counts them too
+        del keep
+        bridge.close()
+    asyncio.run(run())
+
+
 # ------------------------------------------------------------------------------------------------ restart and stop
 def test_restart_reserves_the_live_orders_hummingbot_restores(hb_env, tmp_path):
     async def run():

@@ -31,7 +31,8 @@ def random_events(n: int, seed: int = 1):
     events, t = [], 0.0
     for i in range(n):
         t += rnd.random()
-        kind = rnd.choice(["fill", "fill", "snapshot", "check", "order_open", "order_closed", "tick", "trade_failed"])
+        kind = rnd.choice(["fill", "fill", "snapshot", "check", "order_open", "order_closed", "tick", "trade_failed",
+                           "order_refused"])
         side = rnd.choice(["buy", "sell"])
         market = rnd.choice(["m", "small"])
         if kind == "fill":
@@ -45,6 +46,9 @@ def random_events(n: int, seed: int = 1):
             events.append(ev(t=t, type="order_open", market=market, order_id=f"O{i}", side=side, size="3"))
         elif kind == "order_closed":
             events.append(parse_event({"t": t, "type": "order_closed", "order_id": f"O{rnd.randint(0, i)}"}))
+        elif kind == "order_refused":
+            events.append(ev(t=t, type="order_refused", market=market, side=side,
+                             reason=rnd.choice(["guard_error", "unknown_market", "invalid_size"])))
         elif kind == "tick":
             events.append(parse_event({"t": t, "type": "tick"}))
         else:
@@ -147,6 +151,33 @@ def test_the_state_rows_held_buys_are_the_views_likely_inside_ones_included(tmp_
         row = conn.execute("SELECT held_buys, pending_fill_buys FROM market_state WHERE market='m'").fetchone()
     assert (view.held_buys, view.pending_fill_buys) == (D(5), D(5))
     assert row == ("5.00", "5.00")
+
+
+def stored_counters_and_histograms(path) -> tuple[dict, dict]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        counters = {(m, n, lab): v for m, n, lab, v in conn.execute("SELECT market, name, labels, value FROM "
+                                                                    "market_counters")}
+        histograms = {m: (json.loads(b), c) for m, b, c in conn.execute("SELECT market, buckets, count FROM "
+                                                                        "market_histograms")}
+    return counters, histograms
+
+
+@pytest.mark.parametrize("interval", [0, 3600], ids=["every event", "batched"])
+def test_counter_and_histogram_rows_equal_the_books_after_every_write(tmp_path, interval):
+    """The journal rewrites what each event's Outcome touched, where the book differs from what it last wrote."""
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG, state_write_interval_s=interval) as j:
+        events = random_events(400, seed=3)
+        for start in range(0, len(events), 50):
+            apply_all(j, events[start:start + 50])
+            j.flush()
+            counters, histograms = stored_counters_and_histograms(path)
+            assert counters == {(m, n, json.dumps(dict(lab), sort_keys=True, separators=(",", ":"))): v
+                                for m in j.markets for (n, lab), v in j.counters(m).items()}
+            books = j.guard.books
+            assert histograms == {m: ([list(b) for b in books[m].histogram_cumulative()], sum(books[m].histogram))
+                                  for m in j.markets}
+        assert sum(histograms[m][1] for m in j.markets) > 0 and ("m", "orders_blocked") in {k[:2] for k in counters}
 
 
 def test_an_invalid_event_writes_nothing(tmp_path):

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
-    Check, Event, Fill, FillSettled, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, Resume, Snapshot, Tick,
-    TradeFailed,
+    Check, Event, Fill, FillSettled, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, OrderRefused, Resume,
+    Snapshot, Tick, TradeFailed,
 )
 from .gate import Decision, decide
 from .market import MarketBook, MarketView
@@ -396,6 +396,13 @@ class Guard:
             book.bump("orders_resized", side=event.side)
         return decision
 
+    def _order_refused(self, event: OrderRefused, step: _Step) -> Decision:
+        """The host refused an order without a check: counted with the gate's blocks (the host logged it)."""
+        book = self._book(self._market_config(event.market), step)
+        book.clock = self._advance(event.t)
+        book.bump("orders_blocked", side=event.side, reason=event.reason)
+        return Decision(False, book.pending.zero, event.reason)
+
     def _tick(self, event: Tick, step: _Step) -> None:
         now = self._advance(event.t)
         for book in self.books.values():  # every market's clock moves: its state rows show the guard is alive
@@ -497,6 +504,7 @@ class Guard:
         OrderOpen: _order_open,
         OrderClosed: _order_closed,
         Check: _check,
+        OrderRefused: _order_refused,
         Tick: _tick,
         TradeFailed: _trade_failed,
         FillSettled: _fill_settled,

@@ -13,6 +13,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Literal, Union
 
 from .numbers import InvalidNumber, RejectedLiteral, non_negative, positive, show, to_decimal
@@ -21,6 +22,23 @@ Side = Literal["buy", "sell"]
 SIDES = ("buy", "sell")
 FORCE_RECONCILE_REASONS = ("ws_reconnect", "sequence_gap", "periodic", "manual")
 ZERO = Decimal(0)
+
+
+class BlockReason(StrEnum):
+    """Why an order was blocked or resized: the one vocabulary of decisions, logs and ``orders_blocked{reason}``."""
+
+    # decided by the gate (gate.decide), for a Check
+    POSITION_LIMIT = "position_limit"
+    INSUFFICIENT_INVENTORY = "insufficient_inventory"
+    SNAPSHOT_STALE = "snapshot_stale"
+    HALTED = "halted"
+    # decided by the host adapter without the gate, and reported with OrderRefused
+    GUARD_ERROR = "guard_error"  # the guard itself failed: the market is latched, orders adding exposure refused
+    UNKNOWN_MARKET = "unknown_market"  # a pair the guard does not guard, on a guarded connector
+    INVALID_SIZE = "invalid_size"  # not a positive finite size, below size_increment, or rounded to 0 by the venue
+
+
+HOST_REASONS = (BlockReason.GUARD_ERROR, BlockReason.UNKNOWN_MARKET, BlockReason.INVALID_SIZE)
 
 
 class InvalidEvent(ValueError):
@@ -91,6 +109,18 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderRefused:
+    """The host adapter refused an order without a Check (one of ``HOST_REASONS``): counted in ``orders_blocked``.
+    Written by the host adapter only."""
+
+    t: Decimal
+    market: str
+    side: Side
+    reason: BlockReason
+    type: str = field(default="order_refused", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     t: Decimal
     type: str = field(default="tick", init=False, repr=False)
@@ -132,7 +162,8 @@ class Resume:
 
 
 Event = Union[
-    Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, Tick, TradeFailed, FillSettled, Halt, Resume
+    Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, OrderRefused, Tick, TradeFailed, FillSettled, Halt,
+    Resume,
 ]
 
 
@@ -321,6 +352,13 @@ def _check(f: _Fields) -> Check:
     return Check(t=f.time(), market=f.text("market"), side=f.side(), size=f.size())
 
 
+def _order_refused(f: _Fields) -> OrderRefused:
+    reason = f.text("reason")
+    if reason not in HOST_REASONS:
+        raise InvalidEvent(f"reason: expected one of {', '.join(HOST_REASONS)}, got {show(reason)}")
+    return OrderRefused(t=f.time(), market=f.text("market"), side=f.side(), reason=BlockReason(reason))
+
+
 def _tick(f: _Fields) -> Tick:
     return Tick(t=f.time())
 
@@ -348,6 +386,7 @@ _PARSERS = {
     "order_open": _order_open,
     "order_closed": _order_closed,
     "check": _check,
+    "order_refused": _order_refused,
     "tick": _tick,
     "trade_failed": _trade_failed,
     "fill_settled": _fill_settled,
@@ -355,8 +394,9 @@ _PARSERS = {
     "resume": _resume,
 }
 
-# The replay CLI's public contract accepts exactly these; halt/resume are written by the host adapter only.
-REPLAY_TYPES = frozenset(_PARSERS) - {"halt", "resume"}
+# The replay CLI's public contract accepts exactly these; halt, resume and order_refused are written by the host
+# adapter only.
+REPLAY_TYPES = frozenset(_PARSERS) - {"halt", "resume", "order_refused"}
 
 
 def event_to_dict(event: Event) -> dict:

@@ -9,13 +9,15 @@ import logging
 from decimal import Decimal
 from typing import NamedTuple
 
+from .events import BlockReason
 from .market import MarketBook
 from .numbers import fmt, round_down
 
 log = logging.getLogger("inventory_guard")
 ZERO = Decimal(0)
 
-# A decision's reason: position_limit, insufficient_inventory (blocked or resized), snapshot_stale, halted (blocked).
+# A decision's reason (events.BlockReason): position_limit, insufficient_inventory (blocked or resized),
+# snapshot_stale, halted (blocked).
 
 
 class Decision(NamedTuple):
@@ -23,7 +25,7 @@ class Decision(NamedTuple):
 
     allowed: bool
     size: Decimal
-    reason: str | None = None
+    reason: BlockReason | None = None
 
     @property
     def resized(self) -> bool:
@@ -38,21 +40,21 @@ def decide(book: MarketBook, side: str, size: Decimal, now: Decimal) -> Decision
     config = book.config
     if side == "buy":
         if book.halted_reason is not None:
-            return _block(book, side, size, "halted", f"halted: {book.halted_reason}")
+            return _block(book, side, size, BlockReason.HALTED, f"halted: {book.halted_reason}")
         if config.snapshot_max_age_s is not None:
             if book.confirmed_at is None:
-                return _block(book, side, size, "snapshot_stale", "no API snapshot yet")
+                return _block(book, side, size, BlockReason.SNAPSHOT_STALE, "no API snapshot yet")
             age = now - book.confirmed_at
             if age > config.snapshot_max_age_s:
                 return _block(
-                    book, side, size, "snapshot_stale",
+                    book, side, size, BlockReason.SNAPSHOT_STALE,
                     f"last API snapshot is {fmt(age)}s old (limit {fmt(config.snapshot_max_age_s)}s)",
                 )
         room = config.max_position - book.conservative_exposure
-        reason = "position_limit"
+        reason = BlockReason.POSITION_LIMIT
     else:
         room = book.available_to_sell + (config.max_position if config.allow_negative_position else ZERO)
-        reason = "insufficient_inventory"
+        reason = BlockReason.INSUFFICIENT_INVENTORY
     if room >= size:
         return Decision(True, size)
     fits = round_down(max(room, ZERO), config.size_increment)
@@ -62,7 +64,7 @@ def decide(book: MarketBook, side: str, size: Decimal, now: Decimal) -> Decision
         return Decision(True, fits, reason)
     return _block(book, side, size, reason, breakdown)
 
-def _block(book: MarketBook, side: str, size: Decimal, reason: str, why: str) -> Decision:
+def _block(book: MarketBook, side: str, size: Decimal, reason: BlockReason, why: str) -> Decision:
     log.warning("%s: %s of %s blocked (%s): %s", book.config.name, side, fmt(size), reason, why)
     return Decision(False, book.pending.zero, reason)
 

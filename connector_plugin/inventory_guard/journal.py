@@ -134,12 +134,13 @@ class Journal:
         self._checkpoint_every = checkpoint_every
         self._state_write_interval_s = state_write_interval_s
         self._unwritten_markets: set[str] = set()  # markets whose state rows lag the event log (see apply)
+        # What the market_counters and market_histograms rows hold, per market: a touched market's rows are
+        # rewritten where its book now differs (none at open: every row is written once).
+        self._written_counters: dict[str, dict[tuple[str, tuple], int]] = {}
+        self._written_histograms: dict[str, list[int]] = {}
         self._state_written_at = float("-inf")
         self._broken: str | None = None
         self.guard, self.seq, self._checkpoint_seq = restored
-        for book in self.guard.books.values():
-            book.dirty_counters = set(book.counters)
-            book.histogram_dirty = True
         self._unwritten_markets.update(self.guard.books)
         self.flush()
 
@@ -304,16 +305,18 @@ class Journal:
         for market in markets:
             book: MarketBook = self.guard.books[market]
             execute(_UPSERT_STATE, _state_row(book, self.seq, now))
-            for key in book.dirty_counters:
-                execute(_UPSERT_COUNTER, (market, key[0], _labels_json(key[1]), book.counters[key]))
-            book.dirty_counters.clear()
-            if book.histogram_dirty:
+            written = self._written_counters.setdefault(market, {})
+            for key, value in book.counters.items():
+                if written.get(key) != value:
+                    execute(_UPSERT_COUNTER, (market, key[0], _labels_json(key[1]), value))
+                    written[key] = value
+            if self._written_histograms.get(market) != book.histogram:  # a new market's (empty) one at once
                 execute(
                     _UPSERT_HISTOGRAM,
                     (market, "fill_confirmation_seconds", json.dumps(book.histogram_cumulative()),
                      float(book.histogram_sum), sum(book.histogram)),
                 )
-                book.histogram_dirty = False
+                self._written_histograms[market] = list(book.histogram)
 
 
 # --- the file: lock, create --------------------------------------------------------------------------------------

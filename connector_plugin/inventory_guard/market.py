@@ -10,9 +10,10 @@ from decimal import Decimal
 from .config import MarketConfig
 from .numbers import fmt, quantize
 from .pending import PendingBook
-from .schema import FILL_CONFIRMATION_BUCKETS
 
 ZERO = Decimal(0)
+# Upper bounds (seconds) of the fill-confirmation histogram (fill arrival -> confirmed by a snapshot); +Inf is implied.
+FILL_CONFIRMATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 BUCKET_BOUNDS = tuple(Decimal(str(b)) for b in FILL_CONFIRMATION_BUCKETS)
 
 # The replay contract's STATE fields, in output order.
@@ -84,9 +85,6 @@ class MarketBook:
         self.counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
         self.histogram = [0] * (len(BUCKET_BOUNDS) + 1)  # per-bucket (not cumulative) counts; last is +Inf
         self.histogram_sum = ZERO
-        # What changed since the journal last wrote this market (drained by the journal; not part of the state).
-        self.dirty_counters: set[tuple[str, tuple]] = set()
-        self.histogram_dirty = True  # a new market gets its (empty) histogram row at once
 
     # --- derived quantities (O(1)) ---------------------------------------------------------------------------
 
@@ -164,7 +162,6 @@ class MarketBook:
     def bump(self, name: str, amount: int = 1, **labels: str) -> tuple[str, tuple]:
         key = (name, tuple(labels.items())) if len(labels) < 2 else _counter_key(name, labels)
         self.counters[key] += amount
-        self.dirty_counters.add(key)
         return key
 
     def bump_one(self, name: str, label: str, value: str) -> None:
@@ -173,7 +170,6 @@ class MarketBook:
         if key is None:
             key = _ONE_LABEL[(name, label, value)] = (name, ((label, value),))
         self.counters[key] += 1
-        self.dirty_counters.add(key)
 
     def count(self, name: str, **labels: str) -> int:
         return self.counters[_counter_key(name, labels)]
@@ -185,7 +181,6 @@ class MarketBook:
     def observe_confirmation(self, seconds: Decimal) -> None:
         self.histogram[bisect.bisect_left(BUCKET_BOUNDS, seconds)] += 1  # le-buckets; past the last: +Inf
         self.histogram_sum += seconds
-        self.histogram_dirty = True
 
     def histogram_cumulative(self) -> list[tuple[str, int]]:
         out, running = [], 0

@@ -70,6 +70,7 @@ FillKey = tuple[str, str]
 
 MAX_HYPOTHESES = 16  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
 SEED_MAX_CANDIDATES = 24  # the single sum's subsets are listed to start tracking only over this many candidates
+WORST_CASE_MAX_CANDIDATES = 24  # ... and its worst case computed (its pass explores every subset sum: O(n x range))
 
 OUT = "out"  # known to be outside confirmed (as of the last applied snapshot)
 CANDIDATE = "candidate"  # may be inside confirmed
@@ -174,14 +175,21 @@ class _Search(NamedTuple):
     complete: bool  # False: the step bound was hit, so 0 or 1 proves nothing
 
 
-def subset_search(units: list[int], target: int, max_steps: int) -> _Search:
-    """Count (up to 2) the subsets of ``units`` summing to ``target``; memoized on (index, running sum)."""
+def _reach(units: list[int]) -> tuple[list[int], list[int]]:
+    """The most and the least any subset of ``units[i:]`` can add, for every i (the searches prune on them)."""
     n = len(units)
     pos = [0] * (n + 1)
     neg = [0] * (n + 1)
     for i in range(n - 1, -1, -1):
         pos[i] = pos[i + 1] + max(units[i], 0)
         neg[i] = neg[i + 1] + min(units[i], 0)
+    return pos, neg
+
+
+def subset_search(units: list[int], target: int, max_steps: int) -> _Search:
+    """Count (up to 2) the subsets of ``units`` summing to ``target``; memoized on (index, running sum)."""
+    n = len(units)
+    pos, neg = _reach(units)
     memo: dict[tuple[int, int], int] = {}
     steps = 0
 
@@ -236,11 +244,7 @@ def subset_minima(units: list[int], weights: list[tuple[tuple[int, ...], tuple[i
 
 def _minimizer(units, weights, target: int, max_steps: int, objectives: int):
     n = len(units)
-    pos = [0] * (n + 1)
-    neg = [0] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        pos[i] = pos[i + 1] + max(units[i], 0)
-        neg[i] = neg[i + 1] + min(units[i], 0)
+    pos, neg = _reach(units)
     memo: dict[tuple[int, int], tuple[int, ...] | None] = {}
     steps = 0
     zeros = (0,) * objectives
@@ -278,29 +282,10 @@ def subset_solutions(units: list[int], target: int, max_steps: int, limit: int) 
     """Up to ``limit`` subsets of ``units`` summing to ``target``, the oldest-first one first (each a set of
     indices); None when the step bound was hit before they were found. Memoized on (index, running sum)."""
     n = len(units)
-    pos = [0] * (n + 1)
-    neg = [0] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        pos[i] = pos[i + 1] + max(units[i], 0)
-        neg[i] = neg[i + 1] + min(units[i], 0)
-    memo: dict[tuple[int, int], bool] = {}
-    steps = 0
+    feasible = _minimizer(units, [((), ())] * n, target, max_steps, 0)  # no objective: () where a completion exists
 
     def exists(i: int, s: int) -> bool:
-        nonlocal steps
-        if s + neg[i] > target or s + pos[i] < target:
-            return False
-        if i == n:
-            return True
-        key = (i, s)
-        hit = memo.get(key)
-        if hit is not None:
-            return hit
-        steps += 1
-        if steps > max_steps:
-            raise _StepsExhausted
-        found = memo[key] = exists(i + 1, s + units[i]) or exists(i + 1, s)
-        return found
+        return feasible(i, s) is not None
 
     out: list[frozenset[int]] = []
     chosen: list[int] = []
@@ -710,7 +695,7 @@ class PendingBook:
         """Without hypotheses: the worst case of each bound over every subset of the candidates that sums to
         unexplained (one memoized pass; None past the bounds)."""
         fills = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
-        if len(fills) > max_candidates:
+        if len(fills) > min(max_candidates, WORST_CASE_MAX_CANDIDATES):
             return None
         worst = subset_minima(self._units(fills), [self._weights(f) for f in fills], self._unit(self.unexplained),
                               max_steps)

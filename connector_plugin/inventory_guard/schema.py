@@ -5,7 +5,8 @@ The exporter and any other reader open the database read-only and use only ``met
 
 ``meta``               key/value: ``schema_version`` ("1"), ``bot`` (the bot label), ``created_at`` (epoch s).
 ``events``             every accepted input event, in order: ``seq``, ``t`` (event time, s), ``type``, ``body`` (JSON,
-                       decimals as strings) and, for checks, ``decision`` (JSON ``{"allowed","size","reason"}``).
+                       decimals as strings) and, for checks and order_refused, ``decision`` (JSON
+                       ``{"allowed","size","reason"}``; ``reason``: an ``events.BlockReason``).
 ``checkpoints``        serialized core state after event ``seq`` (restart = newest checkpoint + the events after it).
 ``market_state``       one row per market, rewritten in the same transaction as the event that changed it.
                        Decimal quantities are TEXT (exact), times are REAL seconds:
@@ -24,8 +25,8 @@ The exporter and any other reader open the database read-only and use only ``met
                          stale_snapshots, force_reconciles {reason}, orders_checked {side},
                          orders_blocked {side, reason}, orders_resized {side}
 ``market_histograms``  cumulative histograms: (market, name, buckets, sum, count); ``buckets`` is JSON
-                       ``[["0.5", n], …, ["+Inf", n]]`` with cumulative counts. Names: fill_confirmation_seconds
-                       (fill arrival -> confirmed by a snapshot).
+                       ``[["0.25", n], …, ["+Inf", n]]`` with cumulative counts. Names: fill_confirmation_seconds
+                       (fill arrival -> confirmed by a snapshot; bounds: ``market.FILL_CONFIRMATION_BUCKETS``).
 """
 
 SCHEMA_VERSION = 1
@@ -91,6 +92,3 @@ CREATE TABLE IF NOT EXISTS market_histograms (
     PRIMARY KEY (market, name)
 ) WITHOUT ROWID;
 """
-
-# Upper bounds (seconds) of the fill-confirmation histogram; +Inf is implied.
-FILL_CONFIRMATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)

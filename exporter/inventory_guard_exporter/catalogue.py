@@ -30,8 +30,10 @@ class CounterSpec:
 
 
 SIDES = ({"side": "buy"}, {"side": "sell"})
-# The core gate's refusal reasons (inventory_guard.gate); the adapter's own (guard_error, ...) are exported as stored.
-BLOCK_REASONS = ("halted", "insufficient_inventory", "position_limit", "snapshot_stale")
+# Every reason an order is blocked for: the values of the core's inventory_guard.events.BlockReason (the exporter does
+# not import the core; tests/test_block_reasons.py checks the two are equal).
+BLOCK_REASONS = ("guard_error", "halted", "insufficient_inventory", "invalid_size", "position_limit", "snapshot_stale",
+                 "unknown_market")
 # The core's force-reconcile reasons (inventory_guard.events.FORCE_RECONCILE_REASONS); others are exported as stored.
 REASONS = tuple({"reason": r} for r in ("manual", "periodic", "sequence_gap", "ws_reconnect"))
 
@@ -97,8 +99,9 @@ COUNTERS: tuple[CounterSpec, ...] = (
                 ("result",), tuple({"result": r} for r in ("after_failure", "applied", "early", "unmatched"))),
     CounterSpec("stale_snapshots", "Balance snapshots ignored because they were older than the state."),
     CounterSpec("force_reconciles", "Forced reconciliations to the exchange balance, by reason.", ("reason",), REASONS),
-    CounterSpec("orders_checked", "Order checks answered, by side.", ("side",), SIDES),
-    CounterSpec("orders_blocked", "Orders blocked by a check, by side and reason.", ("reason", "side"),
+    CounterSpec("orders_checked", "Order checks answered by the gate, by side.", ("side",), SIDES),
+    CounterSpec("orders_blocked", "Orders refused, by side and reason: by the gate's check, or by the host adapter "
+                "without one.", ("reason", "side"),
                 tuple({"reason": r, "side": side} for r in BLOCK_REASONS for side in ("buy", "sell"))),
     CounterSpec("orders_resized", "Orders allowed with a reduced size, by side.", ("side",), SIDES),
 )

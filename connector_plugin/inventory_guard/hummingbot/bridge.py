@@ -33,8 +33,8 @@ from inventory_guard.config import GuardConfig
 from inventory_guard.core import Decision
 
 from .config import AdapterSettings, InventoryGuardSettings, resolve_overrides
-from .connector_gate import UNKNOWN_MARKET, ConnectorGate
-from .core_port import GUARD_ERROR, CorePort
+from .connector_gate import ConnectorGate
+from .core_port import CorePort
 from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent
 from .markets import MarketMap, MarketRef, Route
 from .order_events import OrderEvents
@@ -44,11 +44,10 @@ from .snapshots import SnapshotFeed
 from .translate import _side, executor_context, fee_in_base
 
 __all__ = ["GuardBridge", "GuardEvent", "TradeFailedEvent", "TradeSettledEvent", "MarketRef", "executor_context",
-           "fee_in_base", "bridge_for_connector", "GUARD_ERROR", "UNKNOWN_MARKET"]
+           "fee_in_base", "bridge_for_connector"]
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
-D0 = Decimal(0)
 STOP_GRACE_S = 60.0
 
 _BRIDGES: "weakref.WeakValueDictionary[int, GuardBridge]" = weakref.WeakValueDictionary()
@@ -94,7 +93,7 @@ class GuardBridge:
             previous = _JOURNALS.get(str(path.resolve()))
             if previous is not None:        # a stopped strategy's bridge still waiting for late cancels
                 previous.close()
-        self.adapter_counters: Counter = Counter()       # (market or connector, name[, reason]) -> n
+        self.adapter_counters: Counter = Counter()       # (connector, name) -> n
         self.core = CorePort(config, path, clock or self._default_clock)
         if path is not None:
             _JOURNALS[str(path.resolve())] = self
@@ -104,7 +103,7 @@ class GuardBridge:
         self.reservations = Reservations(self.core, self.health.settled)
         self.reservations.fill_wait_s = float(max(config.market(r.market).pending_fill_max_age_s
                                                   for r in self.map.all_refs()))
-        self.gate = ConnectorGate(self.core, self.map, self.reservations, self.adapter_counters)
+        self.gate = ConnectorGate(self.core, self.map, self.reservations)
         self.feed = SnapshotFeed(self.core, self.map, self.adapter_counters,
                                  websocket_snapshots=adapter.websocket_balance_snapshots,
                                  reconcile_event=adapter.reconcile_event,
@@ -207,14 +206,13 @@ class GuardBridge:
         """Would an order be placed? (The connector gate's decision, without placing or reserving.) Never raises."""
         route = self._route(connector_name, trading_pair, side, position_action)
         if route is None:
-            log.error("inventory-guard: %s %s on %s/%s refused: market not guarded", side, amount, connector_name,
-                      trading_pair)
-            return Decision(False, D0, UNKNOWN_MARKET)
+            side = side if isinstance(side, str) else _side(side)
+            return self.gate.unknown_market(connector_name, trading_pair, side, amount)
         try:
             return self.gate.decide(route, Decimal(amount))
         except Exception as exc:
             self._fault(route.ref.market, "checking an order", exc)
-            return Decision(False, D0, GUARD_ERROR)
+            return self.gate.refusal(route.ref.market, route.side, E.BlockReason.GUARD_ERROR)
 
     def place(self, connector_name: str, side: str, trading_pair: str, amount, order_type, price, kwargs: dict,
               send: Callable[[Decimal], str]) -> str:
@@ -404,10 +402,6 @@ class GuardBridge:
 
     def snapshot_requests(self, connector_name: str) -> int:
         return self.adapter_counters[(connector_name, "snapshot_requests")]
-
-    def refusals(self, market: str) -> int:
-        """Orders refused without a core check (guard fault, invalid size, unknown pair)."""
-        return sum(n for k, n in self.adapter_counters.items() if k[0] == market and k[1] == "orders_refused")
 
     def status_rows(self) -> List[dict]:
         from .status import status_rows

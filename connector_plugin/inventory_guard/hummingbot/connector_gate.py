@@ -7,6 +7,10 @@ time, controllers): it is placed whole, resized (quantized by the connector) or 
 * Cython connectors (paper trade) have no instance attributes: the guarded strategy gates its own
   ``buy_with_specific_market``/``sell_with_specific_market`` instead (script orders and executors go through them);
   a direct ``connector.buy`` on such a connector is not gated.
+* Every refusal is counted in the core's ``orders_blocked`` (by side and ``BlockReason``): the gate's own blocks by
+  its check, the refusals made here without it (``guard_error``, ``unknown_market``, ``invalid_size``) by an
+  ``OrderRefused`` event. An order for a pair the guard does not guard is counted under the first market (by id) its
+  connector guards: a metric needs a guarded market's labels; the log line names the pair.
 * A refused order follows Hummingbot's failed-order path: the caller gets an order id, and that id receives the
   ``MarketOrderFailureEvent`` the connector emits for a rejected order (``error_type`` ``InventoryGuardRefusal``),
   from the event loop, after the call returned, so an executor retries or stops as on a venue rejection.
@@ -28,9 +32,9 @@ from hummingbot.core.event.events import MarketEvent, MarketOrderFailureEvent
 from hummingbot.core.utils.async_utils import safe_ensure_future
 
 from inventory_guard.core import Decision
-from inventory_guard.events import InvalidEvent
+from inventory_guard.events import BlockReason, InvalidEvent
 
-from .core_port import GUARD_ERROR, CorePort
+from .core_port import CorePort
 from .events import REFUSAL_ERROR_TYPE
 from .markets import MarketMap, Route
 from .reservations import Reservations
@@ -40,8 +44,6 @@ log = logging.getLogger("inventory_guard.hummingbot")
 
 D0 = Decimal(0)
 NAN = Decimal("NaN")
-UNKNOWN_MARKET = "unknown_market"
-INVALID_SIZE = "invalid_size"
 
 
 class InventoryGuardRefusal(Exception):
@@ -52,11 +54,10 @@ assert InventoryGuardRefusal.__name__ == REFUSAL_ERROR_TYPE
 
 
 class ConnectorGate:
-    def __init__(self, core: CorePort, market_map: MarketMap, reservations: Reservations, counters):
+    def __init__(self, core: CorePort, market_map: MarketMap, reservations: Reservations):
         self.core = core
         self.map = market_map
         self.reservations = reservations
-        self.count = counters                    # (market, name) -> int: the adapter's own counters
         self.wrapped: Dict[str, object] = {}     # connector name -> connector whose buy/sell are wrapped
 
     # ------------------------------------------------------------------ decisions
@@ -66,7 +67,7 @@ class ConnectorGate:
         market, side = route.ref.market, route.side
         amount = Decimal(amount)
         if amount <= 0 or not amount.is_finite():
-            return Decision(False, D0, INVALID_SIZE)
+            return self.refusal(market, side, BlockReason.INVALID_SIZE)
         if route.reduce_only:
             return Decision(True, amount)
         reduce_room = self._reduce_room(route)
@@ -76,17 +77,30 @@ class ConnectorGate:
         if market in self.core.faulted:
             if not adds:
                 return Decision(True, amount)
-            if reduce_room > 0:
-                return Decision(True, self._round(market, reduce_room), GUARD_ERROR)
-            return Decision(False, D0, GUARD_ERROR)
+            room = self._round(market, reduce_room)
+            if room > 0:
+                return Decision(True, room, BlockReason.GUARD_ERROR)
+            return self.refusal(market, side, BlockReason.GUARD_ERROR)
         try:
             return self.core.check(market, side, amount)
         except InvalidEvent as exc:              # e.g. below size_increment: refuse this order, the guard is fine
             log.warning("inventory-guard: %s %s %s refused: %s", side, amount, market, exc)
-            return Decision(False, D0, INVALID_SIZE)
+            return self.refusal(market, side, BlockReason.INVALID_SIZE)
         except Exception as exc:
             self.core.fault(market, f"checking a {side}", exc)
-            return Decision(False, D0, GUARD_ERROR) if adds else Decision(True, amount)
+            return self.refusal(market, side, BlockReason.GUARD_ERROR) if adds else Decision(True, amount)
+
+    def unknown_market(self, connector_name: str, trading_pair: str, side: str, amount) -> Decision:
+        """Refuse an order for a pair the guard does not guard; counted under the connector's first market."""
+        log.error("inventory-guard refused %s %s %s on %s: %s (the guard does not know this pair)", side.upper(),
+                  amount, trading_pair, connector_name, BlockReason.UNKNOWN_MARKET)
+        refs = self.map.refs_for(connector_name) or self.map.all_refs()
+        return self.refusal(min(r.market for r in refs), side, BlockReason.UNKNOWN_MARKET)
+
+    def refusal(self, market: str, side: str, reason: BlockReason) -> Decision:
+        """A refusal made without the gate's check, reported to the core (which counts it in orders_blocked)."""
+        self.core.refused(market, side, reason)
+        return Decision(False, D0, reason)
 
     def _reduce_room(self, route: Route) -> Decimal:
         """How much of an order on a signed perpetual market only brings the position towards 0 (0 elsewhere)."""
@@ -120,10 +134,9 @@ class ConnectorGate:
         amount = Decimal(amount)
         route = self.map.route(connector_name, trading_pair, side, kwargs.get("position_action"))
         if route is None:
-            log.error("inventory-guard refused %s %s %s on %s: %s (the guard does not know this pair)",
-                      side.upper(), amount, trading_pair, connector_name, UNKNOWN_MARKET)
-            self.count[(f"{connector_name}:{trading_pair}", "orders_refused", UNKNOWN_MARKET)] += 1
-            return self.refuse(conn, side, trading_pair, amount, order_type, price, kwargs, UNKNOWN_MARKET)
+            self.unknown_market(connector_name, trading_pair, side, amount)
+            return self.refuse(conn, side, trading_pair, amount, order_type, price, kwargs,
+                               BlockReason.UNKNOWN_MARKET)
         token = self.reservations.suspend_budget(executor_context.get(), route)
         placed = D0
         try:
@@ -132,11 +145,12 @@ class ConnectorGate:
             if D0 < size < amount:
                 size = self._quantize(conn, trading_pair, size)
             if size <= 0:
-                reason = decision.reason or INVALID_SIZE
+                reason = why = decision.reason
+                if decision.allowed:                  # the connector's own step rounds the allowed size to 0
+                    reason = self.refusal(route.ref.market, route.side, BlockReason.INVALID_SIZE).reason
+                    why = f"{reason} (the connector rounds the allowed {decision.size} to 0)"
                 log.warning("inventory-guard refused %s %s %s on %s (market %s): %s", side.upper(), amount,
-                            trading_pair, connector_name, route.ref.market, reason)
-                if reason in (GUARD_ERROR, INVALID_SIZE):      # not counted by the core's check
-                    self.count[(route.ref.market, "orders_refused", reason)] += 1
+                            trading_pair, connector_name, route.ref.market, why)
                 return self.refuse(conn, side, trading_pair, amount, order_type, price, kwargs, reason)
             if size < amount and decision.reason:     # reason None: only rounded to size_increment
                 log.warning("inventory-guard resized %s %s on %s (market %s) from %s to %s: %s", side.upper(),

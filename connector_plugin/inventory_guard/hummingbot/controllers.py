@@ -24,7 +24,9 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction, ExecutorAction
 
-from .bridge import GUARD_ERROR, bridge_for_connector, executor_context
+from inventory_guard.events import BlockReason
+
+from .bridge import bridge_for_connector, executor_context
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
@@ -229,7 +231,7 @@ class GuardedControllerMixin:
                 if not getattr(self, "_ig_warned", False):
                     self._ig_warned = True
                     self.logger().error("inventory-guard: no guard attached to %s; proposals dropped (%s). Run this "
-                                        "controller under the guarded script.", cname, GUARD_ERROR)
+                                        "controller under the guarded script.", cname, BlockReason.GUARD_ERROR)
                 continue
             gated = gate_create_action(bridge, action, quiet=True)
             if gated is not None:

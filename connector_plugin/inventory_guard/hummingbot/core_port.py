@@ -19,11 +19,11 @@ from inventory_guard.config import GuardConfig
 from inventory_guard.core import Decision, Guard
 from inventory_guard.events import InvalidEvent
 
-from .faults import GUARD_ERROR, FaultLatch
+from .faults import FaultLatch
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
-__all__ = ["Core", "CorePort", "GUARD_ERROR"]
+__all__ = ["Core", "CorePort"]
 
 
 class Core(Protocol):
@@ -120,6 +120,21 @@ class CorePort:
         if out is None or out.decision is None:
             raise RuntimeError("the core returned no decision")
         return out.decision
+
+    def refused(self, market: str, side: str, reason: E.BlockReason):
+        """Count a refusal the adapter made without the gate (``OrderRefused``). Never raises: a failure latches the
+        market, unless it is latched already (a broken core fails again; the first fault keeps its cause)."""
+        if self.closed:
+            return
+        try:
+            self.guard.apply(E.OrderRefused(self.t(), market, side, reason))
+        except InvalidEvent as exc:
+            log.warning("inventory-guard: could not count a %s refusal on %s: %s", reason, market, exc)
+        except Exception as exc:
+            if market in self.faulted:
+                log.debug("inventory-guard: could not count a %s refusal on faulted %s: %r", reason, market, exc)
+            else:
+                self.fault(market, f"counting a {reason} refusal", exc)
 
     # ------------------------------------------------------------------ the fault latch (faults.FaultLatch)
     @property

@@ -11,8 +11,6 @@ from inventory_guard import events as E
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
-GUARD_ERROR = "guard_error"
-
 
 class FaultLatch:
     def __init__(self, port):
@@ -29,7 +27,7 @@ class FaultLatch:
                 log.error("inventory-guard fault on %s while %s; orders that add exposure on this market are BLOCKED "
                           "until resume(): %r", m, what, exc, exc_info=exc)
                 try:
-                    self.port.guard.apply(E.Halt(self.port.t(), m, GUARD_ERROR))
+                    self.port.guard.apply(E.Halt(self.port.t(), m, E.BlockReason.GUARD_ERROR))
                 except Exception:  # the core itself may be the broken part
                     log.exception("inventory-guard: could not record the halt of %s", m)
 
@@ -44,6 +42,6 @@ class FaultLatch:
         """A guard fault latches only the process it happened in: a restart (after the cause is fixed) clears the
         halt that fault wrote into the journal, and says so."""
         for market in markets:
-            if self.port.halted_reason(market) == GUARD_ERROR:
+            if self.port.halted_reason(market) == E.BlockReason.GUARD_ERROR:
                 log.warning("inventory-guard: %s was halted by a guard fault in the previous run; resuming", market)
                 self.port.apply(E.Resume(self.port.t(), market), market, "clearing the previous run's halt")

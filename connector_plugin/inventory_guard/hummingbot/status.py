@@ -48,7 +48,7 @@ def status_rows(bridge) -> List[dict]:
                 row[key] = getattr(st, key, None)
             confirmed_at = getattr(st, "confirmed_at", None)
             row["last_snapshot_age_s"] = None if confirmed_at is None else max(0.0, now - float(confirmed_at))
-            row["blocks"] = _blocks(bridge.counters(market)) + bridge.refusals(market)
+            row["blocks"] = _blocks(bridge.counters(market))
             halted = getattr(st, "halted", False)
         except Exception as exc:
             row["state"] = f"ERROR {type(exc).__name__}"
