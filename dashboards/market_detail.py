@@ -124,11 +124,12 @@ def snapshot_age() -> dashboard.Panel:
     )
 
 
-def stale_snapshots_and_reconciles() -> dashboard.Panel:
+def out_of_order_snapshots_and_reconciles() -> dashboard.Panel:
     return (
-        bars("Stale snapshots and force reconciles", "Snapshots rejected as stale, and forced re-syncs by reason.",
-             "none", 12)
-        .with_target(query(increase_by("stale_snapshots_total", MARKET_LABELS), market_legend("stale snapshots"), "A"))
+        bars("Out-of-order snapshots and force reconciles",
+             "Snapshots ignored as older than the last applied one, and forced re-syncs by reason.", "none", 12)
+        .with_target(query(increase_by("out_of_order_snapshots_total", MARKET_LABELS),
+                           market_legend("out-of-order snapshots"), "A"))
         .with_target(query(increase_by("force_reconciles_total", MARKET_LABELS + ("reason",)),
                            market_legend("reconcile {{reason}}"), "B"))
     )
@@ -151,7 +152,7 @@ def build():
         ("Position", [position_vs_limits(), pending_fill_sizes(), reservations()]),
         ("Fills", [oldest_pending_vs_age_out(), confirmation_latency(), fill_outcomes(), snapshot_age(),
                    confirmations()]),
-        ("Orders and reconciles", [blocked_orders(), resized_orders(), stale_snapshots_and_reconciles(),
+        ("Orders and reconciles", [blocked_orders(), resized_orders(), out_of_order_snapshots_and_reconciles(),
                                    force_reconcile_gap()]),
     ]
     for title, panels in sections:

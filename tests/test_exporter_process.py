@@ -51,7 +51,7 @@ GAUGE_OF_VIEW = {
     "oldest_pending_fill_age_seconds": "oldest_pending_fill_age_s",
     "pending_fill_max_age_seconds": "pending_fill_max_age_s",
     "last_snapshot_timestamp_seconds": "confirmed_at",
-    "force_reconcile_gap": "last_force_reconcile_gap",
+    "force_reconcile_gap": "force_reconcile_gap",
 }
 
 
@@ -88,7 +88,7 @@ def expected_series(j: Journal) -> dict[tuple, float]:
         put("effective_minus_confirmed", base, view.effective - view.confirmed)
         put("halted", base, int(view.halted))
         zero_counters = [("fills", {"side": s}) for s in ("buy", "sell")] + [
-            (name, {}) for name in ("duplicate_fills", "fills_aged_out", "fills_failed", "stale_snapshots",
+            (name, {}) for name in ("duplicate_fills", "fills_aged_out", "fills_failed", "out_of_order_snapshots",
                                     "settlement_mismatches", "reconcile_capped")
         ] + [("fills_confirmed", {"how": h}) for h in ("identity", "sums")] + [
             ("reconcile_fallbacks", {"reason": r}) for r in ("capped", "mismatch", "overdue")
@@ -133,7 +133,7 @@ def test_every_series_equals_the_core_state(journal):
     assert series(samples, P + "fills_confirmed_total", how="sums", **btc) == 1
     assert series(samples, P + "fill_confirmation_seconds_sum", **btc) == 1.75
     assert series(samples, P + "duplicate_fills_total", **btc) == 1
-    assert series(samples, P + "stale_snapshots_total", **btc) == 1
+    assert series(samples, P + "out_of_order_snapshots_total", **btc) == 1
     assert series(samples, P + "fills_aged_out_total", **eth) == 1
     assert series(samples, P + "fills_failed_total", **eth) == 1
     assert series(samples, P + "force_reconciles_total", reason="ws_reconnect", **eth) == 1

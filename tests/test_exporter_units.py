@@ -13,7 +13,9 @@ from inventory_guard_exporter.config import parse_listen
 from inventory_guard_exporter.negotiate import wants_gzip, wants_openmetrics
 from inventory_guard_exporter.render import render_text
 from inventory_guard_exporter.targets import Targets
-from support.exporter import PROMETHEUS_2_42_ACCEPT, parse_samples, series, write_raw_journal
+from support.exporter import (
+    PROMETHEUS_2_42_ACCEPT, SCENARIO, as_schema_v1, parse_samples, series, write_journal, write_raw_journal,
+)
 
 # --- content negotiation ---------------------------------------------------------------------------------------
 
@@ -193,7 +195,7 @@ def test_unreadable_files_are_state_up_0_and_the_others_are_served(tmp_path, cap
     (tmp_path / "empty.sqlite").write_bytes(b"")
     write_raw_journal(tmp_path / "future.sqlite", "future", {"m": "c"})
     with sqlite3.connect(tmp_path / "future.sqlite") as con:
-        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     write_raw_journal(tmp_path / "twin.sqlite", "good", {"m": "c"})  # same bot name as good.sqlite
     paths = ["good", "corrupt", "empty", "future", "twin", "missing"]
     collector = StateCollector(Targets(paths=tuple(str(tmp_path / f"{p}.sqlite") for p in paths)))
@@ -206,9 +208,27 @@ def test_unreadable_files_are_state_up_0_and_the_others_are_served(tmp_path, cap
     log = caplog.text
     assert "corrupt.sqlite (bot unknown) unreadable, exporting state_up 0: file is not a database" in log
     assert "empty.sqlite (bot unknown) unreadable, exporting state_up 0: not an inventory-guard journal" in log
-    assert "unsupported journal schema_version '2'" in log
+    assert "unsupported journal schema_version '3'" in log
     assert "bot name 'good' is already exported from" in log
     assert "missing.sqlite (bot unknown) unreadable, exporting state_up 0: file does not exist" in log
+
+
+def test_a_schema_version_1_journal_is_exported_exactly_as_today_under_todays_names(tmp_path):
+    """An older bot's journal (a renamed column and counter, see inventory_guard.schema) until a bot opens it."""
+    path = tmp_path / "b1.sqlite"
+    write_journal(path, SCENARIO).close()
+    collector = StateCollector(Targets(paths=(str(path),)))
+
+    def scrape() -> dict:  # (the exporter's own scrape duration differs every time)
+        samples = parse_samples(render_text(collector.families()))
+        return {key: value for key, value in samples.items() if "scrape_duration" not in key[0]}
+
+    today = scrape()
+    as_schema_v1(path)
+    assert scrape() == today
+    btc, eth = {"bot": "b1", "market": "BTC-USDT"}, {"bot": "b1", "market": "ETH-USDT"}
+    assert series(today, "inventory_guard_out_of_order_snapshots_total", connector="binance", **btc) == 1
+    assert series(today, "inventory_guard_force_reconcile_gap", connector="kucoin", **eth) == 2
 
 
 def test_problems_are_logged_when_they_start_and_end_not_every_scrape(tmp_path, caplog):

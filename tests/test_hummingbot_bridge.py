@@ -160,7 +160,7 @@ def test_user_stream_reconnect_forces_reconcile():
         await asyncio.sleep(0.05)                           # the reconcile poll runs
         st = bridge.state(MKT)
         assert counter(bridge.counters(MKT), "force_reconciles", reason="ws_reconnect") == 1
-        assert st.confirmed == D("1.2") and st.pending_fills == 0 and st.last_force_reconcile_gap == D("0.3")
+        assert st.confirmed == D("1.2") and st.pending_fills == 0 and st.force_reconcile_gap == D("0.3")
         bridge.close()
     asyncio.run(run())
 

@@ -17,6 +17,7 @@ import pytest
 from inventory_guard.config import parse_config
 from inventory_guard.events import InvalidEvent, parse_event
 from inventory_guard.journal import Journal, JournalCorrupt, JournalError
+from support.exporter import as_schema_v1
 
 CONFIG = parse_config({"bot_name": "b1", "max_position": "100", "markets": {"small": {"max_position": "5"}}})
 
@@ -136,6 +137,26 @@ def test_state_tables_follow_every_event(tmp_path):
         decision = conn.execute("SELECT decision FROM events WHERE type='check'").fetchone()[0]
         assert json.loads(decision) == {"allowed": True, "size": "87.50", "reason": "position_limit"}
         assert conn.execute("SELECT value FROM meta WHERE key='bot'").fetchone()[0] == "b1"
+
+
+def test_a_schema_version_1_journal_is_renamed_to_version_2_when_opened(tmp_path):
+    path = tmp_path / "g.sqlite"
+    with Journal.open(path, CONFIG) as j:
+        j.apply(ev(t=1, type="snapshot", size="10", as_of=1))
+        j.apply(ev(t=2, type="snapshot", size="9", as_of=0.5))  # out of order: ignored and counted
+        j.apply(ev(t=3, type="fill", side="buy", size="2", trade_id="T1"))
+        j.apply(ev(t=4, type="force_reconcile", size="11"))
+        views, counters = j.state("m"), j.counters("m")
+    as_schema_v1(path)
+    with Journal.open(path, CONFIG) as j:
+        assert (j.state("m"), j.counters("m")) == (views, counters)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    row = conn.execute("SELECT force_reconcile_gap FROM market_state WHERE market = 'm'").fetchone()
+    names = {n for (n,) in conn.execute("SELECT name FROM market_counters WHERE market = 'm'")}
+    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert (row, version, conn.execute("PRAGMA user_version").fetchone()) == (("1.00",), ("2",), (2,))
+    assert "out_of_order_snapshots" in names and "stale_snapshots" not in names
+    conn.close()
 
 
 def test_the_state_rows_held_buys_are_the_views_likely_inside_ones_included(tmp_path):

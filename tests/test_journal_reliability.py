@@ -20,6 +20,7 @@ import pytest
 from inventory_guard.config import parse_config
 from inventory_guard.events import parse_event
 from inventory_guard.journal import Journal, JournalCorrupt, JournalError
+from inventory_guard.schema import SCHEMA_VERSION
 
 CONFIG = parse_config({"bot_name": "b1", "max_position": "1000000"})
 CONFIG_YAML = "max_position: '1000000'\n"
@@ -525,7 +526,7 @@ def test_a_journal_from_before_the_header_ids_opens_and_gets_them(tmp_path):
         assert j.seq == 5
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     assert conn.execute("PRAGMA application_id").fetchone() == (0x49475244,)
-    assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
 
 
@@ -648,7 +649,7 @@ def test_an_older_journal_whose_tables_are_still_only_in_its_wal_opens(tmp_path)
         from inventory_guard.schema import DDL
         conn = sqlite3.connect({str(path)!r}, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript("BEGIN;" + DDL + "INSERT INTO meta VALUES ('schema_version', '1'); COMMIT;")
+        conn.executescript("BEGIN;" + DDL + "INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
         conn.execute("INSERT INTO events VALUES (1, 1.0, 'tick', '{{\\"t\\":\\"1\\",\\"type\\":\\"tick\\"}}', NULL)")
         os._exit(0)  # killed: no checkpoint into the main file
     """)], check=True)

@@ -76,7 +76,7 @@ class Bot:
 def write_history(bot: Bot, market: str, start: float) -> None:
     """Half a minute of ordinary life for one market, so that every metric family has a series: startup reconcile,
     a fill confirmed by a snapshot, a duplicate, a failed trade, a fill that ages out, an open order, resized and
-    blocked checks, a stale snapshot, a short halt."""
+    blocked checks, an out-of-order snapshot, a short halt."""
     t = iter(start + i for i in itertools.count())
     m = market
     bot.emit("force_reconcile", next(t), market=m, size="0", reason="periodic")
@@ -94,7 +94,7 @@ def write_history(bot: Bot, market: str, start: float) -> None:
         bot.emit("force_reconcile", next(t), market=m, size="2", reason="periodic")  # back to a clean state
     bot.emit("order_open", next(t), market=m, order_id=f"{m}-O4", side="buy", size="3")
     bot.emit("check", next(t), market=m, side="buy", size="500")  # resized to the limit
-    bot.emit("snapshot", next(t), market=m, size="2", as_of=start)  # older than the state: stale
+    bot.emit("snapshot", next(t), market=m, size="2", as_of=start)  # older than the state: out of order
     bot.emit("halt", next(t), market=m, reason="e2e")
     bot.emit("check", next(t), market=m, side="buy", size="1")  # blocked: halted
     bot.emit("resume", next(t), market=m)

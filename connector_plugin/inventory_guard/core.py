@@ -262,8 +262,8 @@ class Guard:
         book = self._book(config, step)
         book.clock = now
         if book.last_as_of is not None and as_of < book.last_as_of:
-            book.bump("stale_snapshots")
-            log.info("%s: stale snapshot ignored (as_of %s < last applied %s)", config.name, as_of, book.last_as_of)
+            book.bump("out_of_order_snapshots")
+            log.info("%s: out-of-order snapshot ignored (as_of %s < last applied %s)", config.name, as_of, book.last_as_of)
             return
         first = book.confirmed_at is None
         move = size - book.confirmed
@@ -347,7 +347,7 @@ class Guard:
         )
         if book.last_as_of is None or as_of > book.last_as_of:
             book.last_as_of = as_of
-        book.last_force_reconcile_gap = gap
+        book.force_reconcile_gap = gap
         book.bump("force_reconciles", reason=event.reason)
 
     def _order_open(self, event: OrderOpen, step: _Step) -> None:

@@ -41,7 +41,7 @@ from .core import CheckpointFormat, Guard, Outcome
 from .events import Event, InvalidEvent, event_to_dict, parse_event
 from .market import MarketBook, MarketView
 from .numbers import CONTEXT, fmt
-from .schema import APPLICATION_ID, DDL, SCHEMA_VERSION
+from .schema import APPLICATION_ID, DDL, SCHEMA_VERSION, V1_COUNTERS, V1_STATE_COLUMNS
 
 
 class JournalError(RuntimeError):
@@ -85,7 +85,7 @@ _STATE_COLUMNS = (
     "market", "connector", "confirmed", "confirmed_at", "effective", "pending_fill_buys", "pending_fill_sells",
     "pending_fills", "held_buys", "open_buy_reservations", "open_sell_reservations", "conservative_exposure", "available_to_sell",
     "max_position", "pending_fill_max_age_s", "halted", "halted_reason", "oldest_pending_fill_at",
-    "oldest_pending_fill_age_s", "last_force_reconcile_gap", "clock", "last_seq", "written_at",
+    "oldest_pending_fill_age_s", "force_reconcile_gap", "clock", "last_seq", "written_at",
 )
 _UPSERT_STATE = (
     f"INSERT OR REPLACE INTO market_state ({', '.join(_STATE_COLUMNS)}) "
@@ -104,7 +104,7 @@ def _state_row(book: MarketBook, seq: int, written_at: float) -> tuple:
     """One market_state row, built straight from the book (this runs once per event and market)."""
     config, pending = book.config, book.pending
     oldest = pending.oldest()
-    confirmed_at, gap = book.confirmed_at, book.last_force_reconcile_gap
+    confirmed_at, gap = book.confirmed_at, book.force_reconcile_gap
     return (
         config.name, config.connector, fmt(book.confirmed), None if confirmed_at is None else float(confirmed_at),
         fmt(book.effective), fmt(pending.pending_fill_buys), fmt(pending.pending_fill_sells), book.pending_fills,
@@ -166,8 +166,8 @@ class Journal:
         real, lock_fd = _open_locked(path, bot)
         journal = None
         try:
-            restored, ids_missing = _inspect(path, real, lock_fd, config)  # read-only: nothing changed yet
-            conn = _connect(path, real, synchronous, bot, ids_missing)
+            restored, ids_missing, version = _inspect(path, real, lock_fd, config)  # read-only: nothing changed yet
+            conn = _connect(path, real, synchronous, bot, ids_missing, version)
             try:
                 journal = cls(path, config, conn, lock_fd, restored, checkpoint_every, state_write_interval_s)
             except BaseException:
@@ -450,8 +450,10 @@ def _create(path: Path, real: Path, bot: str) -> int | None:
             pass  # (a read-only filesystem: nothing was created)
 
 
-def _connect(path: Path, real: Path, synchronous: str, bot: str, ids_missing: bool) -> sqlite3.Connection:
-    """The writing connection, opened only once ``_inspect`` found an intact journal."""
+def _connect(path: Path, real: Path, synchronous: str, bot: str, ids_missing: bool,
+             version: int) -> sqlite3.Connection:
+    """The writing connection, opened only once ``_inspect`` found an intact journal (of ``version``: a version-1
+    journal is renamed to version 2 in the same transaction, see ``schema``)."""
     conn = None
     try:
         conn = sqlite3.connect(real, isolation_level=None, check_same_thread=False)
@@ -461,10 +463,18 @@ def _connect(path: Path, real: Path, synchronous: str, bot: str, ids_missing: bo
             raise JournalError(f"{path}: could not switch the journal to WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         with conn:
+            # (a DML statement first: it opens the transaction the renames and pragmas below then belong to)
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bot', ?)", (bot,))
+            if version == 1:
+                for old, new in V1_STATE_COLUMNS.items():
+                    conn.execute(f"ALTER TABLE market_state RENAME COLUMN {old} TO {new}")
+                conn.executemany("UPDATE market_counters SET name = ? WHERE name = ?",
+                                 [(new, old) for old, new in V1_COUNTERS.items()])
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
             if ids_missing:  # a journal from before the header ids
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            if ids_missing or version != SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bot', ?)", (bot,))
         return conn
     except BaseException as exc:
         if conn is not None:
@@ -487,10 +497,10 @@ def _expected_columns() -> dict[str, list[str]]:
         conn.close()
 
 
-def _inspect(path: Path, real: Path, fd: int, config: GuardConfig) -> tuple[tuple[Guard, int, int], bool]:
+def _inspect(path: Path, real: Path, fd: int, config: GuardConfig) -> tuple[tuple[Guard, int, int], bool, int]:
     """Check the file is an intact inventory-guard journal and restore the guard from it, through a read-only
     connection (which neither checkpoints nor rolls anything back). Returns the restored (guard, seq,
-    checkpoint_seq) and whether the header ids still need writing."""
+    checkpoint_seq), whether the header ids still need writing and the journal's schema version."""
     size = os.fstat(fd).st_size
     if size == 0:
         raise JournalCorrupt(
@@ -509,11 +519,11 @@ def _inspect(path: Path, real: Path, fd: int, config: GuardConfig) -> tuple[tupl
     except sqlite3.Error as exc:
         raise _failure(path, exc, "open the journal to read it") from None
     try:
-        ids_missing = _identify(path, conn)
+        ids_missing, version = _identify(path, conn)
         _check_pages(path, conn, fd)
         restored = _restore(path, conn, config)
         _check_state_rows(path, conn, restored[1])
-        return restored, ids_missing
+        return restored, ids_missing, version
     except sqlite3.Error as exc:
         raise _failure(path, exc, "read the journal") from None
     finally:
@@ -551,8 +561,9 @@ def _refuse_foreign_quietly(path: Path, real: Path, header: bytes) -> None:
         raise _foreign(path, app_id, tables)
 
 
-def _identify(path: Path, conn: sqlite3.Connection) -> bool:
-    """An inventory-guard journal of this schema version, with every table and column; else JournalCorrupt."""
+def _identify(path: Path, conn: sqlite3.Connection) -> tuple[bool, int]:
+    """An inventory-guard journal of schema version 1 or 2, with every table and column of its version; else
+    JournalCorrupt. Returns whether its header ids are missing, and its version."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if app_id not in (0, APPLICATION_ID) or (app_id == 0 and "meta" not in tables):
@@ -560,17 +571,21 @@ def _identify(path: Path, conn: sqlite3.Connection) -> bool:
     if "meta" not in tables:
         raise JournalCorrupt(f"{path}: the journal's meta table is missing; {_DAMAGE_ADVICE}")
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None or row[0] != str(SCHEMA_VERSION):
+    if row is None or row[0] not in ("1", str(SCHEMA_VERSION)):
         raise JournalCorrupt(f"{path}: journal schema version {row[0] if row else 'missing'}, this version reads "
-                             f"{SCHEMA_VERSION}; it was left untouched")
+                             f"1 and {SCHEMA_VERSION}; it was left untouched")
+    version = int(row[0])
     for table, expected in _expected_columns().items():
+        if version == 1 and table == "market_state":
+            v1_name = {new: old for old, new in V1_STATE_COLUMNS.items()}
+            expected = [v1_name.get(column, column) for column in expected]
         if table not in tables:
             raise JournalCorrupt(f"{path}: the journal's {table} table is missing; {_DAMAGE_ADVICE}")
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
         if columns != expected:
             raise JournalCorrupt(f"{path}: the journal's {table} table has columns {columns}, expected {expected}; "
                                  f"{_DAMAGE_ADVICE}")
-    return app_id == 0
+    return app_id == 0, version
 
 
 def _check_pages(path: Path, conn: sqlite3.Connection, fd: int) -> None:
@@ -698,7 +713,7 @@ def _non_finite(root) -> str | None:
 
 _DECIMAL_STATE_COLUMNS = ("confirmed", "effective", "pending_fill_buys", "pending_fill_sells", "held_buys",
                           "open_buy_reservations", "open_sell_reservations", "conservative_exposure",
-                          "available_to_sell", "max_position", "last_force_reconcile_gap")
+                          "available_to_sell", "max_position", "force_reconcile_gap")
 _REAL_STATE_COLUMNS = ("confirmed_at", "pending_fill_max_age_s", "oldest_pending_fill_at", "oldest_pending_fill_age_s",
                        "clock", "written_at")
 
@@ -706,9 +721,9 @@ _REAL_STATE_COLUMNS = ("confirmed_at", "pending_fill_max_age_s", "oldest_pending
 def _check_state_rows(path: Path, conn: sqlite3.Connection, seq: int) -> None:
     """The per-market rows readers see: exact finite decimals as text, times as numbers, counts, no row ahead of the
     log."""
-    nullable = {"last_force_reconcile_gap", "confirmed_at", "oldest_pending_fill_at", "halted_reason"}
+    nullable = {"force_reconcile_gap", "confirmed_at", "oldest_pending_fill_at", "halted_reason"}
     cursor = conn.execute("SELECT * FROM market_state")
-    names = [c[0] for c in cursor.description]
+    names = [V1_STATE_COLUMNS.get(c[0], c[0]) for c in cursor.description]  # (a version-1 journal's, renamed)
     for values in cursor:
         row = dict(zip(names, values))
         for column in _DECIMAL_STATE_COLUMNS + _REAL_STATE_COLUMNS + ("pending_fills", "halted", "last_seq"):

@@ -47,7 +47,7 @@ class MarketView:
     halted_reason: str | None
     oldest_pending_fill_at: Decimal | None
     oldest_pending_fill_age_s: Decimal
-    last_force_reconcile_gap: Decimal | None
+    force_reconcile_gap: Decimal | None
     clock: Decimal
 
     def to_state(self) -> dict:
@@ -80,7 +80,7 @@ class MarketBook:
         self.open_sell_reservations = zero
         self.halted_reason: str | None = None
         self.clock = ZERO
-        self.last_force_reconcile_gap: Decimal | None = None
+        self.force_reconcile_gap: Decimal | None = None
         self.last_fallback: str | None = None  # the previous snapshot's fallback (for logging; not journaled)
         self.counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
         self.histogram = [0] * (len(BUCKET_BOUNDS) + 1)  # per-bucket (not cumulative) counts; last is +Inf
@@ -143,7 +143,7 @@ class MarketBook:
             halted_reason=self.halted_reason,
             oldest_pending_fill_at=None if oldest is None else oldest.arrived,
             oldest_pending_fill_age_s=ZERO if oldest is None else max(ZERO, self.clock - oldest.arrived),
-            last_force_reconcile_gap=self.last_force_reconcile_gap,
+            force_reconcile_gap=self.force_reconcile_gap,
             clock=self.clock,
         )
 
@@ -201,7 +201,7 @@ class MarketBook:
             "open_sell_reservations": str(self.open_sell_reservations),
             "halted_reason": self.halted_reason,
             "clock": str(self.clock),
-            "last_force_reconcile_gap": fmt(self.last_force_reconcile_gap),
+            "force_reconcile_gap": fmt(self.force_reconcile_gap),
             "counters": [[name, list(map(list, labels)), n] for (name, labels), n in self.counters.items()],
             "histogram": self.histogram,
             "histogram_sum": str(self.histogram_sum),
@@ -219,7 +219,7 @@ class MarketBook:
         book.open_sell_reservations = Decimal(data["open_sell_reservations"])
         book.halted_reason = data["halted_reason"]
         book.clock = Decimal(data["clock"])
-        book.last_force_reconcile_gap = opt(data["last_force_reconcile_gap"])
+        book.force_reconcile_gap = opt(data["force_reconcile_gap"])
         for name, labels, n in data["counters"]:
             book.counters[(name, tuple(tuple(pair) for pair in labels))] = n
         book.histogram = list(data["histogram"])

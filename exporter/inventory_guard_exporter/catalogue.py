@@ -74,7 +74,7 @@ GAUGES: tuple[GaugeSpec, ...] = (
               "Event time of the last balance snapshot (series absent before the first one).", optional=True),
     GaugeSpec("halted", "halted",
               "1 while the market is halted (buys blocked until resumed), else 0."),
-    GaugeSpec("force_reconcile_gap", "last_force_reconcile_gap",
+    GaugeSpec("force_reconcile_gap", "force_reconcile_gap",
               "Absolute gap between effective and exchange position at the last force reconcile (absent before one).", decimal=True, optional=True),
     GaugeSpec("state_last_update_timestamp_seconds", "written_at",
               "Wall-clock time the journal last wrote the market's state."),
@@ -97,7 +97,8 @@ COUNTERS: tuple[CounterSpec, ...] = (
                 "reconcile_max_steps."),
     CounterSpec("settlement_notices", "fill_settled notices, by result (applied, early, unmatched, after_failure).",
                 ("result",), tuple({"result": r} for r in ("after_failure", "applied", "early", "unmatched"))),
-    CounterSpec("stale_snapshots", "Balance snapshots ignored because they were older than the state."),
+    CounterSpec("out_of_order_snapshots", "Balance snapshots ignored because their as_of was older than the last "
+                "applied one's (an out-of-order answer)."),
     CounterSpec("force_reconciles", "Forced reconciliations to the exchange balance, by reason.", ("reason",), REASONS),
     CounterSpec("orders_checked", "Order checks answered by the gate, by side.", ("side",), SIDES),
     CounterSpec("orders_blocked", "Orders refused, by side and reason: by the gate's check, or by the host adapter "

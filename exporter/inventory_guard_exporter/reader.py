@@ -14,7 +14,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-SUPPORTED_SCHEMA_VERSION = "1"
+SUPPORTED_SCHEMA_VERSIONS = ("1", "2")
+# What schema version 1 called what version 2 renamed (inventory_guard.schema): a bot renames them when it opens a
+# version-1 journal; until then (an older bot) they are read under the old names and exported under the new ones.
+V1_STATE_COLUMNS = {"last_force_reconcile_gap": "force_reconcile_gap"}
+V1_COUNTERS = {"stale_snapshots": "out_of_order_snapshots"}
 
 # market_state columns the exporter reads, in the order the rows are returned.
 MARKET_COLUMNS = (
@@ -35,7 +39,7 @@ MARKET_COLUMNS = (
     "pending_fill_max_age_s",
     "halted",
     "oldest_pending_fill_age_s",
-    "last_force_reconcile_gap",
+    "force_reconcile_gap",
     "written_at",
 )
 COL = {name: i for i, name in enumerate(MARKET_COLUMNS)}
@@ -46,6 +50,8 @@ _PERMISSION_HINT = (
 )
 
 _MARKETS_SQL = f"SELECT {', '.join(MARKET_COLUMNS)} FROM market_state ORDER BY market"
+_V1_NAME = {new: old for old, new in V1_STATE_COLUMNS.items()}
+_V1_MARKETS_SQL = f"SELECT {', '.join(_V1_NAME.get(c, c) for c in MARKET_COLUMNS)} FROM market_state ORDER BY market"
 _COUNTERS_SQL = "SELECT market, name, labels, value FROM market_counters ORDER BY name, market, labels"
 _HISTOGRAMS_SQL = "SELECT market, name, buckets, sum, count FROM market_histograms ORDER BY name, market"
 
@@ -83,15 +89,18 @@ def read_state(path: str, busy_timeout_s: float = 0.5) -> BotState:
         con.execute("BEGIN")
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         version = meta.get("schema_version")
-        if version != SUPPORTED_SCHEMA_VERSION:
+        if version not in SUPPORTED_SCHEMA_VERSIONS:
             raise StateUnavailable(
-                f"unsupported journal schema_version {version!r} (this exporter reads {SUPPORTED_SCHEMA_VERSION!r})"
+                f"unsupported journal schema_version {version!r} (this exporter reads "
+                f"{' and '.join(map(repr, SUPPORTED_SCHEMA_VERSIONS))})"
             )
         bot = meta.get("bot")
         if not bot:
             raise StateUnavailable("journal meta has no 'bot' name")
-        markets = con.execute(_MARKETS_SQL).fetchall()
+        markets = con.execute(_V1_MARKETS_SQL if version == "1" else _MARKETS_SQL).fetchall()
         counters = con.execute(_COUNTERS_SQL).fetchall()
+        if version == "1":
+            counters = [(m, V1_COUNTERS.get(name, name), labels, v) for m, name, labels, v in counters]
         histograms = con.execute(_HISTOGRAMS_SQL).fetchall()
         return BotState(path=path, bot=bot, markets=markets, counters=counters, histograms=histograms)
     except sqlite3.Error as exc:
@@ -132,7 +141,7 @@ def _explain(exc: sqlite3.Error, busy_timeout_s: float) -> str:
     """SQLite's message plus what it means for someone running the exporter."""
     message = str(exc)
     if message.startswith(("no such table", "no such column")):
-        return f"not an inventory-guard journal (schema v1): {message}"
+        return f"not an inventory-guard journal (schema v1 or v2): {message}"
     if "locked" in message or "busy" in message:
         return f"{message} (gave up after {busy_timeout_s:g} s)"
     if "unable to open" in message or "readonly" in message or "permission" in message.lower():

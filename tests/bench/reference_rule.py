@@ -425,7 +425,7 @@ class ReferenceGuard(Guard):
         book = self._book(config, step)
         book.clock = now
         if book.last_as_of is not None and as_of < book.last_as_of:
-            book.bump("stale_snapshots")
+            book.bump("out_of_order_snapshots")
             self._aged(config.name, now)
             return
         first = book.confirmed_at is None
@@ -451,7 +451,7 @@ class ReferenceGuard(Guard):
         book.confirmed, book.confirmed_at = size, now
         if book.last_as_of is None or now > book.last_as_of:
             book.last_as_of = now
-        book.last_force_reconcile_gap = gap
+        book.force_reconcile_gap = gap
         book.bump("force_reconciles", reason=event.reason)
 
     _HANDLERS = {**Guard._HANDLERS}

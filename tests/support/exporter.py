@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from inventory_guard.config import GuardConfig
 from inventory_guard.events import parse_event
 from inventory_guard.journal import Journal
-from inventory_guard.schema import DDL
+from inventory_guard.schema import DDL, SCHEMA_VERSION, V1_COUNTERS, V1_STATE_COLUMNS
 from support import REPO
 from support.net import Response, http_get
 from support.processes import stop_process
@@ -149,7 +149,7 @@ CONFIG = {
     "markets": {"BTC-USDT": {"max_position": "50"}, "ETH-USDT": {"connector": "kucoin", "max_position": "80"}},
 }
 
-# Touches every metric: confirmations (histogram), duplicates, stale snapshots, resizes, blocks, a failed trade,
+# Touches every metric: confirmations (histogram), duplicates, out-of-order snapshots, resizes, blocks, a failed trade,
 # an age-out, a force reconcile, a halt, open orders on both sides.
 SCENARIO = [
     {"t": 1, "type": "snapshot", "market": "BTC-USDT", "size": "10"},
@@ -192,7 +192,7 @@ def write_raw_journal(path: Path, bot: str, markets: dict[str, str], counters=()
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode=WAL")
     con.executescript(DDL)
-    con.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("bot", bot), ("created_at", "0")])
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", str(SCHEMA_VERSION)), ("bot", bot), ("created_at", "0")])
     for market, connector in markets.items():
         con.execute(
             "INSERT INTO market_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -208,6 +208,18 @@ def write_raw_journal(path: Path, bot: str, markets: dict[str, str], counters=()
         [(m, n, json.dumps(buckets), s, c) for m, n, buckets, s, c in histograms],
     )
     con.commit()
+    con.close()
+
+
+def as_schema_v1(path: Path) -> None:
+    """Turn a (closed) journal into one as schema version 1 wrote it: the old column and counter names, version 1."""
+    con = sqlite3.connect(path)
+    with con:
+        for old, new in V1_STATE_COLUMNS.items():
+            con.execute(f"ALTER TABLE market_state RENAME COLUMN {new} TO {old}")
+        con.executemany("UPDATE market_counters SET name = ? WHERE name = ?", list(V1_COUNTERS.items()))
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        con.execute("PRAGMA user_version=1")
     con.close()
 
 
