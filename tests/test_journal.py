@@ -89,7 +89,8 @@ def test_restoring_from_the_event_log_alone_matches_the_checkpoint(tmp_path):
 
 
 # What checkpoint format 3 called the market keys format 4 renamed (the migration is the event log's replay).
-FORMAT_3_MARKET_KEYS = {"open_buy_reservations": "open_buys", "open_sell_reservations": "open_sells"}
+FORMAT_3_MARKET_KEYS = {"open_buy_reservations": "open_buys", "open_sell_reservations": "open_sells",
+                        "force_reconcile_gap": "last_force_reconcile_gap"}
 
 
 def test_an_older_checkpoint_format_is_ignored_and_the_event_log_replayed(tmp_path):

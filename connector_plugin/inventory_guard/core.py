@@ -29,8 +29,9 @@ ZERO = Decimal(0)
 
 
 
-# 3: the chain of snapshots (hypotheses); 4: the keys named as the replay contract names them (open_buys ->
-# open_buy_reservations, ...). An older checkpoint is ignored and the event log replayed.
+# 3: the chain of snapshots (hypotheses); 4: the keys named as the replay contract and the metrics name them
+# (open_buys -> open_buy_reservations, last_force_reconcile_gap -> force_reconcile_gap). An older checkpoint is
+# ignored and the event log replayed.
 CHECKPOINT_FORMAT = 4
 
 
