@@ -124,19 +124,21 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
         ),
         Alert(
             "InventoryGuardSnapshotStale",
-            f"time() - {_m('last_snapshot_timestamp_seconds')} > {s.snapshot_stale_after_s:g}",
+            f"time() - {_m('confirmed_at_timestamp_seconds')} > {s.snapshot_stale_after_s:g}",
             s.snapshot_stale_for,
             "warning",
             f"API snapshot on {where} is {{{{ $value | humanizeDuration }}}} old",
-            f"No balance snapshot for more than {s.snapshot_stale_after_s:g} s: confirmed position is stale.",
+            f"confirmed_at is more than {s.snapshot_stale_after_s:g} s old (no snapshot or force reconcile since): the "
+            "confirmed position may be behind the venue.",
         ),
         Alert(
             "InventoryGuardSnapshotMissing",
-            f"{_m('effective_position')} unless on({MARKET}) {_m('last_snapshot_timestamp_seconds')}",
+            f"{_m('effective_position')} unless on({MARKET}) {_m('confirmed_at_timestamp_seconds')}",
             s.snapshot_missing_for,
             "warning",
             f"No API snapshot ever received on {where}",
-            "The market has state but has never had a balance snapshot, so nothing it holds is confirmed.",
+            "The market has state but neither a balance snapshot nor a force reconcile yet (no confirmed_at), so "
+            "nothing it holds is confirmed.",
         ),
         Alert(
             "InventoryGuardExposureOverLimit",

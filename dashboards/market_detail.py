@@ -119,8 +119,9 @@ def resized_orders() -> dashboard.Panel:
 
 
 def snapshot_age() -> dashboard.Panel:
-    return graph("Snapshot age", "Seconds since the last API position snapshot.", "s", 12).with_target(
-        query(f"time() - {metric('last_snapshot_timestamp_seconds')}", market_legend("snapshot age"))
+    return graph("Snapshot age", "Seconds since confirmed_at (the last applied snapshot or force reconcile).", "s",
+                 12).with_target(
+        query(f"time() - {metric('confirmed_at_timestamp_seconds')}", market_legend("snapshot age"))
     )
 
 

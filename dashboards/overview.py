@@ -55,8 +55,9 @@ def health_stats() -> list:
         single_stat("Pending fills", "Fills seen on the websocket but not yet confirmed by an API snapshot.", "none", 6)
         .with_target(query(f"sum({metric('pending_fills')})", "pending fills"))
         .thresholds(thresholds((None, "green"), (1, "orange"))),
-        single_stat("Oldest snapshot age", "Age of the stalest API snapshot among the selected markets.", "s", 6)
-        .with_target(query(f"max(time() - {metric('last_snapshot_timestamp_seconds')})", "oldest snapshot"))
+        single_stat("Snapshot age, oldest", "The largest snapshot age (seconds since confirmed_at: the last applied "
+                    "snapshot or force reconcile) among the selected markets.", "s", 6)
+        .with_target(query(f"max(time() - {metric('confirmed_at_timestamp_seconds')})", "snapshot age"))
         .thresholds(thresholds((None, "green"), (60, "orange"), (300, "red"))),
         single_stat("Journals readable", "Exporter can read the bot's state journal (1 = yes) per bot.", "none", 6)
         .with_target(query(f"min by (bot) (inventory_guard_exporter_state_up{{{BOT_SELECTOR}}})", "{{bot}}"))
@@ -72,8 +73,9 @@ def activity_panels() -> list:
                            market_legend("{{side}} {{reason}}"))),
         graph("Pending fills", "Number of fills waiting for API confirmation, per market.", "none", 12)
         .with_target(query(metric("pending_fills"), market_legend())),
-        graph("Snapshot freshness", "Seconds since the last API position snapshot, per market.", "s", 12)
-        .with_target(query(f"time() - {metric('last_snapshot_timestamp_seconds')}", market_legend()))
+        graph("Snapshot age", "Seconds since confirmed_at (the last applied snapshot or force reconcile), per market.",
+              "s", 12)
+        .with_target(query(f"time() - {metric('confirmed_at_timestamp_seconds')}", market_legend()))
         .thresholds(thresholds((None, "green"), (60, "orange"), (300, "red"))),
         bars("Force reconciles by reason", "Forced re-syncs to the API position, per interval, by reason.", "none", 12)
         .with_target(query(increase_by("force_reconciles_total", MARKET_LABELS + ("reason",)),

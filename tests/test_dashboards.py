@@ -171,7 +171,7 @@ def test_overview_rows_link_to_the_market_detail_dashboard():
 
 def test_overview_has_the_panels_the_issue_names():
     titles = {p["title"] for p in panels_of(load(OVERVIEW))}
-    for expected in ("Markets: drift and exposure", "Blocked orders by reason", "Pending fills", "Snapshot freshness",
+    for expected in ("Markets: drift and exposure", "Blocked orders by reason", "Pending fills", "Snapshot age",
                      "Force reconciles by reason"):
         assert expected in titles
 

@@ -50,7 +50,7 @@ GAUGE_OF_VIEW = {
     "available_to_sell": "available_to_sell",
     "oldest_pending_fill_age_seconds": "oldest_pending_fill_age_s",
     "pending_fill_max_age_seconds": "pending_fill_max_age_s",
-    "last_snapshot_timestamp_seconds": "confirmed_at",
+    "confirmed_at_timestamp_seconds": "confirmed_at",
     "force_reconcile_gap": "force_reconcile_gap",
 }
 
@@ -156,7 +156,7 @@ def test_state_update_time_is_the_journals_write_time(journal):
         assert value == written[market]
 
 
-def test_no_snapshot_yet_means_no_last_snapshot_series(tmp_path):
+def test_no_snapshot_yet_means_no_confirmed_at_series(tmp_path):
     j = write_journal(tmp_path / "b1.sqlite", [
         {"t": 1, "type": "fill", "market": "BTC-USDT", "side": "buy", "size": "1", "trade_id": "T1"}
     ])
@@ -167,7 +167,7 @@ def test_no_snapshot_yet_means_no_last_snapshot_series(tmp_path):
         j.close()
     names = {name for name, _ in samples}
     assert P + "confirmed_position" in names
-    assert P + "last_snapshot_timestamp_seconds" not in names
+    assert P + "confirmed_at_timestamp_seconds" not in names
     assert P + "force_reconcile_gap" not in names
 
 

@@ -168,11 +168,11 @@ def test_fast_text_renderer_serves_what_prometheus_client_would(tmp_path):
 
 
 def test_series_without_a_value_yet_are_omitted(tmp_path):
-    """No snapshot yet: no last_snapshot_timestamp_seconds; no force reconcile yet: no force_reconcile_gap."""
+    """No snapshot yet: no confirmed_at_timestamp_seconds; no force reconcile yet: no force_reconcile_gap."""
     write_raw_journal(tmp_path / "j.sqlite", "b", {"m": "c"})
     samples = parse_samples(render_text(StateCollector(Targets(paths=(str(tmp_path / "j.sqlite"),))).families()))
     names = {name for name, _ in samples}
-    assert "inventory_guard_last_snapshot_timestamp_seconds" not in names
+    assert "inventory_guard_confirmed_at_timestamp_seconds" not in names
     assert "inventory_guard_force_reconcile_gap" not in names
     assert "inventory_guard_confirmed_position" in names
 

@@ -138,7 +138,8 @@ class GuardConfig(_Keys):
         Decimal("5"), "A force reconcile whose gap between the effective and the API position exceeds this is logged "
                       "as an error.", per_market=True)
     snapshot_max_age_s: Optional[PositiveDecimal] = _key(
-        None, "When set, buys are blocked while the last API snapshot is older than this (seconds; null: no check).",
+        None, "When set, buys are blocked while the snapshot age (now - confirmed_at: the last applied snapshot or "
+              "force reconcile) is above this (seconds; null: no check).",
         per_market=True)
     allow_negative_position: Flag = _key(
         False, "Perpetuals: snapshots may be negative and sells may go short down to -max_position.", per_market=True)

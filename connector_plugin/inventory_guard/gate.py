@@ -43,12 +43,13 @@ def decide(book: MarketBook, side: str, size: Decimal, now: Decimal) -> Decision
             return _block(book, side, size, BlockReason.HALTED, f"halted: {book.halted_reason}")
         if config.snapshot_max_age_s is not None:
             if book.confirmed_at is None:
-                return _block(book, side, size, BlockReason.SNAPSHOT_STALE, "no API snapshot yet")
+                return _block(book, side, size, BlockReason.SNAPSHOT_STALE, "no confirmed_at yet (no snapshot or force reconcile)")
             age = now - book.confirmed_at
             if age > config.snapshot_max_age_s:
                 return _block(
                     book, side, size, BlockReason.SNAPSHOT_STALE,
-                    f"last API snapshot is {fmt(age)}s old (limit {fmt(config.snapshot_max_age_s)}s)",
+                    f"snapshot age {fmt(age)}s (confirmed_at {fmt(book.confirmed_at)}) > snapshot_max_age_s "
+                    f"{fmt(config.snapshot_max_age_s)}",
                 )
         room = config.max_position - book.conservative_exposure
         reason = BlockReason.POSITION_LIMIT

@@ -70,8 +70,9 @@ GAUGES: tuple[GaugeSpec, ...] = (
               "Age of the oldest unconfirmed fill at the market's last event (0 when none)."),
     GaugeSpec("pending_fill_max_age_seconds", "pending_fill_max_age_s",
               "Configured age after which an unconfirmed fill ages out."),
-    GaugeSpec("last_snapshot_timestamp_seconds", "confirmed_at",
-              "Event time of the last balance snapshot (series absent before the first one).", optional=True),
+    GaugeSpec("confirmed_at_timestamp_seconds", "confirmed_at",
+              "confirmed_at: the time the confirmed position is valid for (the last applied snapshot's as_of, or the "
+              "last force reconcile's t); absent before either.", optional=True),
     GaugeSpec("halted", "halted",
               "1 while the market is halted (buys blocked until resumed), else 0."),
     GaugeSpec("force_reconcile_gap", "force_reconcile_gap",

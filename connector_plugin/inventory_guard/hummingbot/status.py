@@ -9,7 +9,7 @@ COLUMNS = [
     ("pending_fill_buys", "Pend buys"), ("pending_fill_sells", "Pend sells"),
     ("open_buy_reservations", "Open buy"), ("open_sell_reservations", "Open sell"),
     ("conservative_exposure", "Exposure"), ("max_position", "Limit"),
-    ("oldest_pending_fill_age_s", "Oldest pend s"), ("last_snapshot_age_s", "Snapshot age s"),
+    ("oldest_pending_fill_age_s", "Oldest pend s"), ("snapshot_age_s", "Snapshot age s"),
     ("blocks", "Blocks"), ("snapshot_requests", "Snap req"), ("state", "State"),
 ]
 
@@ -47,7 +47,7 @@ def status_rows(bridge) -> List[dict]:
             for key, _ in COLUMNS[1:10]:
                 row[key] = getattr(st, key, None)
             confirmed_at = getattr(st, "confirmed_at", None)
-            row["last_snapshot_age_s"] = None if confirmed_at is None else max(0.0, now - float(confirmed_at))
+            row["snapshot_age_s"] = None if confirmed_at is None else max(0.0, now - float(confirmed_at))
             row["blocks"] = _blocks(bridge.counters(market))
             halted = getattr(st, "halted", False)
         except Exception as exc:
