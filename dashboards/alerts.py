@@ -217,15 +217,15 @@ def pipeline_alerts(s: RuleSettings) -> list[Alert]:
         ),
         Alert(
             "InventoryGuardJournalUnreadable",
-            f"inventory_guard_exporter_state_up{{{job}}} == 0",
+            f"inventory_guard_exporter_journal_up{{{job}}} == 0",
             s.journal_unreadable_for,
             "page",
             "Exporter {{ $labels.instance }} cannot read the journal of bot {{ $labels.bot }}",
-            "The state file is missing, locked, corrupt or of an unsupported schema version.",
+            "The journal is missing, locked, corrupt or of an unsupported schema version.",
         ),
         Alert(
             "InventoryGuardMetricsAbsent",
-            f"absent(inventory_guard_exporter_state_up{{{job}}})",
+            f"absent(inventory_guard_exporter_journal_up{{{job}}})",
             s.absent_for,
             "page",
             f'No inventory guard metrics from job "{s.job}"',

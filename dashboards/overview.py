@@ -59,8 +59,8 @@ def health_stats() -> list:
                     "snapshot or force reconcile) among the selected markets.", "s", 6)
         .with_target(query(f"max(time() - {metric('confirmed_at_timestamp_seconds')})", "snapshot age"))
         .thresholds(thresholds((None, "green"), (60, "orange"), (300, "red"))),
-        single_stat("Journals readable", "Exporter can read the bot's state journal (1 = yes) per bot.", "none", 6)
-        .with_target(query(f"min by (bot) (inventory_guard_exporter_state_up{{{BOT_SELECTOR}}})", "{{bot}}"))
+        single_stat("Journals readable", "Exporter can read the bot's journal (1 = yes) per bot.", "none", 6)
+        .with_target(query(f"min by (bot) (inventory_guard_exporter_journal_up{{{BOT_SELECTOR}}})", "{{bot}}"))
         .thresholds(thresholds((None, "red"), (1, "green"))),
     ]
 

@@ -2,7 +2,7 @@
 
 Specification checked here: every series equals the core's own state; the body passes ``promtool check metrics``;
 text format unless the client insists on OpenMetrics; a bot writing while it is scraped never produces an error
-or a torn read; a missing, corrupt or locked journal is ``state_up 0`` with a clear log line while the other bots
+or a torn read; a missing, corrupt or locked journal is ``journal_up 0`` with a clear log line while the other bots
 are still served; fleet globs pick up new bots without a restart; the exporter never writes a journal.
 """
 
@@ -123,10 +123,10 @@ def state_series(samples: dict[tuple, float]) -> dict[tuple, float]:
 
 
 def test_every_series_equals_the_core_state(journal):
-    with running_exporter("--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(journal.path)) as exporter:
         samples = exporter.metrics()
     assert state_series(samples) == expected_series(journal)
-    assert series(samples, P + "exporter_state_up", bot="b1", path=str(journal.path)) == 1
+    assert series(samples, P + "exporter_journal_up", bot="b1", path=str(journal.path)) == 1
     # the scenario really exercised the interesting paths
     btc = {"bot": "b1", "connector": "binance", "market": "BTC-USDT"}
     eth = {"bot": "b1", "connector": "kucoin", "market": "ETH-USDT"}
@@ -149,7 +149,7 @@ def test_every_series_equals_the_core_state(journal):
 def test_state_update_time_is_the_journals_write_time(journal):
     with sqlite3.connect(f"file:{journal.path}?mode=ro", uri=True) as con:
         written = dict(con.execute("SELECT market, written_at FROM market_state"))
-    with running_exporter("--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(journal.path)) as exporter:
         samples = exporter.metrics()
     for market, connector in (("BTC-USDT", "binance"), ("ETH-USDT", "kucoin")):
         value = series(samples, P + "state_last_update_timestamp_seconds", bot="b1", connector=connector, market=market)
@@ -161,7 +161,7 @@ def test_no_snapshot_yet_means_no_confirmed_at_series(tmp_path):
         {"t": 1, "type": "fill", "market": "BTC-USDT", "side": "buy", "size": "1", "trade_id": "T1"}
     ])
     try:
-        with running_exporter("--state", str(j.path)) as exporter:
+        with running_exporter("--journal", str(j.path)) as exporter:
             samples = exporter.metrics()
     finally:
         j.close()
@@ -175,7 +175,7 @@ def test_no_snapshot_yet_means_no_confirmed_at_series(tmp_path):
 
 
 def test_a_real_scrape_passes_promtool_check_metrics(journal):
-    with running_exporter("--state", str(journal.path), "--state", str(journal.path.with_name("missing.sqlite"))) as ex:
+    with running_exporter("--journal", str(journal.path), "--journal", str(journal.path.with_name("missing.sqlite"))) as ex:
         response = ex.get(headers={"Accept": PROMETHEUS_2_42_ACCEPT})
     assert response.status == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
@@ -184,7 +184,7 @@ def test_a_real_scrape_passes_promtool_check_metrics(journal):
 
 
 def test_gzip_when_the_client_accepts_it(journal):
-    with running_exporter("--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(journal.path)) as exporter:
         plain = exporter.get()
         zipped = exporter.get(headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in plain.headers
@@ -200,7 +200,7 @@ def openmetrics_samples(text: str) -> dict[tuple, float]:
 
 
 def test_openmetrics_only_when_the_client_insists_or_the_flag_prefers_it(journal):
-    with running_exporter("--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(journal.path)) as exporter:
         text = exporter.get(headers={"Accept": PROMETHEUS_2_42_ACCEPT})
         insisted = exporter.get(headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert text.headers["content-type"].startswith("text/plain")
@@ -208,13 +208,13 @@ def test_openmetrics_only_when_the_client_insists_or_the_flag_prefers_it(journal
     assert insisted.text.endswith("# EOF\n")
     assert state_series(openmetrics_samples(insisted.text)) == expected_series(journal)
 
-    with running_exporter("--state", str(journal.path), "--openmetrics") as exporter:
+    with running_exporter("--journal", str(journal.path), "--openmetrics") as exporter:
         preferred = exporter.get(headers={"Accept": PROMETHEUS_2_42_ACCEPT})
     assert preferred.headers["content-type"].startswith("application/openmetrics-text")
 
 
 def test_healthz_and_unknown_paths(journal):
-    with running_exporter("--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(journal.path)) as exporter:
         health = exporter.get("/healthz")
         missing = exporter.get("/nope")
     assert (health.status, health.text) == (200, "ok\n")
@@ -222,7 +222,7 @@ def test_healthz_and_unknown_paths(journal):
 
 
 def test_standard_process_and_exporter_health_metrics_are_served(journal):
-    with running_exporter("--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(journal.path)) as exporter:
         samples = exporter.metrics()
     names = {name for name, _ in samples}
     assert {"process_cpu_seconds_total", "python_info", "python_gc_collections_total"} <= names
@@ -270,13 +270,13 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
     )
     try:
         assert writer.stdout.readline() == "ready\n"
-        with running_exporter("--state", str(path)) as exporter:
+        with running_exporter("--journal", str(path)) as exporter:
             previous_fills: dict[str, float] = {}
             for _ in range(60):
                 response = exporter.get()
                 assert response.status == 200
                 samples = parse_samples(response.text)
-                assert series(samples, P + "exporter_state_up", bot="writer", path=str(path)) == 1
+                assert series(samples, P + "exporter_journal_up", bot="writer", path=str(path)) == 1
                 for i in range(5):
                     labels = {"bot": "writer", "connector": "unknown", "market": f"M{i}-USDT"}
                     fills = series(samples, P + "fills_total", side="buy", **labels)
@@ -301,43 +301,43 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
 # --- failures -----------------------------------------------------------------------------------------------------
 
 
-def test_missing_journal_is_state_up_0_until_the_bot_creates_it(journal, tmp_path):
+def test_missing_journal_is_journal_up_0_until_the_bot_creates_it(journal, tmp_path):
     later = tmp_path / "later.sqlite"
-    with running_exporter("--state", str(journal.path), "--state", str(later)) as exporter:
+    with running_exporter("--journal", str(journal.path), "--journal", str(later)) as exporter:
         samples = exporter.metrics()
-        assert series(samples, P + "exporter_state_up", bot="unknown", path=str(later)) == 0
-        assert series(samples, P + "exporter_state_up", bot="b1", path=str(journal.path)) == 1
+        assert series(samples, P + "exporter_journal_up", bot="unknown", path=str(later)) == 0
+        assert series(samples, P + "exporter_journal_up", bot="b1", path=str(journal.path)) == 1
         assert state_series(samples) == expected_series(journal)  # the other bot is served in full
-        exporter.wait_for_log(f"state {later} (bot unknown) unreadable, exporting state_up 0: file does not exist")
+        exporter.wait_for_log(f"journal {later} (bot unknown) unreadable, exporting journal_up 0: file does not exist")
 
         second = write_journal(later, SCENARIO[:2], {**CONFIG, "bot_name": "b2"})
         try:
             samples = exporter.metrics()
         finally:
             second.close()
-        assert series(samples, P + "exporter_state_up", bot="b2", path=str(later)) == 1
+        assert series(samples, P + "exporter_journal_up", bot="b2", path=str(later)) == 1
         assert series(samples, P + "confirmed_position", bot="b2", connector="binance", market="BTC-USDT") == 10
-        exporter.wait_for_log(f"state {later} (bot b2) readable again")
+        exporter.wait_for_log(f"journal {later} (bot b2) readable again")
 
 
-def test_corrupt_journal_is_state_up_0_with_a_clear_log(journal, tmp_path):
+def test_corrupt_journal_is_journal_up_0_with_a_clear_log(journal, tmp_path):
     corrupt = tmp_path / "corrupt.sqlite"
     corrupt.write_bytes(b"this is not a database\n" * 200)
-    with running_exporter("--state", str(corrupt), "--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(corrupt), "--journal", str(journal.path)) as exporter:
         first = exporter.metrics()
         second = exporter.metrics()
         log = exporter.wait_for_log("file is not a database")
     for samples in (first, second):
-        assert series(samples, P + "exporter_state_up", bot="unknown", path=str(corrupt)) == 0
+        assert series(samples, P + "exporter_journal_up", bot="unknown", path=str(corrupt)) == 0
         assert state_series(samples) == expected_series(journal)
-    assert f"state {corrupt} (bot unknown) unreadable, exporting state_up 0: file is not a database" in log
+    assert f"journal {corrupt} (bot unknown) unreadable, exporting journal_up 0: file is not a database" in log
     assert log.count("file is not a database") == 1  # logged when it starts, not on every scrape
 
 
-def test_locked_journal_is_state_up_0_and_recovers(journal):
+def test_locked_journal_is_journal_up_0_and_recovers(journal):
     journal.close()  # a connection in exclusive locking mode (below) needs the journal to itself
-    with running_exporter("--state", str(journal.path)) as exporter:
-        assert exporter.metrics()[(P + "exporter_state_up", (("bot", "b1"), ("path", str(journal.path))))] == 1
+    with running_exporter("--journal", str(journal.path)) as exporter:
+        assert exporter.metrics()[(P + "exporter_journal_up", (("bot", "b1"), ("path", str(journal.path))))] == 1
         locker = sqlite3.connect(journal.path, isolation_level=None)
         try:
             locker.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -345,12 +345,12 @@ def test_locked_journal_is_state_up_0_and_recovers(journal):
             locker.execute("UPDATE meta SET value = value WHERE key = 'bot'")
             response = exporter.get()
             assert response.status == 200
-            assert series(parse_samples(response.text), P + "exporter_state_up", bot="b1", path=str(journal.path)) == 0
-            exporter.wait_for_log(f"state {journal.path} (bot b1) unreadable, exporting state_up 0: database is locked")
+            assert series(parse_samples(response.text), P + "exporter_journal_up", bot="b1", path=str(journal.path)) == 0
+            exporter.wait_for_log(f"journal {journal.path} (bot b1) unreadable, exporting journal_up 0: database is locked")
         finally:
             locker.close()
         samples = exporter.metrics()
-        assert series(samples, P + "exporter_state_up", bot="b1", path=str(journal.path)) == 1
+        assert series(samples, P + "exporter_journal_up", bot="b1", path=str(journal.path)) == 1
         assert state_series(samples) == expected_series(journal)
 
 
@@ -358,7 +358,7 @@ def test_the_exporter_never_writes_a_journal(tmp_path):
     j = write_journal(tmp_path / "b1.sqlite", SCENARIO)
     j.close()
     digest = hashlib.sha256(j.path.read_bytes()).hexdigest()
-    with running_exporter("--state", str(j.path)) as exporter:
+    with running_exporter("--journal", str(j.path)) as exporter:
         for _ in range(3):
             assert exporter.metrics()
     assert hashlib.sha256(j.path.read_bytes()).hexdigest() == digest
@@ -380,12 +380,12 @@ def test_fleet_config_globs_pick_up_new_bots_without_restart(tmp_path):
     fleet = tmp_path / "bots"
     first = write_journal(fleet / "alpha" / "guard.sqlite", SCENARIO[:4], {**CONFIG, "bot_name": "alpha"})
     config = tmp_path / "exporter.yaml"
-    config.write_text(f"listen: 127.0.0.1:0\nstate_dirs:\n  - {fleet}/*/guard.sqlite\n")
+    config.write_text(f"listen: 127.0.0.1:0\njournal_globs:\n  - {fleet}/*/guard.sqlite\n")
     try:
         with running_exporter("--config", str(config)) as exporter:
             assert f"watching {fleet}/*/guard.sqlite (glob)" in exporter.log
             up = lambda: {  # noqa: E731
-                dict(k[1])["bot"]: v for k, v in exporter.metrics().items() if k[0] == P + "exporter_state_up"
+                dict(k[1])["bot"]: v for k, v in exporter.metrics().items() if k[0] == P + "exporter_journal_up"
             }
             assert up() == {"alpha": 1}
             second = write_journal(fleet / "beta" / "guard.sqlite", SCENARIO[:1], {**CONFIG, "bot_name": "beta"})
@@ -397,18 +397,18 @@ def test_fleet_config_globs_pick_up_new_bots_without_restart(tmp_path):
 
 def test_invalid_config_exits_2_with_a_message(tmp_path):
     config = tmp_path / "exporter.yaml"
-    config.write_text("state_dirs: /not/a/list\n")
+    config.write_text("journal_globs: /not/a/list\n")
     result = subprocess.run(
         [sys.executable, "-m", "inventory_guard_exporter", "--config", str(config)],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
     assert f"{config}: invalid exporter configuration" in result.stderr
-    assert "state_dirs: Input should be a valid list" in result.stderr
+    assert "journal_globs: Input should be a valid list" in result.stderr
 
 
 def test_startup_line_names_what_it_watches_and_sigterm_stops_cleanly(journal):
-    with running_exporter("--state", str(journal.path)) as exporter:
+    with running_exporter("--journal", str(journal.path)) as exporter:
         first_line = exporter.log.splitlines()[0]
         assert first_line == (
             f"inventory-guard-exporter 0.1.0 serving {exporter.url}/metrics, watching {journal.path}"

@@ -41,7 +41,7 @@ def query(base: str, promql: str) -> list[dict]:
 def test_prometheus_scrapes_the_exporter_and_stores_the_core_state(tmp_path):
     journal = write_journal(tmp_path / "b1.sqlite", SCENARIO, CONFIG)
     try:
-        with running_exporter("--state", str(journal.path)) as exporter:
+        with running_exporter("--journal", str(journal.path)) as exporter:
             target = exporter.url.removeprefix("http://")
             (tmp_path / "prometheus.yml").write_text(
                 "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -68,8 +68,8 @@ def test_prometheus_scrapes_the_exporter_and_stores_the_core_state(tmp_path):
                 drift = query(base, 'inventory_guard_effective_minus_confirmed{market="BTC-USDT"}')
                 view = journal.state("BTC-USDT")
                 assert float(drift[0]["value"][1]) == float(view.effective - view.confirmed)
-                state_up = query(base, "inventory_guard_exporter_state_up")
-                assert [s["value"][1] for s in state_up] == ["1"]
+                journal_up = query(base, "inventory_guard_exporter_journal_up")
+                assert [s["value"][1] for s in journal_up] == ["1"]
             finally:
                 stop_process(prometheus, timeout_s=30)
     finally:

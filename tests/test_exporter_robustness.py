@@ -3,7 +3,7 @@
 Specification checked here: 200 simultaneous scrapes are all answered by a fixed number of threads; connections
 that never complete a request, and keep-alive connections left idle, are closed after their timeouts and their
 file descriptors reclaimed, while scrapes go on being answered; a FIFO, a device or a directory given as a journal
-(or matched by a glob) is ``state_up 0`` with its reason and never blocks a scrape; HEAD is answered with headers
+(or matched by a glob) is ``journal_up 0`` with its reason and never blocks a scrape; HEAD is answered with headers
 only; SIGHUP reloads ``--config`` and keeps serving; a client that disconnects early costs one debug line.
 """
 
@@ -34,7 +34,7 @@ from support.exporter import (
 from support.net import http_get
 from support.waiting import wait_until
 
-UP = "inventory_guard_exporter_state_up"
+UP = "inventory_guard_exporter_journal_up"
 PROMETHEUS_HEADERS = {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}
 
 
@@ -54,7 +54,7 @@ def connect(exporter) -> socket.socket:
 def test_200_simultaneous_scrapes_are_all_answered_by_a_fixed_pool(tmp_path, capsys):
     path = journal(tmp_path, markets=200)
     clients = 200
-    with running_exporter("--state", str(path)) as exporter:
+    with running_exporter("--journal", str(path)) as exporter:
         pid = exporter.proc.pid
         assert exporter.metrics()  # warm-up
         threads_before = process_threads(pid)
@@ -105,7 +105,7 @@ def test_200_simultaneous_scrapes_are_all_answered_by_a_fixed_pool(tmp_path, cap
 def test_healthz_answers_while_every_scrape_worker_waits_on_a_locked_journal(tmp_path):
     path = journal(tmp_path)
     config = tmp_path / "exporter.yaml"
-    config.write_text(f"state: [{path}]\nbusy_timeout_seconds: 3\n")
+    config.write_text(f"journals: [{path}]\nbusy_timeout_s: 3\n")
     with running_exporter("--config", str(config)) as exporter:
         assert exporter.metrics()
         locker = sqlite3.connect(path, isolation_level=None)
@@ -123,7 +123,7 @@ def test_healthz_answers_while_every_scrape_worker_waits_on_a_locked_journal(tmp
         finally:
             locker.close()
         for sock in scrapes:
-            assert read_until_closed(sock).startswith(b"HTTP/1.1 200 OK\r\n")  # state_up 0, answered
+            assert read_until_closed(sock).startswith(b"HTTP/1.1 200 OK\r\n")  # journal_up 0, answered
             sock.close()
     assert (health.status, health.text) == (200, "ok\n")
     assert waited < 1.5, waited  # not behind the 3 s lock wait
@@ -134,7 +134,7 @@ def test_healthz_answers_while_every_scrape_worker_waits_on_a_locked_journal(tmp
 
 def test_idle_partial_and_kept_alive_connections_are_closed_after_their_timeouts(tmp_path):
     path = journal(tmp_path)
-    with running_exporter("--state", str(path), "--request-timeout", "1", "--idle-timeout", "3") as exporter:
+    with running_exporter("--journal", str(path), "--request-timeout", "1", "--idle-timeout", "3") as exporter:
         pid = exporter.proc.pid
         assert exporter.metrics()
         threads_before, fds_before = process_threads(pid), process_fds(pid)
@@ -206,7 +206,7 @@ def test_idle_partial_and_kept_alive_connections_are_closed_after_their_timeouts
 # --- files that are not journals --------------------------------------------------------------------------------------
 
 
-def test_fifo_device_and_directory_are_state_up_0_without_blocking_the_scrape(tmp_path):
+def test_fifo_device_and_directory_are_journal_up_0_without_blocking_the_scrape(tmp_path):
     good = journal(tmp_path, "good")
     fifo = tmp_path / "fifo.sqlite"
     os.mkfifo(fifo)
@@ -226,8 +226,8 @@ def test_fifo_device_and_directory_are_state_up_0_without_blocking_the_scrape(tm
         str(fleet / "c" / "guard.sqlite"): "a directory",
     }
     with running_exporter(
-        "--state", str(fifo), "--state", "/dev/null", "--state", str(directory), "--state", str(good),
-        "--state-glob", str(fleet / "*" / "guard.sqlite"),
+        "--journal", str(fifo), "--journal", "/dev/null", "--journal", str(directory), "--journal", str(good),
+        "--journal-glob", str(fleet / "*" / "guard.sqlite"),
     ) as exporter:
         for _ in range(2):  # the second scrape is not stuck behind the first either
             started = time.perf_counter()
@@ -243,7 +243,7 @@ def test_fifo_device_and_directory_are_state_up_0_without_blocking_the_scrape(tm
                           market="M0000-USDT") == 10.5
         for path, kind in odd.items():
             exporter.wait_for_log(
-                f"state {path} (bot unknown) unreadable, exporting state_up 0: not a regular file: it is {kind}"
+                f"journal {path} (bot unknown) unreadable, exporting journal_up 0: not a regular file: it is {kind}"
             )
 
 
@@ -251,7 +251,7 @@ def test_fifo_device_and_directory_are_state_up_0_without_blocking_the_scrape(tm
 
 
 def test_head_gets_the_headers_of_get_and_no_body(tmp_path):
-    with running_exporter("--state", str(journal(tmp_path))) as exporter:
+    with running_exporter("--journal", str(journal(tmp_path))) as exporter:
         get = exporter.get("/metrics")
         sock = connect(exporter)
         # two pipelined requests: if HEAD sent a body, the second response would not start right after the head
@@ -279,14 +279,14 @@ def test_head_gets_the_headers_of_get_and_no_body(tmp_path):
 def test_sighup_reloads_the_config_and_keeps_serving(tmp_path):
     first, second = journal(tmp_path, "first"), journal(tmp_path, "second")
     config = tmp_path / "exporter.yaml"
-    config.write_text(f"state: [{first}]\n")
+    config.write_text(f"journals: [{first}]\n")
 
     def up(exporter) -> dict[str, float]:
         return {dict(k[1])["bot"]: v for k, v in exporter.metrics().items() if k[0] == UP}
 
     with running_exporter("--config", str(config)) as exporter:
         assert up(exporter) == {"first": 1}
-        config.write_text(f"state: [{second}]\n")
+        config.write_text(f"journals: [{second}]\n")
         exporter.proc.send_signal(signal.SIGHUP)
         exporter.wait_for_log(f"SIGHUP: configuration reloaded from {config}, watching {second}")
         assert up(exporter) == {"second": 1}
@@ -301,7 +301,7 @@ def test_sighup_reloads_the_config_and_keeps_serving(tmp_path):
 
 def test_a_client_disconnecting_early_is_one_debug_line_not_a_traceback(tmp_path):
     path = journal(tmp_path, markets=2000)  # an 8 MB body: more than the socket buffers hold
-    with running_exporter("--state", str(path), "--log-level", "DEBUG") as exporter:
+    with running_exporter("--journal", str(path), "--log-level", "DEBUG") as exporter:
         assert exporter.metrics()
         for i in range(10):
             sock = socket.socket()

@@ -13,7 +13,7 @@ import pytest
 
 from inventory_guard_exporter.cli import build_parser, load_config, main, reload
 from inventory_guard_exporter.collector import StateCollector
-from inventory_guard_exporter.reader import StateUnavailable, read_state
+from inventory_guard_exporter.reader import JournalUnreadable, read_state
 from inventory_guard_exporter.server import (
     MAX_HEAD_BYTES,
     BadRequest,
@@ -125,7 +125,7 @@ def test_metrics_bodies_are_encoded_once_per_read(tmp_path):
     assert again is text  # same read, same bytes object
     assert (gzipped, zipped_flag) == (False, True)
     assert text_type.startswith("text/plain") and om_type.startswith("application/openmetrics-text")
-    assert b'inventory_guard_exporter_state_up{bot="b",path=' in text
+    assert b'inventory_guard_exporter_journal_up{bot="b",path=' in text
     assert openmetrics.endswith(b"# EOF\n")
 
 
@@ -191,7 +191,7 @@ def test_a_fifo_is_refused_before_sqlite_opens_it(tmp_path):
 def _reason(path) -> str:
     try:
         read_state(str(path))
-    except StateUnavailable as exc:
+    except JournalUnreadable as exc:
         return str(exc)
     return "read"
 
@@ -218,7 +218,7 @@ def test_globs_list_directories_so_they_are_reported(tmp_path):
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "3601", "soon"])
 def test_timeouts_must_be_positive_seconds(value, capsys):
     with pytest.raises(SystemExit) as caught:
-        main(["--state", "x.sqlite", "--idle-timeout", value])
+        main(["--journal", "x.sqlite", "--idle-timeout", value])
     assert caught.value.code == 2
     assert "--idle-timeout" in capsys.readouterr().err
 
@@ -226,12 +226,12 @@ def test_timeouts_must_be_positive_seconds(value, capsys):
 def test_reload_applies_a_good_config_and_keeps_the_previous_one_when_bad(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="inventory_guard_exporter")
     config = tmp_path / "exporter.yaml"
-    config.write_text("listen: 127.0.0.1:9464\nstate: [/a.sqlite]\n")
+    config.write_text("listen: 127.0.0.1:9464\njournals: [/a.sqlite]\n")
     args = build_parser().parse_args(["--config", str(config)])
     running = load_config(args)
-    app = MetricsApp(StateCollector(Targets(paths=tuple(running.state)), running.busy_timeout_seconds))
+    app = MetricsApp(StateCollector(Targets(paths=tuple(running.journals)), running.busy_timeout_s))
 
-    config.write_text("listen: 127.0.0.1:9999\nstate: [/b.sqlite]\nopenmetrics: true\nbusy_timeout_seconds: 2\n")
+    config.write_text("listen: 127.0.0.1:9999\njournals: [/b.sqlite]\nopenmetrics: true\nbusy_timeout_s: 2\n")
     running = reload(args, running, app)
     assert app.collector.targets == Targets(paths=("/b.sqlite",))
     assert app.collector.busy_timeout_s == 2
@@ -239,7 +239,7 @@ def test_reload_applies_a_good_config_and_keeps_the_previous_one_when_bad(tmp_pa
     assert running.listen == "127.0.0.1:9464"  # still the address it listens on
     assert "SIGHUP: listen 127.0.0.1:9999 needs a restart; still serving 127.0.0.1:9464" in caplog.text
 
-    config.write_text("state: [/c.sqlite]\nbogus: 1\n")
+    config.write_text("journals: [/c.sqlite]\nbogus: 1\n")
     assert reload(args, running, app) is running
     assert app.collector.targets == Targets(paths=("/b.sqlite",))
     assert "SIGHUP: configuration not reloaded from" in caplog.text

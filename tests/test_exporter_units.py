@@ -85,13 +85,17 @@ def test_nothing_to_watch_is_an_error(capsys):
     ("yaml_text", "complaint"),
     [
         ("state_dir: [/x]\n", "state_dir: Extra inputs are not permitted"),
-        ("state_dirs: /var/lib/bots/*/guard.sqlite\n", "state_dirs: Input should be a valid list"),
-        ("state: ['']\n", "state: paths must not be empty"),
-        ("listen: 9464\nstate: [/x]\n", "listen: Input should be a valid string"),
-        ("listen: '9464'\nstate: [/x]\n", "listen: listen address '9464' must be host:port"),
+        ("journal_globs: /var/lib/bots/*/guard.sqlite\n", "journal_globs: Input should be a valid list"),
+        ("journals: ['']\n", "journals: paths must not be empty"),
+        ("listen: 9464\njournals: [/x]\n", "listen: Input should be a valid string"),
+        ("listen: '9464'\njournals: [/x]\n", "listen: listen address '9464' must be host:port"),
         ("- just\n- a list\n", "must be a mapping"),
         ("listen: [unclosed\n", "not valid YAML"),
-        ("busy_timeout_seconds: 0\nstate: [/x]\n", "busy_timeout_seconds: Input should be greater than 0"),
+        ("busy_timeout_s: 0\njournals: [/x]\n", "busy_timeout_s: Input should be greater than 0"),
+        # keys of earlier versions name their new names
+        ("state: [/x]\n", "state: was renamed to journals"),
+        ("state_dirs: [/x]\n", "state_dirs: was renamed to journal_globs"),
+        ("journals: [/x]\nbusy_timeout_seconds: 2\n", "busy_timeout_seconds: was renamed to busy_timeout_s"),
     ],
 )
 def test_config_errors_name_the_file_and_key(tmp_path, capsys, yaml_text, complaint):
@@ -101,6 +105,14 @@ def test_config_errors_name_the_file_and_key(tmp_path, capsys, yaml_text, compla
     assert code == 2
     assert str(config) in err or "command line" in err
     assert complaint in err
+
+
+@pytest.mark.parametrize(("old", "new"), [("--state", "--journal"), ("--state-glob", "--journal-glob")])
+def test_an_option_of_an_earlier_version_names_its_new_name(capsys, old, new):
+    with pytest.raises(SystemExit) as stop:
+        main([old, "/x.sqlite"])
+    assert stop.value.code == 2
+    assert f"{old} was renamed to {new}" in capsys.readouterr().err
 
 
 def test_missing_config_file_is_reported(tmp_path, capsys):
@@ -183,13 +195,13 @@ def test_series_without_a_value_yet_are_omitted(tmp_path):
 def test_registering_the_collector_reads_no_database():
     class Exploding(Targets):
         def resolve(self):
-            raise AssertionError("a state file was resolved at registration")
+            raise AssertionError("a journal was resolved at registration")
 
     registry = CollectorRegistry()
     registry.register(StateCollector(Exploding(paths=("/x",))))  # describe() only
 
 
-def test_unreadable_files_are_state_up_0_and_the_others_are_served(tmp_path, caplog):
+def test_unreadable_files_are_journal_up_0_and_the_others_are_served(tmp_path, caplog):
     write_raw_journal(tmp_path / "good.sqlite", "good", {"m": "c"})
     (tmp_path / "corrupt.sqlite").write_bytes(b"not a database" * 100)
     (tmp_path / "empty.sqlite").write_bytes(b"")
@@ -202,15 +214,15 @@ def test_unreadable_files_are_state_up_0_and_the_others_are_served(tmp_path, cap
 
     samples = parse_samples(render_text(collector.families()))
 
-    up = {dict(labels)["path"]: v for (name, labels), v in samples.items() if name.endswith("_state_up")}
+    up = {dict(labels)["path"]: v for (name, labels), v in samples.items() if name.endswith("_journal_up")}
     assert up == {str(tmp_path / f"{p}.sqlite"): (1 if p == "good" else 0) for p in paths}
     assert series(samples, "inventory_guard_confirmed_position", bot="good", connector="c", market="m") == 10.5
     log = caplog.text
-    assert "corrupt.sqlite (bot unknown) unreadable, exporting state_up 0: file is not a database" in log
-    assert "empty.sqlite (bot unknown) unreadable, exporting state_up 0: not an inventory-guard journal" in log
+    assert "corrupt.sqlite (bot unknown) unreadable, exporting journal_up 0: file is not a database" in log
+    assert "empty.sqlite (bot unknown) unreadable, exporting journal_up 0: not an inventory-guard journal" in log
     assert "unsupported journal schema_version '3'" in log
     assert "bot name 'good' is already exported from" in log
-    assert "missing.sqlite (bot unknown) unreadable, exporting state_up 0: file does not exist" in log
+    assert "missing.sqlite (bot unknown) unreadable, exporting journal_up 0: file does not exist" in log
 
 
 def test_a_schema_version_1_journal_is_exported_exactly_as_today_under_todays_names(tmp_path):
@@ -242,5 +254,5 @@ def test_problems_are_logged_when_they_start_and_end_not_every_scrape(tmp_path, 
     assert "(bot b) readable again" in caplog.text
     path.unlink()
     samples = parse_samples(render_text(collector.families()))
-    # once read, a file keeps its bot label while unreadable, so its state_up series does not change identity
-    assert series(samples, "inventory_guard_exporter_state_up", bot="b", path=str(path)) == 0
+    # once read, a file keeps its bot label while unreadable, so its journal_up series does not change identity
+    assert series(samples, "inventory_guard_exporter_journal_up", bot="b", path=str(path)) == 0

@@ -321,14 +321,14 @@ def test_the_replay_cli_exits_2_with_the_message_and_no_traceback(tmp_path, name
 
 EXPORTER_CASES = [
     ("latin1", b"log_level: caf\xe9\n", "not UTF-8 text"),
-    ("utf16", "state: [/x]\n".encode("utf-16"), "it looks like UTF-16"),
-    ("nested", b"state: " + b"[" * 3000 + b"]" * 3000 + b"\n", "nested deeper than 32 levels"),
-    ("duplicate", b"state: [/x]\nstate: [/y]\n", "duplicate key 'state'"),
-    ("bool as number", b"state: [/x]\nbusy_timeout_seconds: true\n", "busy_timeout_seconds: Input should be a valid number"),
-    ("int as bool", b"state: [/x]\nopenmetrics: 1\n", "openmetrics: Input should be a valid boolean"),
-    ("octal", b"state: [/x]\nbusy_timeout_seconds: 010\n", "busy_timeout_seconds: 010 is ambiguous"),
-    ("huge int", b"state: [/x]\nbusy_timeout_seconds: " + BIG.encode() + b"\n", "busy_timeout_seconds: an integer of 5000"),
-    ("huge exponent", b"state: [/x]\nbusy_timeout_seconds: 1.0e+1000000\n", "busy_timeout_seconds: Input should be"),
+    ("utf16", "journals: [/x]\n".encode("utf-16"), "it looks like UTF-16"),
+    ("nested", b"journals: " + b"[" * 3000 + b"]" * 3000 + b"\n", "nested deeper than 32 levels"),
+    ("duplicate", b"journals: [/x]\njournals: [/y]\n", "duplicate key 'journals'"),
+    ("bool as number", b"journals: [/x]\nbusy_timeout_s: true\n", "busy_timeout_s: Input should be a valid number"),
+    ("int as bool", b"journals: [/x]\nopenmetrics: 1\n", "openmetrics: Input should be a valid boolean"),
+    ("octal", b"journals: [/x]\nbusy_timeout_s: 010\n", "busy_timeout_s: 010 is ambiguous"),
+    ("huge int", b"journals: [/x]\nbusy_timeout_s: " + BIG.encode() + b"\n", "busy_timeout_s: an integer of 5000"),
+    ("huge exponent", b"journals: [/x]\nbusy_timeout_s: 1.0e+1000000\n", "busy_timeout_s: Input should be"),
 ]
 
 

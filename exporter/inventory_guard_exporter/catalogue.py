@@ -112,7 +112,7 @@ HISTOGRAMS: dict[str, str] = {
     "fill_confirmation_seconds": "Time from a fill's arrival to its confirmation by a balance snapshot.",
 }
 
-EXPORTER_STATE_UP = "inventory_guard_exporter_state_up"
-EXPORTER_STATE_UP_HELP = "1 when the state file was read in this scrape, 0 when it is missing, locked or unreadable."
+EXPORTER_JOURNAL_UP = "inventory_guard_exporter_journal_up"
+EXPORTER_JOURNAL_UP_HELP = "1 when the journal was read in this scrape, 0 when it is missing, locked or unreadable."
 EXPORTER_SCRAPE_DURATION = "inventory_guard_exporter_scrape_duration_seconds"
-EXPORTER_SCRAPE_DURATION_HELP = "Time spent reading all state files and building their metrics in this scrape."
+EXPORTER_SCRAPE_DURATION_HELP = "Time spent reading all journals and building their metrics in this scrape."

@@ -28,16 +28,27 @@ def seconds(text: str) -> float:
     return value
 
 
+# Options of earlier versions -> their names now: given, they stop the start with a message naming the new one.
+RENAMED_OPTIONS = {"--state": "--journal", "--state-glob": "--journal-glob"}
+
+
+class _Renamed(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was renamed to {RENAMED_OPTIONS[option_string]}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="inventory-guard-exporter",
         description="Prometheus exporter for inventory-guard journals (read-only, next to one or more bots). "
                     "SIGHUP re-reads --config and keeps serving.",
     )
-    p.add_argument("--state", action="append", default=[], metavar="PATH", help="a bot's journal (repeatable)")
-    p.add_argument("--state-glob", action="append", default=[], metavar="GLOB",
-                   help="glob of journals, expanded at every scrape (repeatable; same as state_dirs in --config)")
-    p.add_argument("--config", metavar="YAML", help="YAML config (listen, state, state_dirs, openmetrics, ...)")
+    p.add_argument("--journal", action="append", default=[], metavar="PATH", help="a bot's journal (repeatable)")
+    p.add_argument("--journal-glob", action="append", default=[], metavar="GLOB",
+                   help="glob of journals, expanded at every scrape (repeatable; same as journal_globs in --config)")
+    for old in RENAMED_OPTIONS:
+        p.add_argument(old, action=_Renamed, nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--config", metavar="YAML", help="YAML config (listen, journals, journal_globs, openmetrics, ...)")
     p.add_argument("--listen", metavar="HOST:PORT", help=f"address to serve on (default {DEFAULT_LISTEN})")
     p.add_argument("--openmetrics", action="store_true", default=None,
                    help="answer in OpenMetrics whenever the client offers it (default: only if it insists)")
@@ -55,19 +66,19 @@ def load_config(args: argparse.Namespace) -> ExporterConfig:
     """The YAML file (if any), then the command line on top: paths add up, single values override."""
     config = validate(load_yaml(args.config), args.config) if args.config else ExporterConfig()
     merged = config.model_dump()
-    merged["state"] += args.state
-    merged["state_dirs"] += args.state_glob
+    merged["journals"] += args.journal
+    merged["journal_globs"] += args.journal_glob
     for key in ("listen", "openmetrics", "log_level"):
         if getattr(args, key) is not None:
             merged[key] = getattr(args, key)
     config = validate(merged, "command line")
-    if not config.state and not config.state_dirs:
-        raise ConfigError("nothing to watch: give --state PATH (repeatable), --state-glob GLOB or a --config file")
+    if not config.journals and not config.journal_globs:
+        raise ConfigError("nothing to watch: give --journal PATH (repeatable), --journal-glob GLOB or a --config file")
     return config
 
 
 def targets_of(config: ExporterConfig) -> Targets:
-    return Targets(paths=tuple(config.state), globs=tuple(config.state_dirs))
+    return Targets(paths=tuple(config.journals), globs=tuple(config.journal_globs))
 
 
 def reload(args: argparse.Namespace, running: ExporterConfig, app: MetricsApp) -> ExporterConfig:
@@ -82,7 +93,7 @@ def reload(args: argparse.Namespace, running: ExporterConfig, app: MetricsApp) -
         log.error("SIGHUP: configuration not reloaded%s, still serving the previous one: %s", source, exc)
         return running
     targets = targets_of(config)
-    app.collector.configure(targets, config.busy_timeout_seconds)
+    app.collector.configure(targets, config.busy_timeout_s)
     app.prefer_openmetrics = config.openmetrics
     logging.getLogger().setLevel(config.log_level)
     if config.listen != running.listen:
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     targets = targets_of(config)
-    app = MetricsApp(StateCollector(targets, config.busy_timeout_seconds), prefer_openmetrics=config.openmetrics)
+    app = MetricsApp(StateCollector(targets, config.busy_timeout_s), prefer_openmetrics=config.openmetrics)
     host, port = config.address
     try:
         server = ExporterHTTPServer(

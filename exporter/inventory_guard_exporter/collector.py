@@ -1,8 +1,8 @@
-"""The scrape: read every state file now, export what could be read, and say which files could not.
+"""The scrape: read every journal now, export what could be read, and say which files could not.
 
 ``StateCollector`` is a prometheus_client custom collector (``describe``/``collect``) and also offers
 ``families()`` for the fast text renderer. Nothing is read at start-up or between scrapes; a file that is missing,
-locked, corrupt or has the wrong schema yields ``inventory_guard_exporter_state_up 0`` for that file while every
+locked, corrupt or has the wrong schema yields ``inventory_guard_exporter_journal_up 0`` for that file while every
 other bot is exported normally. Problems are logged when they start, change and end, not on every scrape.
 """
 
@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import Metric
 
 from inventory_guard_exporter import catalogue
 from inventory_guard_exporter.families import Family, Labels, assemble, bot_samples
-from inventory_guard_exporter.reader import StateUnavailable, read_state
+from inventory_guard_exporter.reader import JournalUnreadable, read_state
 from inventory_guard_exporter.render import to_client_metrics
 from inventory_guard_exporter.targets import Targets
 
@@ -30,7 +30,7 @@ class StateCollector:
     def __init__(self, targets: Targets, busy_timeout_s: float = 0.5):
         self._watch = (targets, busy_timeout_s)  # replaced as one value, so a scrape never mixes old and new
         self._lock = threading.Lock()
-        self._bot_of_path: dict[str, str] = {}  # last bot name read from a path: labels its state_up when unreadable
+        self._bot_of_path: dict[str, str] = {}  # last bot name read from a path: its journal_up label when unreadable
         self._problem_of_path: dict[str, str] = {}  # path -> current problem ("" when readable), for logging
 
     @property
@@ -66,9 +66,9 @@ class StateCollector:
                 state = read_state(path, busy_timeout_s)
                 other = served_by.get(state.bot)
                 if other is not None:
-                    raise StateUnavailable(f"bot name {state.bot!r} is already exported from {other}")
+                    raise JournalUnreadable(f"bot name {state.bot!r} is already exported from {other}")
                 samples = bot_samples(state)
-            except StateUnavailable as exc:
+            except JournalUnreadable as exc:
                 bot = self._note_problem(path, str(exc))
                 up = 0
             except (ValueError, TypeError, ArithmeticError, KeyError) as exc:
@@ -79,10 +79,10 @@ class StateCollector:
                 per_bot.append(samples)
                 bot = self._note_ok(path, state.bot)
                 up = 1
-            up_samples.append((catalogue.EXPORTER_STATE_UP, Labels({"bot": bot, "path": path}), (), up))
+            up_samples.append((catalogue.EXPORTER_JOURNAL_UP, Labels({"bot": bot, "path": path}), (), up))
         families = assemble(per_bot)
         families.append(
-            Family(catalogue.EXPORTER_STATE_UP, "gauge", catalogue.EXPORTER_STATE_UP_HELP, up_samples)
+            Family(catalogue.EXPORTER_JOURNAL_UP, "gauge", catalogue.EXPORTER_JOURNAL_UP_HELP, up_samples)
         )
         elapsed = time.perf_counter() - started
         families.append(
@@ -97,7 +97,7 @@ class StateCollector:
 
     def _empty_families(self) -> list[Family]:
         families = assemble([])
-        families.append(Family(catalogue.EXPORTER_STATE_UP, "gauge", catalogue.EXPORTER_STATE_UP_HELP))
+        families.append(Family(catalogue.EXPORTER_JOURNAL_UP, "gauge", catalogue.EXPORTER_JOURNAL_UP_HELP))
         families.append(Family(catalogue.EXPORTER_SCRAPE_DURATION, "gauge", catalogue.EXPORTER_SCRAPE_DURATION_HELP))
         return families
 
@@ -106,7 +106,7 @@ class StateCollector:
             bot = self._bot_of_path.get(path, UNKNOWN_BOT)
             if self._problem_of_path.get(path) != problem:
                 self._problem_of_path[path] = problem
-                log.warning("state %s (bot %s) unreadable, exporting state_up 0: %s", path, bot, problem)
+                log.warning("journal %s (bot %s) unreadable, exporting journal_up 0: %s", path, bot, problem)
         return bot
 
     def _note_ok(self, path: str, bot: str) -> str:
@@ -116,7 +116,7 @@ class StateCollector:
             if previous != "":
                 self._problem_of_path[path] = ""
                 if previous is None:
-                    log.info("state %s (bot %s) readable", path, bot)
+                    log.info("journal %s (bot %s) readable", path, bot)
                 else:
-                    log.warning("state %s (bot %s) readable again", path, bot)
+                    log.warning("journal %s (bot %s) readable again", path, bot)
         return bot

@@ -6,8 +6,10 @@ unknown keys are an error; the file is read as strict YAML like the guard's conf
 YAML 1.2 scalars — see ``strict_yaml``)::
 
     listen: 127.0.0.1:9464
-    state_dirs:
+    journal_globs:
       - /var/lib/bots/*/guard.sqlite
+
+A key renamed since an earlier version (``RENAMED_KEYS``) is an error naming its new name.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from inventory_guard_exporter.vendor import strict_yaml
 from inventory_guard_exporter.vendor.strict_yaml import RejectedLiteral
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
+# Keys of earlier versions -> their names now (the journals are called journals everywhere, durations end in _s).
+RENAMED_KEYS = {"state": "journals", "state_dirs": "journal_globs", "busy_timeout_seconds": "busy_timeout_s"}
 
 
 class ConfigError(Exception):
@@ -51,14 +55,14 @@ class ExporterConfig(BaseModel):
     listen: str = Field(DEFAULT_LISTEN, description=(
         "`host:port` to serve on; `[::1]:9464` for IPv6. The host is required: binding beyond loopback "
         "(`0.0.0.0:9464`) is an explicit choice."))
-    state: list[str] = Field(default_factory=list, description=(
-        "Explicit state files (journals); a missing one is reported as `state_up 0`, not dropped."))
-    state_dirs: list[str] = Field(default_factory=list, description=(
-        "Glob patterns of state files, expanded at every scrape (a new bot shows up without a restart)."))
+    journals: list[str] = Field(default_factory=list, description=(
+        "Journal paths; a missing one is reported as `journal_up 0`, not dropped."))
+    journal_globs: list[str] = Field(default_factory=list, description=(
+        "Glob patterns of journals, expanded at every scrape (a new bot shows up without a restart)."))
     openmetrics: bool = Field(False, strict=True, description=(  # true/false, not 1 or "yes"
         "`true`: answer OpenMetrics whenever the client offers it (else only when it insists)."))
-    busy_timeout_seconds: float = Field(0.5, gt=0, le=60, strict=True, description=(  # a number, not `true`
-        "How long a scrape waits for a locked journal before reporting it as `state_up 0` (seconds)."))
+    busy_timeout_s: float = Field(0.5, gt=0, le=60, strict=True, description=(  # a number, not `true`
+        "How long a scrape waits for a locked journal before reporting it as `journal_up 0` (seconds)."))
     log_level: str = Field("INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`.")
 
     @field_validator("*", mode="before")
@@ -74,7 +78,7 @@ class ExporterConfig(BaseModel):
         parse_listen(value)
         return value
 
-    @field_validator("state", "state_dirs")
+    @field_validator("journals", "journal_globs")
     @classmethod
     def _no_empty_paths(cls, value: list[str]) -> list[str]:
         if any(not v.strip() for v in value):
@@ -102,6 +106,9 @@ def _describe(error: ValidationError) -> str:
 
 
 def validate(data: dict, source: str) -> ExporterConfig:
+    renamed = [f"  {old}: was renamed to {new}" for old, new in RENAMED_KEYS.items() if old in data]
+    if renamed:
+        raise ConfigError(f"{source}: invalid exporter configuration:\n" + "\n".join(renamed))
     try:
         return ExporterConfig.model_validate(data)
     except ValidationError as exc:
@@ -118,5 +125,5 @@ def load_yaml(path: str) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the config must be a mapping of keys (listen, state, state_dirs, ...)")
+        raise ConfigError(f"{path}: the config must be a mapping of keys (listen, journals, journal_globs, ...)")
     return data

@@ -56,8 +56,8 @@ _COUNTERS_SQL = "SELECT market, name, labels, value FROM market_counters ORDER B
 _HISTOGRAMS_SQL = "SELECT market, name, buckets, sum, count FROM market_histograms ORDER BY name, market"
 
 
-class StateUnavailable(Exception):
-    """The state file cannot be read right now (missing, locked, corrupt, wrong schema); ``str()`` says why."""
+class JournalUnreadable(Exception):
+    """The journal cannot be read right now (missing, locked, corrupt, wrong schema); ``str()`` says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,26 +77,26 @@ def read_only_uri(path: str | os.PathLike[str]) -> str:
 
 
 def read_state(path: str, busy_timeout_s: float = 0.5) -> BotState:
-    """Read ``path`` in one read transaction; raise ``StateUnavailable`` with a one-line reason on any failure."""
+    """Read ``path`` in one read transaction; raise ``JournalUnreadable`` with a one-line reason on any failure."""
     _check_regular_file(path)
     try:
         con = sqlite3.connect(
             read_only_uri(path), uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
-        raise StateUnavailable(_explain(exc, busy_timeout_s)) from exc
+        raise JournalUnreadable(_explain(exc, busy_timeout_s)) from exc
     try:
         con.execute("BEGIN")
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         version = meta.get("schema_version")
         if version not in SUPPORTED_SCHEMA_VERSIONS:
-            raise StateUnavailable(
+            raise JournalUnreadable(
                 f"unsupported journal schema_version {version!r} (this exporter reads "
                 f"{' and '.join(map(repr, SUPPORTED_SCHEMA_VERSIONS))})"
             )
         bot = meta.get("bot")
         if not bot:
-            raise StateUnavailable("journal meta has no 'bot' name")
+            raise JournalUnreadable("journal meta has no 'bot' name")
         markets = con.execute(_V1_MARKETS_SQL if version == "1" else _MARKETS_SQL).fetchall()
         counters = con.execute(_COUNTERS_SQL).fetchall()
         if version == "1":
@@ -104,7 +104,7 @@ def read_state(path: str, busy_timeout_s: float = 0.5) -> BotState:
         histograms = con.execute(_HISTOGRAMS_SQL).fetchall()
         return BotState(path=path, bot=bot, markets=markets, counters=counters, histograms=histograms)
     except sqlite3.Error as exc:
-        raise StateUnavailable(_explain(exc, busy_timeout_s)) from exc
+        raise JournalUnreadable(_explain(exc, busy_timeout_s)) from exc
     finally:
         con.close()  # closing ends the read transaction; nothing was written
 
@@ -127,14 +127,14 @@ def _check_regular_file(path: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise StateUnavailable("file does not exist") from None
+        raise JournalUnreadable("file does not exist") from None
     except PermissionError as exc:
-        raise StateUnavailable(f"cannot stat the file: {exc.strerror}{_PERMISSION_HINT}") from None
+        raise JournalUnreadable(f"cannot stat the file: {exc.strerror}{_PERMISSION_HINT}") from None
     except OSError as exc:
-        raise StateUnavailable(f"cannot stat the file: {exc.strerror or exc}") from None
+        raise JournalUnreadable(f"cannot stat the file: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), f"a file of type {stat.S_IFMT(mode):#o}")
-        raise StateUnavailable(f"not a regular file: it is {kind}; only regular files are read as journals")
+        raise JournalUnreadable(f"not a regular file: it is {kind}; only regular files are read as journals")
 
 
 def _explain(exc: sqlite3.Error, busy_timeout_s: float) -> str:

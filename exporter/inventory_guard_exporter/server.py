@@ -1,7 +1,7 @@
 """HTTP endpoints: ``/metrics`` (text format, OpenMetrics on request, gzip when accepted) and ``/healthz``.
 
-``/healthz`` answers 200 while the process serves requests; it does not read state files (their health is the
-``inventory_guard_exporter_state_up`` metric). GET and HEAD are answered; HEAD gets the same headers, no body.
+``/healthz`` answers 200 while the process serves requests; it does not read journals (their health is the
+``inventory_guard_exporter_journal_up`` metric). GET and HEAD are answered; HEAD gets the same headers, no body.
 
 How connections are served (the numbers are the defaults, see exporter/README.md):
 
@@ -142,7 +142,7 @@ class SharedScrape:
             result = self._build()
             failed = False
         except Exception:
-            log.exception("failed to read the state files for /metrics")
+            log.exception("failed to read the journals for /metrics")
         finally:  # also on BaseException, so waiters are never stranded
             with self._changed:
                 self._building = False

@@ -1,8 +1,8 @@
-"""Which state files to read: explicit paths plus glob patterns expanded at every scrape.
+"""Which journals to read: explicit paths plus glob patterns expanded at every scrape.
 
 Globs are expanded at scrape time so a bot added to a fleet directory appears without restarting the exporter;
-an explicit path is always listed, so a missing file shows up as ``state_up 0`` rather than disappearing. Every
-match is listed, directories and FIFOs included: the reader reports those as ``state_up 0`` with the reason.
+an explicit path is always listed, so a missing file shows up as ``journal_up 0`` rather than disappearing. Every
+match is listed, directories and FIFOs included: the reader reports those as ``journal_up 0`` with the reason.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Targets:
         result: list[str] = []
         candidates = list(self.paths)
         for pattern in self.globs:
-            candidates.extend(sorted(glob.glob(os.path.expanduser(pattern))))  # a non-file match is state_up 0
+            candidates.extend(sorted(glob.glob(os.path.expanduser(pattern))))  # a non-file match is journal_up 0
         for path in candidates:
             path = os.path.abspath(os.path.expanduser(path))
             key = os.path.realpath(path)

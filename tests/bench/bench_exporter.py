@@ -72,7 +72,7 @@ class Exporter:
     def __init__(self, paths: list[Path]):
         args = [sys.executable, "-m", "inventory_guard_exporter", "--listen", "127.0.0.1:0"]
         for p in paths:
-            args += ["--state", str(p)]
+            args += ["--journal", str(p)]
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()  # the startup line comes first
         match = re.search(r"serving (http://\S+)/metrics", line)

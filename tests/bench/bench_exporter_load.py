@@ -236,7 +236,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         (path,) = write_fleet(Path(scratch), 1, args.markets)
         servers = [("exporter", [sys.executable, "-m", "inventory_guard_exporter", "--listen", "127.0.0.1:0",
-                                 "--state", str(path), "--request-timeout", "2"])]
+                                 "--journal", str(path), "--request-timeout", "2"])]
         if not args.no_reference:
             servers.append(("reference: http.server, backlog 5", [sys.executable, "-c", REFERENCE, str(path)]))
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.clients} simultaneous scrapes of a "

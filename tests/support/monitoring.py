@@ -299,7 +299,7 @@ class Stack:
             sys.executable, "-m", "inventory_guard_exporter", "--listen", f"127.0.0.1:{self.exporter_port}"
         ]
         for path in self.state_paths:
-            exporter_argv += ["--state", str(path)]
+            exporter_argv += ["--journal", str(path)]
         self._process("exporter", exporter_argv)
         self._process("alertmanager", [
             self.binaries["alertmanager"], "--config.file=alertmanager.yml", "--storage.path=alertmanager-data",

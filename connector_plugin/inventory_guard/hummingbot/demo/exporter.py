@@ -35,7 +35,7 @@ def start_exporter(journal: Path, port: int, out) -> Optional[subprocess.Popen]:
         print(f"demo: metrics not served: 127.0.0.1:{port} is in use", file=out)
         return None
     try:
-        return subprocess.Popen([sys.executable, "-m", "inventory_guard_exporter", "--state", str(journal),
+        return subprocess.Popen([sys.executable, "-m", "inventory_guard_exporter", "--journal", str(journal),
                                  "--listen", f"127.0.0.1:{port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     except OSError as exc:
