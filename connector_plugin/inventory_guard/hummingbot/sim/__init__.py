@@ -5,7 +5,7 @@ from .exchange import SimExchange, VenueConfig, VenueError  # noqa: F401 (no hum
 
 
 def __getattr__(name):  # the connector parts import hummingbot: load them on first use
-    if name in ("SimClobExchange", "SimVenueEvent", "TradeStatusEvent", "TradeFailedEvent", "UserStreamEvent",
+    if name in ("SimClobExchange", "SimVenueEvent", "TradeStatusEvent", "SimTradeFailedEvent", "UserStreamEvent",
                 "BalanceSnapshotEvent", "CONNECTOR_NAME"):
         from . import connector
         return getattr(connector, name)

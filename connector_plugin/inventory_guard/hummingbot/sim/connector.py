@@ -19,7 +19,7 @@ nothing of the adapter; the adapter side listens (``demo.link_trade_statuses``):
   trade of ours, as the venue's user channel reports it (``MATCHED``, ``MINED``, ``RETRYING``, ``CONFIRMED``,
   ``FAILED``); ``trade_id`` is the id the fill carried (as a string). Reported once per (trade id, status), from the
   websocket or, when a ``CONFIRMED`` / ``FAILED`` notice was lost, from the REST trade history of a tracked order.
-* ``SimVenueEvent.TradeFailed`` (``TradeFailedEvent``) and ``add_trade_failed_listener(cb)``: a trade the venue
+* ``SimVenueEvent.TradeFailed`` (``SimTradeFailedEvent``) and ``add_trade_failed_listener(cb)``: a trade the venue
   matched (and reported as a fill) later FAILED. Reported once per trade id, with its ``FAILED`` status.
 * ``SimVenueEvent.UserStreamDisconnected`` / ``UserStreamReconnected`` (``UserStreamEvent``) and
   ``add_user_stream_listener(cb)``: the private websocket dropped / came back. A reconnect is reported before
@@ -100,8 +100,9 @@ class TradeReport:
 
 
 @dataclass(frozen=True)
-class TradeFailedEvent(TradeReport):
-    """The trade FAILED: its fill will never settle."""
+class SimTradeFailedEvent(TradeReport):
+    """The trade FAILED: its fill will never settle. (The venue's report; the adapter's own payload, which a connector
+    triggers for the guard, is ``inventory_guard.hummingbot.events.TradeFailedEvent``.)"""
 
 
 @dataclass(frozen=True)
@@ -533,13 +534,13 @@ class SimClobExchange(ExchangePyBase):
         if status == "FAILED" and tid not in self._failed_reported:
             self._failed_reported.add(tid)
             self.sim_stats["trade_failures_reported"] += 1
-            self._notify(self._trade_failed_listeners, SimVenueEvent.TradeFailed, TradeFailedEvent(**fields))
+            self._notify(self._trade_failed_listeners, SimVenueEvent.TradeFailed, SimTradeFailedEvent(**fields))
 
     # ------------------------------------------------------------------ hooks
     def add_trade_status_listener(self, callback: Callable[[TradeStatusEvent], None]) -> None:
         self._trade_status_listeners.append(callback)
 
-    def add_trade_failed_listener(self, callback: Callable[[TradeFailedEvent], None]) -> None:
+    def add_trade_failed_listener(self, callback: Callable[[SimTradeFailedEvent], None]) -> None:
         self._trade_failed_listeners.append(callback)
 
     def add_user_stream_listener(self, callback: Callable[[UserStreamEvent], None]) -> None:
