@@ -1,5 +1,6 @@
 """The reconciliation rule inventory-guard used before settlement evidence (kept only as the benchmark's
-reference; verbatim from the earlier core, persistence removed).
+reference; from the earlier core, persistence removed, names as today's: its fields ``head`` and ``held``, one letter
+apart with different meanings, are ``kept_back`` and ``held``).
 
 Pending fills of one market, with running sums and an O(1) index for reconciling a snapshot's move.
 
@@ -10,17 +11,17 @@ ever added to the clean region, up to and including itself. For the fills in the
 sum of the run up to fill ``g`` is ``g.cum - base - tombstones_before(g)``, so "the earliest fill whose run sums to
 X" is a dict lookup of ``cum == base + X + tombstones``.
 
-The book's order is arrival order: ``[head buys][clean region]``.
+The book's order is arrival order: ``[kept-back buys][clean region]``.
 
 * clean region — fills exactly as they arrived. Fills removed from its middle (failed trades) leave *tombstones*
-  (seq, signed amount) so run sums stay computable; the head advancing past them forgets them.
-* head buys — buys kept back by an ambiguous reconciliation (possibly partly confirmed), and the *held* buys a
+  (seq, signed amount) so run sums stay computable; the kept-back region advancing past them forgets them.
+* kept-back buys — buys kept back by an ambiguous reconciliation (possibly partly confirmed), and the *held* buys a
   force reconcile took out of the effective position. The API has most likely shown them already, so a run may
   explain a move with them or without them. All buys, so their running sums increase strictly and a short scan
   finds a match among them; the age-out bounds how many there are.
 
 Safety rule (conservative exposure never under-counts): a reconciliation drops every sell of the matched run but
-drops buys only up to ``max(move, 0)``, oldest first (head buys first). Whatever subset of the pending fills really
+drops buys only up to ``max(move, 0)``, oldest first (kept-back buys first). Whatever subset of the pending fills really
 settled, its buys are at least ``move`` (its sells are at least 0), so no buy the API has not shown is dropped. When
 the run holds only buys this confirms it whole; when it mixes sides, the newest buys of it stay pending (an
 over-count of effective and conservative exposure until a later move shows them or they age out — never an
@@ -47,7 +48,7 @@ class PendingFill:
     arrived: Decimal  # arrival time, monotonic within the book
     seq: int
     cum: Decimal  # running signed total of the book up to and including this fill (as added)
-    head: bool = False  # kept back by an ambiguous reconciliation (lives in the head-buys region)
+    kept_back: bool = False  # kept back by an ambiguous reconciliation (lives in the kept-back region)
     held: bool = False  # a buy a force reconcile took out of effective but keeps in conservative exposure
     reserved: Decimal = ZERO  # what this fill took from its order's reservation (given back if it never settles)
     settled_at: None = None  # the earlier rule had no settlement notices
@@ -58,12 +59,12 @@ class PendingFill:
 
     def to_list(self) -> list:
         return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, str(self.cum),
-                self.head, self.held, str(self.reserved)]
+                self.kept_back, self.held, str(self.reserved)]
 
     @classmethod
     def from_list(cls, row: list) -> "PendingFill":
-        trade_id, order_id, side, amount, arrived, seq, cum, head, held, reserved = row
-        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head, held,
+        trade_id, order_id, side, amount, arrived, seq, cum, kept_back, held, reserved = row
+        return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), kept_back, held,
                    Decimal(reserved))
 
 
@@ -130,8 +131,8 @@ class PendingBook:
         self.pending_fill_sells = zero  # sum of pending sell amounts
         self.held_buys = zero  # sum of held buys (see force_clear)
         self.held_count = 0
-        self.head_buys = zero  # sum of the head-buys region
-        self.head_count = 0
+        self.kept_back_buys = zero  # sum of the kept-back region
+        self.kept_back_count = 0
         self.total = ZERO  # cum of the last fill added
         self.base = ZERO  # cum just before the clean region's first fill
         self.next_seq = 0
@@ -197,14 +198,14 @@ class PendingBook:
         fills = list(self.fills.values())
         self.__init__(self.zero)
         for fill in fills:
-            if fill.side == "buy":  # held buys live in the head region: kept back, matched with or without
+            if fill.side == "buy":  # held buys live in the kept-back region: kept back, matched with or without
                 held = PendingFill(fill.key, "buy", fill.amount, fill.arrived, self.next_seq, ZERO,
-                                   head=True, held=True, reserved=fill.reserved)
+                                   kept_back=True, held=True, reserved=fill.reserved)
                 self.next_seq += 1
                 self.fills[held.key] = held
                 self._count(held, +1)
-                self.head_buys += held.amount
-                self.head_count += 1
+                self.kept_back_buys += held.amount
+                self.kept_back_count += 1
         return [fill for fill in fills if fill.side == "sell"]
 
     def reconcile(self, move: Decimal) -> list[Removed]:
@@ -214,7 +215,7 @@ class PendingBook:
         end = self._shortest_prefix(move)
         if end is None:
             return []
-        end_in_clean_region = not end.head
+        end_in_clean_region = not end.kept_back
         prefix = []
         for fill in self.fills.values():
             prefix.append(fill)
@@ -233,7 +234,7 @@ class PendingBook:
                 removed.append(Removed(fill, fill.amount, True))
             else:
                 part, budget = budget, ZERO
-                self._keep_in_head(fill, fill.amount - part)
+                self._keep_back(fill, fill.amount - part)
                 if part:
                     removed.append(Removed(fill, part, False))
         if end_in_clean_region:
@@ -245,7 +246,7 @@ class PendingBook:
     # --- internals ---------------------------------------------------------------------------------------------
 
     def _live_clean(self, fill: PendingFill) -> bool:
-        return not fill.head and self.fills.get(fill.key) is fill
+        return not fill.kept_back and self.fills.get(fill.key) is fill
 
     def _count(self, fill: PendingFill, sign: int) -> None:
         self._add_amount(fill, sign * fill.amount)
@@ -261,13 +262,13 @@ class PendingBook:
             self.pending_fill_buys += delta
 
     def _uncount(self, fill: PendingFill) -> bool:
-        """Take a fill that left the book out of the sums; True when it was in the head-buys region (the clean
+        """Take a fill that left the book out of the sums; True when it was in the kept-back region (the clean
         region's index and tombstones are the caller's business)."""
         self._count(fill, -1)
-        if fill.head:
-            self.head_buys -= fill.amount
-            self.head_count -= 1
-        return fill.head
+        if fill.kept_back:
+            self.kept_back_buys -= fill.amount
+            self.kept_back_count -= 1
+        return fill.kept_back
 
     def _pop_front(self) -> None:
         key, fill = self.fills.popitem(last=False)
@@ -286,45 +287,45 @@ class PendingBook:
         if not self._uncount(fill):
             self.index.forget_front(fill, self._live_clean)
 
-    def _keep_in_head(self, fill: PendingFill, amount: Decimal) -> None:
+    def _keep_back(self, fill: PendingFill, amount: Decimal) -> None:
         self._add_amount(fill, amount - fill.amount)
-        if fill.head:
-            self.head_buys -= fill.amount - amount
+        if fill.kept_back:
+            self.kept_back_buys -= fill.amount - amount
         else:
             self.index.forget_front(fill, self._live_clean)
-            fill.head = True
-            self.head_buys += amount
-            self.head_count += 1
+            fill.kept_back = True
+            self.kept_back_buys += amount
+            self.kept_back_count += 1
         fill.amount = amount
 
     def _shortest_prefix(self, move: Decimal) -> PendingFill | None:
         """Where the run of fills that explains ``move`` ends (None: nothing explains it).
 
-        Head buys were kept back by an earlier ambiguous match, most likely because the API had already shown
-        them; so a clean-region run may explain the move either with the head buys or without them. The run that
+        Kept-back buys were kept back by an earlier ambiguous match, most likely because the API had already shown
+        them; so a clean-region run may explain the move either with the kept-back buys or without them. The run that
         ends first wins. Which run is chosen never affects safety: the budget rule in ``reconcile`` does.
         """
-        # 1. inside the head buys: strictly increasing prefix sums
+        # 1. inside the kept-back buys: strictly increasing prefix sums
         running = ZERO
-        last_head = None
-        if self.head_count and move > 0:
+        last_kept = None
+        if self.kept_back_count and move > 0:
             for fill in self.fills.values():
-                if not fill.head:
+                if not fill.kept_back:
                     break
                 running += fill.amount
-                last_head = fill
+                last_kept = fill
                 if running >= move:
                     break
             if running == move:
-                return last_head
-        # 2. in the clean region, with the head buys counted and (when there are any) without them
-        with_head = self._clean_prefix(self.base + move - self.head_buys)
-        if not self.head_count:
-            return with_head
-        without_head = self._clean_prefix(self.base + move)
-        if with_head is None or (without_head is not None and without_head.seq < with_head.seq):
-            return without_head
-        return with_head
+                return last_kept
+        # 2. in the clean region, with the kept-back buys counted and (when there are any) without them
+        with_kept = self._clean_prefix(self.base + move - self.kept_back_buys)
+        if not self.kept_back_count:
+            return with_kept
+        without_kept = self._clean_prefix(self.base + move)
+        if with_kept is None or (without_kept is not None and without_kept.seq < with_kept.seq):
+            return without_kept
+        return with_kept
 
     def _clean_prefix(self, target: Decimal) -> PendingFill | None:
         """The first clean-region fill whose cum, corrected for tombstones before it, equals ``target``."""
