@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 RUNBOOK = "alert_rules/README.md"
 MARKET = "bot, connector, market"
-# The reasons the host adapter refuses an order for without a gate check (the core's inventory_guard.events
+# The reasons the host adapter blocks an order for without a gate check (the core's inventory_guard.events
 # HOST_REASONS; tests/test_block_reasons.py checks they are equal): such orders are answered, not checked.
 HOST_REASONS = ("guard_error", "invalid_size", "unknown_market")
 
@@ -97,7 +97,7 @@ def _m(name: str, selector: str = "") -> str:
 def position_alerts(s: RuleSettings) -> list[Alert]:
     where = "{{ $labels.bot }}/{{ $labels.connector }}/{{ $labels.market }}"
     blocked_buys = _m("orders_blocked_total", 'side="buy"')
-    host_refused_buys = _m("orders_blocked_total", f'side="buy",reason=~"{"|".join(HOST_REASONS)}"')
+    host_blocked_buys = _m("orders_blocked_total", f'side="buy",reason=~"{"|".join(HOST_REASONS)}"')
     return [
         Alert(
             "InventoryGuardPhantomFillDrift",
@@ -173,15 +173,15 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
         ),
         Alert(
             "InventoryGuardBuysBlocked",
-            # blocked buys / buys answered (the gate's checks, and the adapter's refusals made without one)
+            # blocked buys / buys answered (the gate's checks, and the adapter's blocks made without one)
             f"sum by ({MARKET}) (rate({blocked_buys}[{s.blocked_window}]))"
             f" / sum by ({MARKET}) (rate({_m('orders_checked_total', 'side=\"buy\"')}[{s.blocked_window}])"
-            f" or rate({host_refused_buys}[{s.blocked_window}]))"
+            f" or rate({host_blocked_buys}[{s.blocked_window}]))"
             f" > {s.blocked_buy_ratio:g}",
             s.blocked_for,
             "warning",
             f"{{{{ $value | humanizePercentage }}}} of buy orders blocked on {where}",
-            f"More than {s.blocked_buy_ratio:.0%} of buy orders were refused over {s.blocked_window}: the bot cannot "
+            f"More than {s.blocked_buy_ratio:.0%} of buy orders were blocked over {s.blocked_window}: the bot cannot "
             "quote its bid side (limit reached, snapshot stale, halted, a guard fault, invalid sizes or an unguarded "
             "pair).",
         ),

@@ -101,7 +101,7 @@ def confirmations() -> dashboard.Panel:
 
 
 def blocked_orders() -> dashboard.Panel:
-    return bars("Blocked orders by reason", "Orders the guard refused, by its gate's check or by the adapter without "
+    return bars("Blocked orders by reason", "Orders the guard blocked, by its gate's check or by the adapter without "
                 "one, per interval.", "none", 12).with_target(
         query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
               market_legend("{{side}} {{reason}}"))

@@ -67,7 +67,7 @@ def health_stats() -> list:
 
 def activity_panels() -> list:
     return [
-        bars("Blocked orders by reason", "Orders the guard refused, by its gate's check or by the adapter without "
+        bars("Blocked orders by reason", "Orders the guard blocked, by its gate's check or by the adapter without "
              "one, per interval, by side and reason.", "none", 12)
         .with_target(query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
                            market_legend("{{side}} {{reason}}"))),

@@ -310,14 +310,14 @@ def test_buys_are_resized_down_to_the_limit_then_blocked(g, caplog):
     assert g.counter("orders_resized", side="buy") == 1
 
 
-def test_an_order_the_host_refused_is_counted_with_the_gates_blocks(g):
-    """order_refused (written by the host adapter): a block with the host's reason, recorded as a decision; no
+def test_an_order_the_host_blocked_is_counted_with_the_gates_blocks(g):
+    """order_blocked (written by the host adapter): a block with the host's reason, recorded as a decision; no
     state changes and no check is counted."""
     g.snapshot(1, "50")
     before = g.state
-    out = g.send(t=2, type="order_refused", side="buy", reason="guard_error")
+    out = g.send(t=2, type="order_blocked", side="buy", reason="guard_error")
     assert out.decision == (False, D("0.00"), "guard_error") and out.changed == () and out.touched == ("m",)
-    g.send(t=3, type="order_refused", side="sell", reason="invalid_size")
+    g.send(t=3, type="order_blocked", side="sell", reason="invalid_size")
     assert g.counter("orders_blocked", side="buy", reason="guard_error") == 1
     assert g.counter("orders_blocked", side="sell", reason="invalid_size") == 1
     assert g.counter("orders_checked") == 0
@@ -325,10 +325,10 @@ def test_an_order_the_host_refused_is_counted_with_the_gates_blocks(g):
 
 
 @pytest.mark.parametrize("reason", ["position_limit", "halted", "oops"])
-def test_an_order_refused_names_one_of_the_hosts_reasons(g, reason):
+def test_an_order_blocked_names_one_of_the_hosts_reasons(g, reason):
     """The gate's reasons come only from its checks."""
     with pytest.raises(InvalidEvent, match="reason: expected one of guard_error, unknown_market, invalid_size"):
-        g.send(t=1, type="order_refused", side="buy", reason=reason)
+        g.send(t=1, type="order_blocked", side="buy", reason=reason)
 
 
 def test_a_resize_is_rounded_down_and_blocked_below_min_order_size():

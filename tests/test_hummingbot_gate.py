@@ -14,7 +14,7 @@ from support.hummingbot import (
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
-REFUSED = "InventoryGuardRefusal"
+BLOCKED = "InventoryGuardBlocked"
 
 
 def _bridge(conns, clock, cfg, **kw):
@@ -63,7 +63,7 @@ async def _twap_buy(max_position: str, total_duration: int):
 
 
 # ------------------------------------------------------------------------------------------------ every path
-def test_direct_connector_calls_are_gated_and_a_refused_id_gets_the_failure_event():
+def test_direct_connector_calls_are_gated_and_a_blocked_id_gets_the_failure_event():
     from hummingbot.core.data_type.common import OrderType
 
     async def run():
@@ -71,8 +71,8 @@ def test_direct_connector_calls_are_gated_and_a_refused_id_gets_the_failure_even
         failed, keep = failures(ex)
         ids = [ex.buy(BIN_PAIR, D("1.5"), OrderType.LIMIT, D("100")) for _ in range(3)]
         await asyncio.sleep(0.05)
-        assert [p[2] for p in ex.placed] == [D("1.5"), D("0.5")]       # whole, resized, refused
-        assert [(e.order_id, e.error_type) for e in failed] == [(ids[2], REFUSED)]
+        assert [p[2] for p in ex.placed] == [D("1.5"), D("0.5")]       # whole, resized, blocked
+        assert [(e.order_id, e.error_type) for e in failed] == [(ids[2], BLOCKED)]
         assert ids[2] not in ex.in_flight_orders                      # Hummingbot's failed-order path
         assert bridge.state(bridge.market_id(BIN, BIN_PAIR)).open_buy_reservations == D("2")
         del keep
@@ -230,7 +230,7 @@ def test_hedge_mode_long_and_short_are_separate_exposures():
         await asyncio.sleep(0.05)
         assert [(p[3].name, p[2], p[5]) for p in ex.placed] == [
             ("SELL", D("1"), PositionAction.CLOSE), ("BUY", D("0.5"), PositionAction.CLOSE)]
-        assert len(failed) == 2 and {e.error_type for e in failed} == {REFUSED}
+        assert len(failed) == 2 and {e.error_type for e in failed} == {BLOCKED}
         assert bridge.state("BTC-USDT:long").open_sell_reservations == 1
         assert bridge.state("BTC-USDT:short").open_sell_reservations == D("0.5")
         del keep
@@ -252,7 +252,7 @@ def test_oneway_short_is_normal_and_reduce_only_orders_pass_while_faulted():
         op = PositionAction.OPEN
         ex.buy(BIN_PAIR, D("0.4"), OrderType.LIMIT, D("100"), position_action=op)     # reduces the short
         ex.buy(BIN_PAIR, D("2"), OrderType.LIMIT, D("100"), position_action=op)       # only 0.6 reduces
-        ex.sell(BIN_PAIR, D("0.1"), OrderType.LIMIT, D("100"), position_action=op)    # adds exposure: refused
+        ex.sell(BIN_PAIR, D("0.1"), OrderType.LIMIT, D("100"), position_action=op)    # adds exposure: blocked
         ex.buy(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"), position_action=PositionAction.CLOSE)   # reduce-only
         await asyncio.sleep(0.05)
         assert [(p[3].name, p[2]) for p in ex.placed] == [("BUY", D("0.4")), ("BUY", D("0.6")), ("BUY", D("1"))]
@@ -318,9 +318,9 @@ def test_balance_requests_are_rate_limited_for_a_phantom_fill():
     asyncio.run(run())
 
 
-# ------------------------------------------------------------------------------------------------ counting refusals
-def test_every_refusal_reaches_orders_blocked_total_by_reason(tmp_path):
-    """Issue 11: the refusals the adapter makes without the gate are journaled through the core port and served by
+# ------------------------------------------------------------------------------------------------ counting blocks
+def test_every_block_reaches_orders_blocked_total_by_reason(tmp_path):
+    """Issue 11: the blocks the adapter makes without the gate are journaled through the core port and served by
     the exporter as orders_blocked_total{reason}, beside the gate's own; an unguarded pair of the connector counts
     under its first market."""
     from hummingbot.core.data_type.common import OrderType

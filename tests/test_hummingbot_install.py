@@ -63,9 +63,9 @@ def _paper_binance():
     return paper
 
 
-def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_refusals(hb_env, caplog):
+def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_blocks(hb_env, caplog):
     """The conf and shim `init` writes, loaded by Hummingbot's own V2 loader, on a real ``binance_paper_trade``
-    ``PaperTradeExchange`` with Hummingbot's default paper balance: orders are placed, resized and refused, and the
+    ``PaperTradeExchange`` with Hummingbot's default paper balance: orders are placed, resized and blocked, and the
     paper BTC balance never passes the limit."""
     import asyncio
     import time
@@ -121,7 +121,7 @@ def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_refusals
     assert len(sold) == 3                                      # sells placed and filled on paper
     assert Decimal("0.1") in bought.values(), bought           # buys placed and filled in full ...
     assert len([a for a in bought.values() if 0 < a < Decimal("0.1")]) >= 2, bought     # ... and resized
-    assert len(bought) < strat.sent["buy"]                     # refused buys never reached the connector
+    assert len(bought) < strat.sent["buy"]                     # blocked buys never reached the connector
     assert counter(counters, "orders_resized", side="buy") >= 2
     assert counter(counters, "orders_blocked", side="buy", reason="position_limit") >= 2
     assert Decimal("1.1") <= peak <= limit                     # towards the limit, never past it

@@ -76,20 +76,20 @@ def _clock(paper, strat):
     return clock
 
 
-def test_script_buys_resized_then_refused_at_the_limit(hb_env, caplog):
+def test_script_buys_resized_then_blocked_at_the_limit(hb_env, caplog):
     async def run():
         paper = make_paper()
         strat = _make(paper, direct_buys=[D(3), D(3), D(3)])
         with caplog.at_level(logging.WARNING):
             await drive(_clock(paper, strat), 10)
-        assert all(strat.ids)                                            # 3 ok, 3 -> 2, then refused:
-        assert strat.failed == [(strat.ids[2], "InventoryGuardRefusal")]  # the refused id got the failure event
+        assert all(strat.ids)                                            # 3 ok, 3 -> 2, then blocked:
+        assert strat.failed == [(strat.ids[2], "InventoryGuardBlocked")]  # the blocked id got the failure event
         assert paper.get_balance("HBOT") == D(5)
         st = strat.inventory_guard.state(MKT)
         assert st.confirmed == D(5) and st.conservative_exposure == D(5) and st.open_buy_reservations == 0
         msgs = [r.getMessage() for r in caplog.records]
         assert any("resized BUY HBOT-USDT" in m and "from 3 to 2" in m for m in msgs)
-        assert any("refused BUY 3 HBOT-USDT" in m and "position_limit" in m for m in msgs)
+        assert any("blocked BUY 3 HBOT-USDT" in m and "position_limit" in m for m in msgs)
         status = strat.format_status()
         assert "Inventory guard" in status and "Exposure" in status and MKT in status
         await strat.on_stop()
@@ -118,7 +118,7 @@ def test_broken_guard_blocks_buys_and_strategy_keeps_ticking(hb_env, caplog):
         bridge.guard.apply = broken
         with caplog.at_level(logging.WARNING):
             await drive(_clock(paper, strat), 8)
-        assert strat.failed == [(strat.ids[0], "InventoryGuardRefusal")] and paper.get_balance("HBOT") == D(0)
+        assert strat.failed == [(strat.ids[0], "InventoryGuardBlocked")] and paper.get_balance("HBOT") == D(0)
         assert strat.ticks >= 6                                          # kept ticking
         assert MKT in bridge.faulted
         assert any(r.levelno >= logging.ERROR and "BLOCKED" in r.getMessage() for r in caplog.records)

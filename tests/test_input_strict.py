@@ -93,7 +93,7 @@ def test_the_journal_refuses_unstorable_text_from_a_host_too(tmp_path):
 @pytest.mark.parametrize("value, message", [
     ('["fill"]', "type: expected a string, got list"), ('{"a":1}', "type: expected a string, got dict"),
     ("3", "type: expected a string, got int"), ("null", "type: required"), ('"warp"', "type: unknown event type"),
-    ('"halt"', "type: unknown event type"), ('"order_refused"', "type: unknown event type"),  # host adapter only
+    ('"halt"', "type: unknown event type"), ('"order_blocked"', "type: unknown event type"),  # host adapter only
 ])
 def test_a_type_that_is_not_a_known_string_is_one_answer(value, message):
     assert error_of('{"t":2,"type":%s,"market":"m"}' % value).startswith(message)

@@ -33,7 +33,7 @@ def random_events(n: int, seed: int = 1):
     for i in range(n):
         t += rnd.random()
         kind = rnd.choice(["fill", "fill", "snapshot", "check", "order_open", "order_closed", "tick", "trade_failed",
-                           "order_refused"])
+                           "order_blocked"])
         side = rnd.choice(["buy", "sell"])
         market = rnd.choice(["m", "small"])
         if kind == "fill":
@@ -47,8 +47,8 @@ def random_events(n: int, seed: int = 1):
             events.append(ev(t=t, type="order_open", market=market, order_id=f"O{i}", side=side, size="3"))
         elif kind == "order_closed":
             events.append(parse_event({"t": t, "type": "order_closed", "order_id": f"O{rnd.randint(0, i)}"}))
-        elif kind == "order_refused":
-            events.append(ev(t=t, type="order_refused", market=market, side=side,
+        elif kind == "order_blocked":
+            events.append(ev(t=t, type="order_blocked", market=market, side=side,
                              reason=rnd.choice(["guard_error", "unknown_market", "invalid_size"])))
         elif kind == "tick":
             events.append(parse_event({"t": t, "type": "tick"}))

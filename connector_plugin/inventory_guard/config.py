@@ -129,7 +129,7 @@ class GuardConfig(_Keys):
         Decimal("0.01"), "Quantity step: quantities are quantized to it and allowed sizes rounded down to it (set it "
                          "to the venue's base increment, e.g. 0.00001 for BTC).", per_market=True)
     min_order_size: NonNegativeDecimal = _key(
-        Decimal("0"), "A resized order smaller than this is refused instead.", per_market=True)
+        Decimal("0"), "A resized order smaller than this is blocked instead.", per_market=True)
     pending_fill_max_age_s: PositiveDecimal = _key(
         Decimal("30"), "The settlement window (seconds): a pending fill that a snapshot taken this long after its "
                        "arrival does not show is dropped as a phantom (aged out, with a warning). Set it to what the "

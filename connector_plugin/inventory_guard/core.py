@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
-    Check, Event, Fill, FillSettled, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, OrderRefused, Resume,
+    Check, Event, Fill, FillSettled, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, OrderBlocked, Resume,
     Snapshot, Tick, TradeFailed,
 )
 from .gate import Decision, decide
@@ -397,8 +397,8 @@ class Guard:
             book.bump("orders_resized", side=event.side)
         return decision
 
-    def _order_refused(self, event: OrderRefused, step: _Step) -> Decision:
-        """The host refused an order without a check: counted with the gate's blocks (the host logged it)."""
+    def _order_blocked(self, event: OrderBlocked, step: _Step) -> Decision:
+        """The host blocked an order without a check: counted with the gate's blocks (the host logged it)."""
         book = self._book(self._market_config(event.market), step)
         book.clock = self._advance(event.t)
         book.bump("orders_blocked", side=event.side, reason=event.reason)
@@ -505,7 +505,7 @@ class Guard:
         OrderOpen: _order_open,
         OrderClosed: _order_closed,
         Check: _check,
-        OrderRefused: _order_refused,
+        OrderBlocked: _order_blocked,
         Tick: _tick,
         TradeFailed: _trade_failed,
         FillSettled: _fill_settled,

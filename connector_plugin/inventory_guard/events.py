@@ -32,8 +32,8 @@ class BlockReason(StrEnum):
     INSUFFICIENT_INVENTORY = "insufficient_inventory"
     SNAPSHOT_STALE = "snapshot_stale"
     HALTED = "halted"
-    # decided by the host adapter without the gate, and reported with OrderRefused
-    GUARD_ERROR = "guard_error"  # the guard itself failed: the market is latched, orders adding exposure refused
+    # decided by the host adapter without the gate, and reported with OrderBlocked
+    GUARD_ERROR = "guard_error"  # the guard itself failed: the market is latched, orders adding exposure blocked
     UNKNOWN_MARKET = "unknown_market"  # a pair the guard does not guard, on a guarded connector
     INVALID_SIZE = "invalid_size"  # not a positive finite size, below size_increment, or rounded to 0 by the venue
 
@@ -109,15 +109,15 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRefused:
-    """The host adapter refused an order without a Check (one of ``HOST_REASONS``): counted in ``orders_blocked``.
+class OrderBlocked:
+    """The host adapter blocked an order without a Check (one of ``HOST_REASONS``): counted in ``orders_blocked``.
     Written by the host adapter only."""
 
     t: Decimal
     market: str
     side: Side
     reason: BlockReason
-    type: str = field(default="order_refused", init=False, repr=False)
+    type: str = field(default="order_blocked", init=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +162,7 @@ class Resume:
 
 
 Event = Union[
-    Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, OrderRefused, Tick, TradeFailed, FillSettled, Halt,
+    Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, OrderBlocked, Tick, TradeFailed, FillSettled, Halt,
     Resume,
 ]
 
@@ -352,11 +352,11 @@ def _check(f: _Fields) -> Check:
     return Check(t=f.time(), market=f.text("market"), side=f.side(), size=f.size())
 
 
-def _order_refused(f: _Fields) -> OrderRefused:
+def _order_blocked(f: _Fields) -> OrderBlocked:
     reason = f.text("reason")
     if reason not in HOST_REASONS:
         raise InvalidEvent(f"reason: expected one of {', '.join(HOST_REASONS)}, got {show(reason)}")
-    return OrderRefused(t=f.time(), market=f.text("market"), side=f.side(), reason=BlockReason(reason))
+    return OrderBlocked(t=f.time(), market=f.text("market"), side=f.side(), reason=BlockReason(reason))
 
 
 def _tick(f: _Fields) -> Tick:
@@ -386,7 +386,7 @@ _PARSERS = {
     "order_open": _order_open,
     "order_closed": _order_closed,
     "check": _check,
-    "order_refused": _order_refused,
+    "order_blocked": _order_blocked,
     "tick": _tick,
     "trade_failed": _trade_failed,
     "fill_settled": _fill_settled,
@@ -394,9 +394,9 @@ _PARSERS = {
     "resume": _resume,
 }
 
-# The replay CLI's public contract accepts exactly these; halt, resume and order_refused are written by the host
+# The replay CLI's public contract accepts exactly these; halt, resume and order_blocked are written by the host
 # adapter only.
-REPLAY_TYPES = frozenset(_PARSERS) - {"halt", "resume", "order_refused"}
+REPLAY_TYPES = frozenset(_PARSERS) - {"halt", "resume", "order_blocked"}
 
 
 def event_to_dict(event: Event) -> dict:

@@ -5,7 +5,7 @@ The exporter and any other reader open the database read-only and use only ``met
 
 ``meta``               key/value: ``schema_version`` ("2"), ``bot`` (the bot label), ``created_at`` (epoch s).
 ``events``             every accepted input event, in order: ``seq``, ``t`` (event time, s), ``type``, ``body`` (JSON,
-                       decimals as strings) and, for checks and order_refused, ``decision`` (JSON
+                       decimals as strings) and, for checks and order_blocked, ``decision`` (JSON
                        ``{"allowed","size","reason"}``; ``reason``: an ``events.BlockReason``).
 ``checkpoints``        serialized core state after event ``seq`` (restart = newest checkpoint + the events after it).
 ``market_state``       one row per market, rewritten in the same transaction as the event that changed it.

@@ -102,7 +102,7 @@ COUNTERS: tuple[CounterSpec, ...] = (
                 "applied one's (an out-of-order answer)."),
     CounterSpec("force_reconciles", "Forced reconciliations to the exchange balance, by reason.", ("reason",), REASONS),
     CounterSpec("orders_checked", "Order checks answered by the gate, by side.", ("side",), SIDES),
-    CounterSpec("orders_blocked", "Orders refused, by side and reason: by the gate's check, or by the host adapter "
+    CounterSpec("orders_blocked", "Orders blocked, by side and reason: by the gate's check, or by the host adapter "
                 "without one.", ("reason", "side"),
                 tuple({"reason": r, "side": side} for r in BLOCK_REASONS for side in ("buy", "sell"))),
     CounterSpec("orders_resized", "Orders allowed with a reduced size, by side.", ("side",), SIDES),

@@ -19,7 +19,7 @@ Columns: breach steps (true exposure = settled + unsettled real buys + open buy 
 venue rejects them; no-phantom runs); share
 of market-steps where effective differs from the truth (settled + unsettled real fills, over the trades whose
 websocket message has arrived) and the mean |error|; share
-of steps where conservative exposure is above the true exposure; buy and sell volume refused that a perfect tracker
+of steps where conservative exposure is above the true exposure; buy and sell volume blocked that a perfect tracker
 (the truth, with the same stale-snapshot rule) would allow; microseconds per guard event.
 """
 
@@ -338,7 +338,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("inventory_guard").setLevel(logging.CRITICAL)
     header = ("| venue | phantoms | rule | breach steps | oversells | effective wrong | mean abs error | "
-              "conservative above truth | buy refused | sell refused | us/event |")
+              "conservative above truth | buy blocked | sell blocked | us/event |")
     print(f"{args.runs} runs x {args.duration:.0f} s per row, 2 markets, limit {LIMIT}\n")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")

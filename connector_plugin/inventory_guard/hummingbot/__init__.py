@@ -6,7 +6,7 @@ Public API (what a script, a controller or the demo uses)::
     bridge = GuardBridge(config, {"binance": connector}, journal_path="data/ig.sqlite",
                          markets={"binance": ["BTC-USDT"]}, clock=None).attach()
     connector.buy(...)            # every order on an attached (Python) connector passes the gate: placed, resized,
-                                  # or refused (its id gets the connector's MarketOrderFailureEvent)
+                                  # or blocked (its id gets the connector's MarketOrderFailureEvent)
     bridge.check("binance", "BTC-USDT", "buy", Decimal("0.5"), position_action=None) -> Decision(allowed, size, reason)
     bridge.on_tick(ts)            # Tick, restore sync (first tick), paper snapshots, balance requests, reconciles
     bridge.status_rows() / bridge.format_status()                              # per-market table

@@ -3,8 +3,8 @@
 * ``markets.MarketMap`` — which guard market an order, fill or balance belongs to (per asset on spot, per
   contract on perpetuals, long/short legs in HEDGE mode);
 * ``core_port.CorePort`` — the one door to the core / journal (typed ``Core`` interface) and its clock;
-* ``faults.FaultLatch`` — fail closed: a failure latches the market, orders adding exposure are refused;
-* ``connector_gate.ConnectorGate`` — every order entering a guarded connector is placed, resized or refused;
+* ``faults.FaultLatch`` — fail closed: a failure latches the market, orders adding exposure are blocked;
+* ``connector_gate.ConnectorGate`` — every order entering a guarded connector is placed, resized or blocked;
 * ``snapshots.SnapshotFeed`` — REST / websocket balances and positions as snapshots, and balance requests for
   fills waiting for one;
 * ``reservations.Reservations`` — open orders and executor budgets as reservations, synced with what the
@@ -189,7 +189,7 @@ class GuardBridge:
 
     # ------------------------------------------------------------------ fail closed
     def fault(self, market: Optional[str], what: str, exc: BaseException):
-        """Latch ``market`` (every market when None) as faulted: orders adding exposure are refused until resume."""
+        """Latch ``market`` (every market when None) as faulted: orders adding exposure are blocked until resume."""
         self.core.fault(market, what, exc, markets=[r.market for r in self.map.all_refs()])
 
     _fault = fault
@@ -212,12 +212,12 @@ class GuardBridge:
             return self.gate.decide(route, Decimal(amount))
         except Exception as exc:
             self._fault(route.ref.market, "checking an order", exc)
-            return self.gate.refusal(route.ref.market, route.side, E.BlockReason.GUARD_ERROR)
+            return self.gate.block(route.ref.market, route.side, E.BlockReason.GUARD_ERROR)
 
     def place(self, connector_name: str, side: str, trading_pair: str, amount, order_type, price, kwargs: dict,
               send: Callable[[Decimal], str]) -> str:
         """Gate one order and place it with ``send(size)`` (the strategy-level gate for connectors that cannot be
-        wrapped). Returns the order id, of a failing order when refused."""
+        wrapped). Returns the order id, of a failing order when blocked."""
         return self.gate.place(connector_name, self.connectors[connector_name], send, side, trading_pair, amount,
                                order_type, price, kwargs)
 

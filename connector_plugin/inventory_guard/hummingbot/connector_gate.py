@@ -1,21 +1,21 @@
 """The connector gate: the safety boundary. Every order that enters a guarded connector passes here, whoever placed
 it (the script's ``buy()``/``sell()``, ``buy_with_specific_market``, a direct ``connector.buy``, any executor at any
-time, controllers): it is placed whole, resized (quantized by the connector) or refused.
+time, controllers): it is placed whole, resized (quantized by the connector) or blocked.
 
 * Python connectors (every ``ExchangePyBase`` / ``PerpetualDerivativePyBase``): the instance's ``buy``/``sell`` are
   wrapped. Hummingbot's ``buy_with_specific_market`` reaches them through ``ConnectorBase.c_buy`` -> ``self.buy``.
 * Cython connectors (paper trade) have no instance attributes: the guarded strategy gates its own
   ``buy_with_specific_market``/``sell_with_specific_market`` instead (script orders and executors go through them);
   a direct ``connector.buy`` on such a connector is not gated.
-* Every refusal is counted in the core's ``orders_blocked`` (by side and ``BlockReason``): the gate's own blocks by
-  its check, the refusals made here without it (``guard_error``, ``unknown_market``, ``invalid_size``) by an
-  ``OrderRefused`` event. An order for a pair the guard does not guard is counted under the first market (by id) its
+* Every block is counted in the core's ``orders_blocked`` (by side and ``BlockReason``): the gate's own blocks by
+  its check, the blocks made here without it (``guard_error``, ``unknown_market``, ``invalid_size``) by an
+  ``OrderBlocked`` event. An order for a pair the guard does not guard is counted under the first market (by id) its
   connector guards: a metric needs a guarded market's labels; the log line names the pair.
-* A refused order follows Hummingbot's failed-order path: the caller gets an order id, and that id receives the
-  ``MarketOrderFailureEvent`` the connector emits for a rejected order (``error_type`` ``InventoryGuardRefusal``),
+* A blocked order follows Hummingbot's failed-order path: the caller gets an order id, and that id receives the
+  ``MarketOrderFailureEvent`` the connector emits for a rejected order (``error_type`` ``InventoryGuardBlocked``),
   from the event loop, after the call returned, so an executor retries or stops as on a venue rejection.
 * Orders that only reduce exposure (``position_action`` CLOSE, a sell against a perpetual long, a buy against a
-  short) are never refused for the limit, also while the market is faulted. A faulted market refuses every order
+  short) are never blocked for the limit, also while the market is faulted. A faulted market blocks every order
   that adds exposure.
 * An executor's own order is checked with its approved budget taken out of the exposure (the order uses the room
   the budget held); what it places is taken from the budget.
@@ -35,7 +35,7 @@ from inventory_guard.core import Decision
 from inventory_guard.events import BlockReason, InvalidEvent
 
 from .core_port import CorePort
-from .events import REFUSAL_ERROR_TYPE
+from .events import BLOCKED_ERROR_TYPE
 from .markets import MarketMap, Route
 from .reservations import Reservations
 from .translate import executor_context
@@ -46,11 +46,11 @@ D0 = Decimal(0)
 NAN = Decimal("NaN")
 
 
-class InventoryGuardRefusal(Exception):
-    """The exception a refused order fails with (its class name is the failure event's ``error_type``)."""
+class InventoryGuardBlocked(Exception):
+    """The exception a blocked order fails with (its class name is the failure event's ``error_type``)."""
 
 
-assert InventoryGuardRefusal.__name__ == REFUSAL_ERROR_TYPE
+assert InventoryGuardBlocked.__name__ == BLOCKED_ERROR_TYPE
 
 
 class ConnectorGate:
@@ -62,17 +62,17 @@ class ConnectorGate:
 
     # ------------------------------------------------------------------ decisions
     def decide(self, route: Route, amount: Decimal) -> Decision:
-        """Place, resize or refuse one order of ``route``. Never raises: an internal error latches the market and
-        refuses what adds exposure."""
+        """Place, resize or block one order of ``route``. Never raises: an internal error latches the market and
+        blocks what adds exposure."""
         market, side = route.ref.market, route.side
         amount = Decimal(amount)
         if amount <= 0 or not amount.is_finite():
-            return self.refusal(market, side, BlockReason.INVALID_SIZE)
+            return self.block(market, side, BlockReason.INVALID_SIZE)
         if route.reduce_only:
             return Decision(True, amount)
         reduce_room = self._reduce_room(route)
         if amount <= reduce_room:
-            return Decision(True, amount)        # only reduces the exposure: never refused for the limit
+            return Decision(True, amount)        # only reduces the exposure: never blocked for the limit
         adds = side == "buy" or self._allows_short(market)
         if market in self.core.faulted:
             if not adds:
@@ -80,26 +80,26 @@ class ConnectorGate:
             room = self._round(market, reduce_room)
             if room > 0:
                 return Decision(True, room, BlockReason.GUARD_ERROR)
-            return self.refusal(market, side, BlockReason.GUARD_ERROR)
+            return self.block(market, side, BlockReason.GUARD_ERROR)
         try:
             return self.core.check(market, side, amount)
-        except InvalidEvent as exc:              # e.g. below size_increment: refuse this order, the guard is fine
-            log.warning("inventory-guard: %s %s %s refused: %s", side, amount, market, exc)
-            return self.refusal(market, side, BlockReason.INVALID_SIZE)
+        except InvalidEvent as exc:              # e.g. below size_increment: block this order, the guard is fine
+            log.warning("inventory-guard: %s %s %s blocked: %s", side, amount, market, exc)
+            return self.block(market, side, BlockReason.INVALID_SIZE)
         except Exception as exc:
             self.core.fault(market, f"checking a {side}", exc)
-            return self.refusal(market, side, BlockReason.GUARD_ERROR) if adds else Decision(True, amount)
+            return self.block(market, side, BlockReason.GUARD_ERROR) if adds else Decision(True, amount)
 
     def unknown_market(self, connector_name: str, trading_pair: str, side: str, amount) -> Decision:
-        """Refuse an order for a pair the guard does not guard; counted under the connector's first market."""
-        log.error("inventory-guard refused %s %s %s on %s: %s (the guard does not know this pair)", side.upper(),
+        """Block an order for a pair the guard does not guard; counted under the connector's first market."""
+        log.error("inventory-guard blocked %s %s %s on %s: %s (the guard does not know this pair)", side.upper(),
                   amount, trading_pair, connector_name, BlockReason.UNKNOWN_MARKET)
         refs = self.map.refs_for(connector_name) or self.map.all_refs()
-        return self.refusal(min(r.market for r in refs), side, BlockReason.UNKNOWN_MARKET)
+        return self.block(min(r.market for r in refs), side, BlockReason.UNKNOWN_MARKET)
 
-    def refusal(self, market: str, side: str, reason: BlockReason) -> Decision:
-        """A refusal made without the gate's check, reported to the core (which counts it in orders_blocked)."""
-        self.core.refused(market, side, reason)
+    def block(self, market: str, side: str, reason: BlockReason) -> Decision:
+        """A block made without the gate's check, reported to the core (which counts it in orders_blocked)."""
+        self.core.blocked(market, side, reason)
         return Decision(False, D0, reason)
 
     def _reduce_room(self, route: Route) -> Decimal:
@@ -130,12 +130,12 @@ class ConnectorGate:
     # ------------------------------------------------------------------ placing
     def place(self, connector_name: str, conn, send: Callable[[Decimal], str], side: str, trading_pair: str,
               amount, order_type, price, kwargs: dict) -> str:
-        """Gate one order; ``send(size)`` places it. Returns the order id (of the failing order when refused)."""
+        """Gate one order; ``send(size)`` places it. Returns the order id (of the failing order when blocked)."""
         amount = Decimal(amount)
         route = self.map.route(connector_name, trading_pair, side, kwargs.get("position_action"))
         if route is None:
             self.unknown_market(connector_name, trading_pair, side, amount)
-            return self.refuse(conn, side, trading_pair, amount, order_type, price, kwargs,
+            return self.fail_blocked(conn, side, trading_pair, amount, order_type, price, kwargs,
                                BlockReason.UNKNOWN_MARKET)
         token = self.reservations.suspend_budget(executor_context.get(), route)
         placed = D0
@@ -147,11 +147,11 @@ class ConnectorGate:
             if size <= 0:
                 reason = why = decision.reason
                 if decision.allowed:                  # the connector's own step rounds the allowed size to 0
-                    reason = self.refusal(route.ref.market, route.side, BlockReason.INVALID_SIZE).reason
+                    reason = self.block(route.ref.market, route.side, BlockReason.INVALID_SIZE).reason
                     why = f"{reason} (the connector rounds the allowed {decision.size} to 0)"
-                log.warning("inventory-guard refused %s %s %s on %s (market %s): %s", side.upper(), amount,
+                log.warning("inventory-guard blocked %s %s %s on %s (market %s): %s", side.upper(), amount,
                             trading_pair, connector_name, route.ref.market, why)
-                return self.refuse(conn, side, trading_pair, amount, order_type, price, kwargs, reason)
+                return self.fail_blocked(conn, side, trading_pair, amount, order_type, price, kwargs, reason)
             if size < amount and decision.reason:     # reason None: only rounded to size_increment
                 log.warning("inventory-guard resized %s %s on %s (market %s) from %s to %s: %s", side.upper(),
                             trading_pair, connector_name, route.ref.market, amount, size, decision.reason)
@@ -169,7 +169,7 @@ class ConnectorGate:
         except Exception:
             return size
 
-    def refuse(self, conn, side: str, trading_pair: str, amount: Decimal, order_type, price, kwargs: dict,
+    def fail_blocked(self, conn, side: str, trading_pair: str, amount: Decimal, order_type, price, kwargs: dict,
                reason: str) -> str:
         """A new order id whose failure the connector reports from the event loop (Hummingbot's own path for an
         order rejected before it reached the venue)."""
@@ -180,7 +180,7 @@ class ConnectorGate:
                                                max_id_len=getattr(conn, "client_order_id_max_length", None))
         except Exception:
             order_id = get_new_client_order_id(side == "buy", trading_pair)
-        exc = InventoryGuardRefusal(f"inventory-guard refused {side} {amount} {trading_pair}: {reason}")
+        exc = InventoryGuardBlocked(f"inventory-guard blocked {side} {amount} {trading_pair}: {reason}")
         safe_ensure_future(_fail(conn, order_id, side, trading_pair, amount, order_type, price, kwargs, exc))
         return order_id
 
@@ -240,9 +240,9 @@ async def _fail(conn, order_id, side, trading_pair, amount, order_type, price, k
             return
         except Exception:
             if tracked:
-                log.exception("inventory-guard: reporting the refusal of %s through the order tracker failed", order_id)
+                log.exception("inventory-guard: reporting the block of %s through the order tracker failed", order_id)
                 return
     ts = getattr(conn, "current_timestamp", None)
     conn.trigger_event(MarketEvent.OrderFailure, MarketOrderFailureEvent(
         timestamp=ts, order_id=order_id, order_type=order_type, error_message=str(exc),
-        error_type=REFUSAL_ERROR_TYPE))
+        error_type=BLOCKED_ERROR_TYPE))

@@ -121,20 +121,20 @@ class CorePort:
             raise RuntimeError("the core returned no decision")
         return out.decision
 
-    def refused(self, market: str, side: str, reason: E.BlockReason):
-        """Count a refusal the adapter made without the gate (``OrderRefused``). Never raises: a failure latches the
+    def blocked(self, market: str, side: str, reason: E.BlockReason):
+        """Count a block the adapter made without the gate (``OrderBlocked``). Never raises: a failure latches the
         market, unless it is latched already (a broken core fails again; the first fault keeps its cause)."""
         if self.closed:
             return
         try:
-            self.guard.apply(E.OrderRefused(self.t(), market, side, reason))
+            self.guard.apply(E.OrderBlocked(self.t(), market, side, reason))
         except InvalidEvent as exc:
-            log.warning("inventory-guard: could not count a %s refusal on %s: %s", reason, market, exc)
+            log.warning("inventory-guard: could not count a %s block on %s: %s", reason, market, exc)
         except Exception as exc:
             if market in self.faulted:
-                log.debug("inventory-guard: could not count a %s refusal on faulted %s: %r", reason, market, exc)
+                log.debug("inventory-guard: could not count a %s block on faulted %s: %r", reason, market, exc)
             else:
-                self.fault(market, f"counting a {reason} refusal", exc)
+                self.fault(market, f"counting a {reason} block", exc)
 
     # ------------------------------------------------------------------ the fault latch (faults.FaultLatch)
     @property

@@ -42,8 +42,8 @@ class TradeSettledEvent(TradeNotice):
     """The trade is final and shows in balances taken from now on."""
 
 
-# Why a refused order failed (MarketOrderFailureEvent.error_type), so strategies and logs can tell it from a venue
+# Why a blocked order failed (MarketOrderFailureEvent.error_type), so strategies and logs can tell it from a venue
 # rejection.
-REFUSAL_ERROR_TYPE = "InventoryGuardRefusal"
+BLOCKED_ERROR_TYPE = "InventoryGuardBlocked"
 
-__all__ = ["GuardEvent", "TradeFailedEvent", "TradeSettledEvent", "REFUSAL_ERROR_TYPE"]
+__all__ = ["GuardEvent", "TradeFailedEvent", "TradeSettledEvent", "BLOCKED_ERROR_TYPE"]

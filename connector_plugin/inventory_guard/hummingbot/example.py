@@ -5,8 +5,8 @@ Every ``order_interval_s`` it places one MARKET order on ``connector_name`` / ``
 buys of ``buy_amount``, then one sell of ``sell_amount``, round and round. Every order goes through the guard.
 With Hummingbot's default paper balance (1 BTC, 100000 USDT on ``binance_paper_trade``) and the shipped limit
 (``max_position: 1.25``) the position climbs from 1 BTC towards the limit: a buy that would pass it is resized to
-what fits, a buy at the limit is refused, the sell makes room, and the cycle repeats every
-``(buys_per_sell + 1) * order_interval_s`` seconds (40 s with the shipped conf); every resize and refusal is a
+what fits, a buy at the limit is blocked, the sell makes room, and the cycle repeats every
+``(buys_per_sell + 1) * order_interval_s`` seconds (40 s with the shipped conf); every resize and block is a
 line in Hummingbot's log.
 
 It uses direct script orders because at Hummingbot 20260922 executors that read ``trading_rules`` (position, DCA,

@@ -32,7 +32,7 @@ class MarketRef:
 @dataclass(frozen=True)
 class Route:
     """Where an order goes in the guard: the market, the side as the core sees it, and whether it can only reduce
-    the exposure (a CLOSE order: never refused for the limit)."""
+    the exposure (a CLOSE order: never blocked for the limit)."""
     ref: MarketRef
     side: str
     reduce_only: bool = False

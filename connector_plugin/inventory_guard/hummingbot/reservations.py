@@ -176,7 +176,7 @@ class Reservations:
         return key
 
     def resume_budget(self, token: Optional[tuple], used: Decimal) -> None:
-        """After the order was placed (``used`` = its size) or refused (``used`` = 0): reserve what is left."""
+        """After the order was placed (``used`` = its size) or blocked (``used`` = 0): reserve what is left."""
         if token is None or token not in self.budgets:
             return
         b = self.budgets[token]

@@ -3,7 +3,7 @@ ready-to-run ``InventoryGuardedV2`` script (runs the controllers listed in its c
 ``v2_with_controllers``), plus their config classes.
 
 * Every order on a guarded connector passes the connector gate (``connector_gate.py``): resized (quantized by the
-  connector) or refused with a WARNING log line; a refused order's id gets the connector's failure event. For
+  connector) or blocked with a WARNING log line; a blocked order's id gets the connector's failure event. For
   Cython connectors (paper trade) the gate sits in this strategy's ``buy_with_specific_market`` /
   ``sell_with_specific_market`` (what ``buy()``/``sell()`` and executors call).
 * Every tick feeds ``Tick``; ``format_status`` appends the guard table; ``on_stop`` stops the guard (it closes the

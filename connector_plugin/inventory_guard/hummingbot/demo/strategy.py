@@ -28,7 +28,7 @@ class DemoMarketMakerConfig(StrategyV2ConfigBase):
 
 class DemoMarketMaker(GuardedStrategyV2Base):
     """Quotes one bid and one ask ``spread_ticks`` around the mid, replaced every ``order_refresh_s``.
-    Buys and sells go through the guard's gate (resized or refused); sells are also capped by the venue's
+    Buys and sells go through the guard's gate (resized or blocked); sells are also capped by the venue's
     available (settled) balance, since the venue rejects sells of unsettled shares."""
 
     markets = {CONNECTOR_NAME: {TRADING_PAIR}}
