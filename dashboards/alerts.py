@@ -182,7 +182,7 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             "warning",
             f"{{{{ $value | humanizePercentage }}}} of buy orders blocked on {where}",
             f"More than {s.blocked_buy_ratio:.0%} of buy orders were blocked over {s.blocked_window}: the bot cannot "
-            "quote its bid side (limit reached, snapshot stale, halted, a guard fault, invalid sizes or an unguarded "
+            "quote its bid side (limit reached, snapshot stale, halted, a guard error, invalid sizes or an unguarded "
             "pair).",
         ),
         Alert(
@@ -191,7 +191,7 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             s.halted_for,
             "page",
             f"Inventory guard halted trading on {where}",
-            "The guard halted the market (fail-closed after an internal fault): buys are blocked until it is resumed.",
+            "The guard halted the market (fail-closed after a guard error): buys are blocked until it is resumed.",
         ),
     ]
 

@@ -375,7 +375,7 @@ def test_buys_are_blocked_while_the_snapshot_is_stale():
 
 
 def test_a_halted_market_blocks_buys_until_resumed(g):
-    g.send(t=1, type="halt", reason="adapter fault")
+    g.send(t=1, type="halt", reason="adapter guard error")
     assert g.check(2, "buy", "1").reason == "halted"
     g.send(t=3, type="resume")
     assert g.check(4, "buy", "1").allowed

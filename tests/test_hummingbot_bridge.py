@@ -207,13 +207,13 @@ def test_periodic_reconcile():
     asyncio.run(run())
 
 
-def test_a_restart_clears_the_previous_runs_fault_halt(tmp_path, caplog):
+def test_a_restart_clears_the_previous_runs_guard_error_halt(tmp_path, caplog):
     from inventory_guard.events import BlockReason
 
     async def run():
         journal = tmp_path / "guard.sqlite"
         ex, clock, bridge = await _started("1", journal_path=journal)
-        bridge._fault(MKT, "testing", RuntimeError("boom"))
+        bridge._halt(MKT, "testing", RuntimeError("boom"))
         assert bridge.state(MKT).halted_reason == BlockReason.GUARD_ERROR
         bridge.close()
         with caplog.at_level(logging.WARNING):
@@ -225,7 +225,7 @@ def test_a_restart_clears_the_previous_runs_fault_halt(tmp_path, caplog):
     asyncio.run(run())
 
 
-def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
+def test_a_guard_error_halts_buys_not_sells_and_logs(caplog):
     async def run():
         ex, clock, bridge = await _started("1")
         real_apply = bridge.guard.apply
@@ -238,13 +238,13 @@ def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
         oid = await limit_buy(ex, "0.5")
         with caplog.at_level(logging.ERROR):
             ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
-        assert MKT in bridge.faulted
+        assert MKT in bridge.halted
         assert any("BLOCKED" in r.getMessage() for r in caplog.records)
         d = bridge.check(BIN, BIN_PAIR, "buy", D("0.1"))
         assert not d.allowed and d.reason == "guard_error"
         assert bridge.check(BIN, BIN_PAIR, "sell", D("0.1")).allowed
         assert bridge.state(MKT).halted                 # recorded in the core (and journal/exporter)
-        assert "FAULT" in bridge.format_status()
+        assert "halted: guard_error" in bridge.format_status()
         bridge.guard.apply = real_apply
         bridge.resume(MKT)
         assert bridge.check(BIN, BIN_PAIR, "buy", D("0.1")).allowed

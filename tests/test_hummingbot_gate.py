@@ -121,7 +121,7 @@ def test_twap_slices_after_the_price_halves_stay_within_the_limit(hb_env):
     asyncio.run(run())
 
 
-def test_a_faulted_market_refuses_running_executors_buys(hb_env):
+def test_a_halted_market_blocks_running_executors_buys(hb_env):
     async def run():
         ex, strat, clock = await _twap_buy(max_position="10", total_duration=20)
         venue = VenueFills(ex)
@@ -130,7 +130,7 @@ def test_a_faulted_market_refuses_running_executors_buys(hb_env):
         first = len(ex.placed)
         assert first == 1
         bridge = strat.inventory_guard
-        bridge._fault(bridge.market_id(BIN, BIN_PAIR), "testing", RuntimeError("boom"))     # "buys BLOCKED"
+        bridge._halt(bridge.market_id(BIN, BIN_PAIR), "testing", RuntimeError("boom"))     # "buys BLOCKED"
         for _ in range(25):
             await drive(clock, 1, real_sleep=0.02)
             venue.pump()
@@ -238,17 +238,17 @@ def test_hedge_mode_long_and_short_are_separate_exposures():
     asyncio.run(run())
 
 
-def test_oneway_short_is_normal_and_reduce_only_orders_pass_while_faulted():
+def test_oneway_short_is_normal_and_reduce_only_orders_pass_while_halted():
     from hummingbot.core.data_type.common import OrderType, PositionAction
 
     async def run():
         ex = make_binance_perp(positions=[(BIN_PAIR, "SHORT", "1")])
         bridge = _bridge({PERP: ex}, FakeClock(1000), {"max_position": "1", "size_increment": "0.001"})
         assert bridge.markets == [BIN_PAIR]
-        assert bridge.state(BIN_PAIR).confirmed == -1 and not bridge.faulted          # a short is normal
+        assert bridge.state(BIN_PAIR).confirmed == -1 and not bridge.halted          # a short is normal
         assert bridge.config.market(BIN_PAIR).allow_negative_position
         assert not bridge.check(PERP, BIN_PAIR, "sell", D("0.5")).allowed            # already at -max_position
-        bridge._fault(BIN_PAIR, "testing", RuntimeError("boom"))
+        bridge._halt(BIN_PAIR, "testing", RuntimeError("boom"))
         op = PositionAction.OPEN
         ex.buy(BIN_PAIR, D("0.4"), OrderType.LIMIT, D("100"), position_action=op)     # reduces the short
         ex.buy(BIN_PAIR, D("2"), OrderType.LIMIT, D("100"), position_action=op)       # only 0.6 reduces
@@ -292,7 +292,7 @@ def test_a_fill_is_confirmed_before_it_would_age_out_waiting_for_the_120s_poll(c
         c = bridge.counters(m)
         assert not any(k[0] == "fills_aged_out" for k in c) and any(k[0] == "fills_confirmed" for k in c)
         assert bridge.snapshot_requests(BIN) == 1
-        assert "Snap req" in bridge.format_status()
+        assert "snapshot_requests" in bridge.format_status()
         await limit_buy(ex, "1")
         assert [p[2] for p in ex.placed] == [D("0.8"), D("0.2")]
         bridge.close()
@@ -344,7 +344,7 @@ def test_every_block_reaches_orders_blocked_total_by_reason(tmp_path):
         await limit_buy(ex, "1", "ETH-USDT")                    # unknown_market: placed on a guarded connector
         assert bridge.check(BIN, "ETH-USDT", "buy", D("1")).reason == "unknown_market"   # and checked
         ex.sell(BIN_PAIR, D("1"), OrderType.LIMIT, D("100"))   # the gate's insufficient_inventory: nothing to sell
-        bridge.fault("BTC", "testing", RuntimeError("boom"))
+        bridge.halt("BTC", "testing", RuntimeError("boom"))
         await limit_buy(ex, "0.1")                              # guard_error
         assert [p[2] for p in ex.placed] == [D("1.8")] and len(failed) == 6
         bridge.guard.flush()
@@ -355,7 +355,7 @@ def test_every_block_reaches_orders_blocked_total_by_reason(tmp_path):
         assert blocked == {("ig", BIN, "BTC", "invalid_size", "buy"): 3, ("ig", BIN, "BTC", "unknown_market", "buy"): 2,
                            ("ig", BIN, "BTC", "insufficient_inventory", "sell"): 1,
                            ("ig", BIN, "BTC", "guard_error", "buy"): 1}
-        assert [row["blocks"] for row in bridge.status_rows()] == [7]     # the status table counts them too
+        assert [row["orders_blocked"] for row in bridge.status_rows()] == [7]     # the status table counts them too
         del keep
         bridge.close()
     asyncio.run(run())

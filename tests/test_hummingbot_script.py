@@ -91,7 +91,7 @@ def test_script_buys_resized_then_blocked_at_the_limit(hb_env, caplog):
         assert any("resized BUY HBOT-USDT" in m and "from 3 to 2" in m for m in msgs)
         assert any("blocked BUY 3 HBOT-USDT" in m and "position_limit" in m for m in msgs)
         status = strat.format_status()
-        assert "Inventory guard" in status and "Exposure" in status and MKT in status
+        assert "Inventory guard" in status and "conservative_exposure" in status and MKT in status
         await strat.on_stop()
     asyncio.run(run())
 
@@ -120,10 +120,10 @@ def test_broken_guard_blocks_buys_and_strategy_keeps_ticking(hb_env, caplog):
             await drive(_clock(paper, strat), 8)
         assert strat.failed == [(strat.ids[0], "InventoryGuardBlocked")] and paper.get_balance("HBOT") == D(0)
         assert strat.ticks >= 6                                          # kept ticking
-        assert MKT in bridge.faulted
+        assert MKT in bridge.halted
         assert any(r.levelno >= logging.ERROR and "BLOCKED" in r.getMessage() for r in caplog.records)
         assert "guard_error" in " ".join(r.getMessage() for r in caplog.records)
-        assert "FAULT" in strat.format_status() or "ERROR" in strat.format_status()
+        assert "halted: guard_error" in strat.format_status() or "ERROR" in strat.format_status()
         await strat.on_stop()
     asyncio.run(run())
 

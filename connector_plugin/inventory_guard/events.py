@@ -33,7 +33,7 @@ class BlockReason(StrEnum):
     SNAPSHOT_STALE = "snapshot_stale"
     HALTED = "halted"
     # decided by the host adapter without the gate, and reported with OrderBlocked
-    GUARD_ERROR = "guard_error"  # the guard itself failed: the market is latched, orders adding exposure blocked
+    GUARD_ERROR = "guard_error"  # the guard itself failed: the market is halted, orders adding exposure blocked
     UNKNOWN_MARKET = "unknown_market"  # a pair the guard does not guard, on a guarded connector
     INVALID_SIZE = "invalid_size"  # not a positive finite size, below size_increment, or rounded to 0 by the venue
 
@@ -146,7 +146,7 @@ class FillSettled:
 
 @dataclass(frozen=True, slots=True)
 class Halt:
-    """Fail closed: block buys in ``market`` until a Resume (written by the host adapter on an internal fault)."""
+    """Fail closed: block buys in ``market`` until a Resume (written by the host adapter on a guard error)."""
 
     t: Decimal
     market: str

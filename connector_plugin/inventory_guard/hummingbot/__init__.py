@@ -12,7 +12,7 @@ Public API (what a script, a controller or the demo uses)::
     bridge.status_rows() / bridge.format_status()                              # per-market table
     bridge.trade_failed(name, pair, trade_id, order_id=None) / bridge.trade_settled(name, pair, trade_id, order_id=None)
     bridge.snapshot_now(name) / bridge.request_reconcile(name, "manual") / bridge.snapshot_requests(name)
-    bridge.faulted, bridge.fault(market, what, exc), bridge.resume(market)
+    bridge.halted, bridge.halt(market, what, exc), bridge.resume(market)
     bridge.stop() (strategy stopped: apply late cancels, then close) / bridge.detach() / bridge.close()
     bridge.user_stream_down(name) / bridge.user_stream_up(name)   # connectors with their own stream notifications
     bridge.executor_approved(id, name, pair, side, amount) / bridge.executor_finished(id)   # (ExecutorGuard does it)
@@ -22,7 +22,7 @@ Market ids (``markets.py``): spot = one market per asset and connector (``BTC``;
 connectors); perpetuals = per contract (``BTC-USDT``), in HEDGE mode the legs ``BTC-USDT:long`` / ``BTC-USDT:short``.
 
 The parts (one job each): ``markets.MarketMap``, ``core_port.CorePort`` (the core/journal, clock),
-``faults.FaultLatch``, ``connector_gate.ConnectorGate``, ``snapshots.SnapshotFeed``, ``reservations.Reservations``,
+``halts.HaltLatch``, ``connector_gate.ConnectorGate``, ``snapshots.SnapshotFeed``, ``reservations.Reservations``,
 ``reconcile.StreamHealth``, ``order_events.OrderEvents``; ``events`` holds the adapter's PubSub tags
 (``GuardEvent.TradeFailed`` / ``TradeSettled``) without importing anything, for connectors (the simulated venue).
 

@@ -3,7 +3,7 @@
 * ``markets.MarketMap`` — which guard market an order, fill or balance belongs to (per asset on spot, per
   contract on perpetuals, long/short legs in HEDGE mode);
 * ``core_port.CorePort`` — the one door to the core / journal (typed ``Core`` interface) and its clock;
-* ``faults.FaultLatch`` — fail closed: a failure latches the market, orders adding exposure are blocked;
+* ``halts.HaltLatch`` — fail closed: a guard error halts the market, orders adding exposure are blocked;
 * ``connector_gate.ConnectorGate`` — every order entering a guarded connector is placed, resized or blocked;
 * ``snapshots.SnapshotFeed`` — REST / websocket balances and positions as snapshots, and balance requests for
   fills waiting for one;
@@ -13,7 +13,7 @@
 * ``order_events.OrderEvents`` — the connectors' fill / order lifecycle / trade-fate events as core events.
 
 The bridge builds and attaches them, syncs reservations with the connectors' orders, ticks them, and stops.
-Nothing here raises into Hummingbot: a failure latches the market (``faults``).
+Nothing here raises into Hummingbot: a guard error halts the market (``halts``).
 """
 from __future__ import annotations
 
@@ -109,10 +109,10 @@ class GuardBridge:
                                  reconcile_event=adapter.reconcile_event,
                                  request_interval_s=adapter.snapshot_request_interval_s,
                                  api_lag_s=adapter.balance_api_lag_s)
-        self.core.clear_previous_run_faults(r.market for r in self.map.all_refs())
+        self.core.clear_previous_run_halts(r.market for r in self.map.all_refs())
         self.events = OrderEvents(self.core, self.map, self.reservations,
                                   cancel_hold_s=lambda: self.health.cancel_release_delay_s,
-                                  stopping=lambda: self._stopping, after=self._maybe_close, fault=self.fault)
+                                  stopping=lambda: self._stopping, after=self._maybe_close, halt=self.halt)
         self._unhooks: List[Callable[[], None]] = []
         self._tick_hooks: List[Callable[[float], None]] = []
         self._synced_after_restore = False
@@ -152,8 +152,8 @@ class GuardBridge:
         return self.core.guard
 
     @property
-    def faulted(self) -> Dict[str, str]:
-        return self.core.faulted
+    def halted(self) -> Dict[str, str]:
+        return self.core.halted
 
     def now(self, ts: Optional[float] = None) -> float:
         return self.core.now(ts)
@@ -188,11 +188,12 @@ class GuardBridge:
         return self.map.position(r)
 
     # ------------------------------------------------------------------ fail closed
-    def fault(self, market: Optional[str], what: str, exc: BaseException):
-        """Latch ``market`` (every market when None) as faulted: orders adding exposure are blocked until resume."""
-        self.core.fault(market, what, exc, markets=[r.market for r in self.map.all_refs()])
+    def halt(self, market: Optional[str], what: str, exc: BaseException):
+        """Halt ``market`` (every market when None) after a guard error: orders adding exposure are blocked until
+        resume."""
+        self.core.halt(market, what, exc, markets=[r.market for r in self.map.all_refs()])
 
-    _fault = fault
+    _halt = halt
 
     def resume(self, market: str):
         self.core.resume(market)
@@ -211,7 +212,7 @@ class GuardBridge:
         try:
             return self.gate.decide(route, Decimal(amount))
         except Exception as exc:
-            self._fault(route.ref.market, "checking an order", exc)
+            self._halt(route.ref.market, "checking an order", exc)
             return self.gate.block(route.ref.market, route.side, E.BlockReason.GUARD_ERROR)
 
     def place(self, connector_name: str, side: str, trading_pair: str, amount, order_type, price, kwargs: dict,

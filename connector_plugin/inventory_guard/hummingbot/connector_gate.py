@@ -15,7 +15,7 @@ time, controllers): it is placed whole, resized (quantized by the connector) or 
   ``MarketOrderFailureEvent`` the connector emits for a rejected order (``error_type`` ``InventoryGuardBlocked``),
   from the event loop, after the call returned, so an executor retries or stops as on a venue rejection.
 * Orders that only reduce exposure (``position_action`` CLOSE, a sell against a perpetual long, a buy against a
-  short) are never blocked for the limit, also while the market is faulted. A faulted market blocks every order
+  short) are never blocked for the limit, also while the market is halted. A halted market blocks every order
   that adds exposure.
 * An executor's own order is checked with its approved budget taken out of the exposure (the order uses the room
   the budget held); what it places is taken from the budget.
@@ -62,7 +62,7 @@ class ConnectorGate:
 
     # ------------------------------------------------------------------ decisions
     def decide(self, route: Route, amount: Decimal) -> Decision:
-        """Place, resize or block one order of ``route``. Never raises: an internal error latches the market and
+        """Place, resize or block one order of ``route``. Never raises: a guard error halts the market and
         blocks what adds exposure."""
         market, side = route.ref.market, route.side
         amount = Decimal(amount)
@@ -74,7 +74,7 @@ class ConnectorGate:
         if amount <= reduce_room:
             return Decision(True, amount)        # only reduces the exposure: never blocked for the limit
         adds = side == "buy" or self._allows_short(market)
-        if market in self.core.faulted:
+        if market in self.core.halted:
             if not adds:
                 return Decision(True, amount)
             room = self._round(market, reduce_room)
@@ -87,7 +87,7 @@ class ConnectorGate:
             log.warning("inventory-guard: %s %s %s blocked: %s", side, amount, market, exc)
             return self.block(market, side, BlockReason.INVALID_SIZE)
         except Exception as exc:
-            self.core.fault(market, f"checking a {side}", exc)
+            self.core.halt(market, f"checking a {side}", exc)
             return self.block(market, side, BlockReason.GUARD_ERROR) if adds else Decision(True, amount)
 
     def unknown_market(self, connector_name: str, trading_pair: str, side: str, amount) -> Decision:

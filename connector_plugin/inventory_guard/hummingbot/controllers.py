@@ -130,7 +130,7 @@ def gate_create_action(bridge, action: ExecutorAction, connectors=None,
         return action
     except Exception as exc:
         market = bridge.market_id(getattr(cfg, "connector_name", "") or "", getattr(cfg, "trading_pair", "") or "")
-        bridge.fault(market, "gating an executor proposal", exc)
+        bridge.halt(market, "gating an executor proposal", exc)
         return None
 
 

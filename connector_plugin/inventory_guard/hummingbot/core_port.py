@@ -1,6 +1,6 @@
 """The adapter's one door to the core: a ``Guard`` (in memory) or a ``Journal`` (the same, persisted) behind the
 typed ``Core`` interface, and its clock. Every event the adapter produces goes through ``CorePort.apply``; nothing
-else touches the core. An exception inside the guard latches the market (``faults.FaultLatch``) and never
+else touches the core. An exception inside the guard (a guard error) halts the market (``halts.HaltLatch``) and never
 propagates into Hummingbot.
 
 Time: every core event gets ``now()`` (the ``clock`` callable), clamped to be non-decreasing, as Decimal seconds.
@@ -19,7 +19,7 @@ from inventory_guard.config import GuardConfig
 from inventory_guard.core import Decision, Guard
 from inventory_guard.events import InvalidEvent
 
-from .faults import FaultLatch
+from .halts import HaltLatch
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
@@ -47,7 +47,7 @@ class CorePort:
             self.guard: Core = open_journal(journal_path, config)  # quiet replay, then one summary line
         else:
             self.guard = Guard(config)
-        self.latch = FaultLatch(self)
+        self.latch = HaltLatch(self)
         self.closed = False
 
     # ------------------------------------------------------------------ time
@@ -97,7 +97,7 @@ class CorePort:
 
     # ------------------------------------------------------------------ writing
     def apply(self, event, market: Optional[str], what: str, invalid_ok: bool = False):
-        """Apply one event; an exception latches ``market`` (every market when None). ``invalid_ok``: bad input
+        """Apply one event; an exception halts ``market`` (every market when None). ``invalid_ok``: bad input
         (an ``InvalidEvent``, e.g. a size below size_increment) is logged and ignored instead."""
         if self.closed:
             log.warning("inventory-guard: %s on %s after the guard was closed: ignored", what, market)
@@ -108,10 +108,10 @@ class CorePort:
             if invalid_ok:
                 log.warning("inventory-guard: %s on %s ignored: %s", what, market, exc)
                 return None
-            self.fault(market, what, exc)
+            self.halt(market, what, exc)
             return None
         except Exception as exc:
-            self.fault(market, what, exc)
+            self.halt(market, what, exc)
             return None
 
     def check(self, market: str, side: str, amount: Decimal) -> Decision:
@@ -122,8 +122,8 @@ class CorePort:
         return out.decision
 
     def blocked(self, market: str, side: str, reason: E.BlockReason):
-        """Count a block the adapter made without the gate (``OrderBlocked``). Never raises: a failure latches the
-        market, unless it is latched already (a broken core fails again; the first fault keeps its cause)."""
+        """Count a block the adapter made without the gate (``OrderBlocked``). Never raises: a failure halts the
+        market, unless it is halted already (a broken core fails again; the first guard error keeps its cause)."""
         if self.closed:
             return
         try:
@@ -131,23 +131,23 @@ class CorePort:
         except InvalidEvent as exc:
             log.warning("inventory-guard: could not count a %s block on %s: %s", reason, market, exc)
         except Exception as exc:
-            if market in self.faulted:
-                log.debug("inventory-guard: could not count a %s block on faulted %s: %r", reason, market, exc)
+            if market in self.halted:
+                log.debug("inventory-guard: could not count a %s block on halted %s: %r", reason, market, exc)
             else:
-                self.fault(market, f"counting a {reason} block", exc)
+                self.halt(market, f"counting a {reason} block", exc)
 
-    # ------------------------------------------------------------------ the fault latch (faults.FaultLatch)
+    # ------------------------------------------------------------------ the halt latch (halts.HaltLatch)
     @property
-    def faulted(self) -> Dict[str, str]:
-        return self.latch.faulted
+    def halted(self) -> Dict[str, str]:
+        return self.latch.halted
 
-    def fault(self, market: Optional[str], what: str, exc: BaseException, markets: Iterable[str] = ()):
-        self.latch.fault(market, what, exc, markets or list(self.config.markets))
+    def halt(self, market: Optional[str], what: str, exc: BaseException, markets: Iterable[str] = ()):
+        self.latch.halt(market, what, exc, markets or list(self.config.markets))
 
     def resume(self, market: str):
         self.latch.resume(market)
 
-    def clear_previous_run_faults(self, markets: Iterable[str]):
+    def clear_previous_run_halts(self, markets: Iterable[str]):
         self.latch.clear_previous_run(markets)
 
     def close(self):

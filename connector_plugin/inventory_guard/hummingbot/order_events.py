@@ -1,7 +1,7 @@
 """The connectors' order events as core events: fills (routed to their market and core side), order lifecycle
 (reservations), and the venue's reports of a trade's fate (``GuardEvent.TradeFailed`` / ``TradeSettled``).
 
-PubSub keeps only weak references, so the forwarders are held here; an exception in a handler latches the market
+PubSub keeps only weak references, so the forwarders are held here; an exception in a handler halts the market
 of the event (Hummingbot would swallow it silently)."""
 from __future__ import annotations
 
@@ -29,14 +29,14 @@ D0 = Decimal(0)
 class OrderEvents:
     def __init__(self, core: CorePort, market_map: MarketMap, reservations: Reservations, *,
                  cancel_hold_s: Callable[[], float], stopping: Callable[[], bool], after: Callable[[], None],
-                 fault: Callable[[Optional[str], str, BaseException], None]):
+                 halt: Callable[[Optional[str], str, BaseException], None]):
         self.core = core
         self.map = market_map
         self.reservations = reservations
         self._cancel_hold_s = cancel_hold_s
         self._stopping = stopping
         self._after = after                       # after an order closed (the bridge may close once stopped)
-        self._fault = fault
+        self._halt = halt
         self._forwarders: List[Tuple[object, object, EventForwarder]] = []
 
     # ------------------------------------------------------------------ subscribing
@@ -58,10 +58,10 @@ class OrderEvents:
         def safe(event, fn=fn, tag=tag):
             try:
                 fn(event)
-            except Exception as exc:   # hummingbot swallows listener exceptions silently; latch and log here
+            except Exception as exc:   # hummingbot swallows listener exceptions silently; halt and log here
                 pair = getattr(event, "trading_pair", None)
                 ref = next((r for r in self.map.all_refs() if pair in r.pairs), None) if pair else None
-                self._fault(ref.market if ref else None, f"handling {getattr(tag, 'name', tag)}", exc)
+                self._halt(ref.market if ref else None, f"handling {getattr(tag, 'name', tag)}", exc)
         fwd = EventForwarder(safe)
         self._forwarders.append((conn, tag, fwd))       # strong ref: PubSub keeps only weak references
         conn.add_listener(tag, fwd)

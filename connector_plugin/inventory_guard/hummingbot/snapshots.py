@@ -203,7 +203,7 @@ class SnapshotFeed:
         try:
             size = self.map.position(r)
         except Exception as exc:
-            self.core.fault(r.market, "reading a snapshot", exc)
+            self.core.halt(r.market, "reading a snapshot", exc)
             return
         if reason:
             # stamped with the answer's time, like a snapshot's as_of: the core anchors there

@@ -1,32 +1,24 @@
-"""The per-market status table shown by ``format_status`` (plain text, no hummingbot imports)."""
+"""The per-market status table shown by ``format_status`` (plain text, no hummingbot imports).
+
+One row per quantity, named as the replay contract, the journal and the metrics name it, and one column per
+market (the names are long, the markets few).
+"""
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import List, Optional
 
-COLUMNS = [
-    ("market", "Market"), ("confirmed", "Confirmed"), ("effective", "Effective"),
-    ("pending_fill_buys", "Pend buys"), ("pending_fill_sells", "Pend sells"),
-    ("open_buy_reservations", "Open buy"), ("open_sell_reservations", "Open sell"),
-    ("conservative_exposure", "Exposure"), ("max_position", "Limit"),
-    ("oldest_pending_fill_age_s", "Oldest pend s"), ("snapshot_age_s", "Snapshot age s"),
-    ("blocks", "Blocks"), ("snapshot_requests", "Snap req"), ("state", "State"),
-]
+VIEW_FIELDS = (  # read from the market's state (inventory_guard.market.MarketView)
+    "confirmed", "effective", "pending_fill_buys", "pending_fill_sells", "held_buys", "open_buy_reservations",
+    "open_sell_reservations", "conservative_exposure", "max_position", "oldest_pending_fill_age_s",
+)
+ROWS = ("market", *VIEW_FIELDS, "snapshot_age_s", "orders_blocked", "snapshot_requests", "state")
+
+HALTED_BY_GUARD_ERROR = "halted: guard_error"  # orders adding exposure are blocked
 
 
-FAULT = "FAULT (orders adding exposure blocked)"
-
-
-def _blocks(counters: dict) -> int:
-    total = 0
-    for key, value in (counters or {}).items():
-        name = key[0] if isinstance(key, tuple) else str(key)
-        if name.startswith("orders_blocked") or name == "blocks":
-            if isinstance(value, dict):
-                total += sum(int(v) for v in value.values())
-            else:
-                total += int(value)
-    return total
+def _orders_blocked(counters: dict) -> int:
+    return sum(int(n) for key, n in (counters or {}).items() if key[0] == "orders_blocked")
 
 
 def status_rows(bridge) -> List[dict]:
@@ -39,25 +31,25 @@ def status_rows(bridge) -> List[dict]:
         except Exception:
             row["snapshot_requests"] = None
         if market not in set(bridge.guard.markets):
-            row["state"] = FAULT if market in bridge.faulted else "no data yet"
+            row["state"] = HALTED_BY_GUARD_ERROR if market in bridge.halted else "no data yet"
             rows.append(row)
             continue
         try:
             st = bridge.state(market)
-            for key, _ in COLUMNS[1:10]:
+            for key in VIEW_FIELDS:
                 row[key] = getattr(st, key, None)
             confirmed_at = getattr(st, "confirmed_at", None)
             row["snapshot_age_s"] = None if confirmed_at is None else max(0.0, now - float(confirmed_at))
-            row["blocks"] = _blocks(bridge.counters(market))
-            halted = getattr(st, "halted", False)
+            row["orders_blocked"] = _orders_blocked(bridge.counters(market))
+            halted_reason = getattr(st, "halted_reason", None)
         except Exception as exc:
             row["state"] = f"ERROR {type(exc).__name__}"
             rows.append(row)
             continue
-        if market in bridge.faulted:
-            row["state"] = FAULT
-        elif halted:
-            row["state"] = "halted"
+        if market in bridge.halted:
+            row["state"] = HALTED_BY_GUARD_ERROR
+        elif halted_reason is not None:
+            row["state"] = f"halted: {halted_reason}"
         else:
             row["state"] = "ok"
         rows.append(row)
@@ -75,15 +67,16 @@ def _fmt(v) -> str:
 
 
 def format_table(rows: List[dict], title: Optional[str] = "Inventory guard") -> str:
-    header = [h for _, h in COLUMNS]
-    body = [[_fmt(r.get(k)) for k, _ in COLUMNS] for r in rows]
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "  " + " | ".join(c.rjust(w) if i else c.ljust(w)  # noqa: E731
-                                           for i, (c, w) in enumerate(zip(cells, widths)))
+    """Rows are the quantities (``ROWS``), columns the markets."""
     out = [] if not title else [f"  {title}:"]
-    out.append(line(header))
-    out.append("  " + "-+-".join("-" * w for w in widths))
-    out.extend(line(b) for b in body)
     if not rows:
         out.append("  (no markets)")
+        return "\n".join(out)
+    cells = [[_fmt(r.get(key)) for r in rows] for key in ROWS]
+    label_width = max(len(key) for key in ROWS)
+    widths = [max(len(line[i]) for line in cells) for i in range(len(rows))]
+    for n, (key, line) in enumerate(zip(ROWS, cells)):
+        out.append("  " + key.ljust(label_width) + " | " + " | ".join(c.rjust(w) for c, w in zip(line, widths)))
+        if n == 0:  # under the market names
+            out.append("  " + "-" * label_width + "-+-" + "-+-".join("-" * w for w in widths))
     return "\n".join(out)
