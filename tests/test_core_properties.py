@@ -63,8 +63,8 @@ class Venue:
     @property
     def true_exposure(self) -> D:
         unsettled_buys = sum((f.size for f in self.unsettled if f.side == "buy"), D(0))
-        open_buys = sum((r for s, r in self.orders.values() if s == "buy"), D(0))
-        return self.settled + unsettled_buys + open_buys
+        open_buy_orders = sum((r for s, r in self.orders.values() if s == "buy"), D(0))
+        return self.settled + unsettled_buys + open_buy_orders
 
 
 ops = st.one_of(

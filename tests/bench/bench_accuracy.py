@@ -172,7 +172,7 @@ class Sim:
                      and t.delivered_at > self.now), D(0))
         return self.will_hold(market) - ahead
 
-    def open_sells(self, market: str) -> D:
+    def open_sell_orders(self, market: str) -> D:
         return sum((o.remaining for o in self.orders.values() if o.market == market and o.side == "sell"), D(0))
 
     # --- the loop ----------------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ class Sim:
             else:
                 self.stats.sell_perfect += perfect
                 self.stats.sell_refused += max(D(0), perfect - size)
-            if size > 0 and side == "sell" and size > self.will_hold(market) - self.open_sells(market):
+            if size > 0 and side == "sell" and size > self.will_hold(market) - self.open_sell_orders(market):
                 self.stats.oversells += 1  # the guard allowed a sell the account cannot cover: the venue rejects it
                 continue
             if size > 0:
@@ -267,7 +267,7 @@ class Sim:
                 return D(0)
             room = LIMIT - self.true_exposure(market)
         else:
-            room = self.will_hold(market) - self.open_sells(market)
+            room = self.will_hold(market) - self.open_sell_orders(market)
         size = min(want, max(room, D(0)))
         return size if size >= 1 else D(0)
 
