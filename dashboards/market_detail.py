@@ -20,8 +20,9 @@ def position_vs_limits() -> dashboard.Panel:
     return _gauges(
         graph(
             "Position: confirmed vs effective vs conservative exposure vs max position",
-            "Confirmed = last API snapshot; effective = confirmed plus fills not yet confirmed; conservative exposure "
-            "adds open reservations in the risky direction and must stay below the max position.",
+            "Confirmed = the last applied API snapshot or force reconcile; effective = confirmed + pending fill buys "
+            "- pending fill sells; conservative exposure = confirmed + every pending buy (held buys included) - what "
+            "the sums prove + open buy reservations, and must stay below the max position.",
             "none",
             width=24,
             height=10,
@@ -35,7 +36,7 @@ def position_vs_limits() -> dashboard.Panel:
 
 def pending_fill_sizes() -> dashboard.Panel:
     return _gauges(
-        graph("Pending fill buys and sells", "Size of fills seen but not yet confirmed by a snapshot, by side.",
+        graph("Pending fill buys and sells", "Pending fills the best estimate leaves outside confirmed, by side.",
               "none", 12),
         ("pending_fill_buys", "buys"),
         ("pending_fill_sells", "sells"),
@@ -44,7 +45,7 @@ def pending_fill_sizes() -> dashboard.Panel:
 
 def reservations() -> dashboard.Panel:
     return _gauges(
-        graph("Open reservations and available to sell",
+        graph("Open buy and sell reservations, and available to sell",
               "Size reserved by open orders on each side, and what the guard still lets the bot sell.", "none", 12),
         ("open_buy_reservations", "buy reservations"),
         ("open_sell_reservations", "sell reservations"),
