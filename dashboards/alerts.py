@@ -42,7 +42,7 @@ class RuleSettings:
     absent_for: str = "5m"
 
     @classmethod
-    def fast(cls, job: str = "inventory_guard") -> "RuleSettings":
+    def fast(cls, job: str = "inventory_guard") -> RuleSettings:
         """Second-scale variant for the end-to-end test (1 s scrape and evaluation intervals)."""
         return replace(
             cls(job=job),

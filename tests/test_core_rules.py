@@ -8,7 +8,6 @@ from decimal import Decimal as D
 import pytest
 
 from inventory_guard.events import InvalidEvent
-
 from support.guard import Driver
 
 

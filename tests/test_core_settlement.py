@@ -17,13 +17,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inventory_guard.config import parse_config
 from inventory_guard.core import Guard
 from inventory_guard.events import (
-    Check, Fill, FillSettled, ForceReconcile, InvalidEvent, OrderClosed, OrderOpen, Snapshot, TradeFailed,
+    Check,
+    Fill,
+    FillSettled,
+    ForceReconcile,
+    InvalidEvent,
+    OrderClosed,
+    OrderOpen,
+    Snapshot,
+    TradeFailed,
 )
 
 M = "m"

@@ -9,8 +9,16 @@ from unittest.mock import AsyncMock, MagicMock
 import pytest
 
 from support.guard import counter
-from support.hummingbot import (BIN, BIN_PAIR, FakeClock, limit_buy, make_binance, order_update, set_account,
-                               trade_update)
+from support.hummingbot import (
+    BIN,
+    BIN_PAIR,
+    FakeClock,
+    limit_buy,
+    make_binance,
+    order_update,
+    set_account,
+    trade_update,
+)
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
@@ -84,6 +92,7 @@ def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reser
 
 def test_failed_trade_is_dropped_and_duplicate_fill_ignored():
     from hummingbot.core.event.events import MarketEvent
+
     from inventory_guard.hummingbot import GuardEvent, TradeFailedEvent
 
     async def run():
@@ -254,6 +263,7 @@ def test_internal_fault_blocks_buys_not_sells_and_logs(caplog):
 def test_signed_perp_position_and_contract_market_naming():
     from hummingbot.connector.derivative.position import Position
     from hummingbot.core.data_type.common import PositionSide
+
     from inventory_guard.hummingbot.config import market_id
     from inventory_guard.hummingbot.snapshots import signed_position
 

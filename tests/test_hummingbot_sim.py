@@ -5,8 +5,8 @@ Everything runs on a simulated clock (``SimDriver``): no sockets, no wall-clock 
 import asyncio
 import os
 import subprocess
-import time
 import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -26,8 +26,7 @@ from hummingbot.core.event.events import MarketEvent  # noqa: E402
 
 from inventory_guard.config import GuardConfig  # noqa: E402
 from inventory_guard.hummingbot.bridge import GuardBridge  # noqa: E402
-from inventory_guard.hummingbot.demo.session import (  # noqa: E402
-    GuardedSimSession, headless_hummingbot, link_trade_statuses)
+from inventory_guard.hummingbot.demo.session import GuardedSimSession, headless_hummingbot, link_trade_statuses  # noqa: E402
 from inventory_guard.hummingbot.demo.settings import DEMO_VENUE, SessionSettings  # noqa: E402
 from inventory_guard.hummingbot.sim.connector import CONNECTOR_NAME, SimClobExchange, SimVenueEvent  # noqa: E402
 from inventory_guard.hummingbot.sim.driver import SimDriver  # noqa: E402

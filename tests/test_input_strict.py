@@ -21,8 +21,7 @@ from inventory_guard.core import Guard
 from inventory_guard.events import _PARSERS, InvalidEvent, accepted_fields, event_to_dict, parse_event
 from inventory_guard.journal import Journal
 from inventory_guard.replay import REPLAY_TYPES, parse_line, replay
-from inventory_guard_exporter.cli import build_parser
-from inventory_guard_exporter.cli import load_config as load_exporter_config
+from inventory_guard_exporter.cli import build_parser, load_config as load_exporter_config
 from inventory_guard_exporter.config import ConfigError as ExporterConfigError
 from support import REPO
 

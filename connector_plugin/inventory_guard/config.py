@@ -34,7 +34,6 @@ from . import strict_yaml
 from .events import InvalidEvent, check_text
 from .numbers import InvalidNumber, RejectedLiteral, to_decimal
 
-
 FINEST_STEP = Decimal("1e-18")
 
 

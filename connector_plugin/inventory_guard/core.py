@@ -14,7 +14,18 @@ from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
-    Check, Event, Fill, FillSettled, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, Resume, Snapshot, Tick,
+    Check,
+    Event,
+    Fill,
+    FillSettled,
+    ForceReconcile,
+    Halt,
+    InvalidEvent,
+    OrderClosed,
+    OrderOpen,
+    Resume,
+    Snapshot,
+    Tick,
     TradeFailed,
 )
 from .gate import Decision, decide
@@ -520,8 +531,8 @@ class Guard:
         }
 
     @classmethod
-    def from_dict(cls, config: GuardConfig, data: dict) -> "Guard":
-        version = data.get("format", 1 if _FORMAT_1_KEYS <= data.keys() else None)
+    def from_dict(cls, config: GuardConfig, data: dict) -> Guard:
+        version = data.get("format", 1 if data.keys() >= _FORMAT_1_KEYS else None)
         if version is not None and version != CHECKPOINT_FORMAT:
             raise CheckpointFormat(f"checkpoint format {version!r}, expected {CHECKPOINT_FORMAT}")
         guard = cls(config)

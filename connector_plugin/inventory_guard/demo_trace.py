@@ -7,10 +7,10 @@ import json
 from importlib import resources
 from typing import TextIO
 
+import yaml
+
 from .config import parse_config
 from .replay import replay
-
-import yaml
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:

@@ -149,7 +149,7 @@ class Journal:
     def open(
         cls, path: str | os.PathLike, config: GuardConfig, *, checkpoint_every: int = 10_000,
         synchronous: str = "NORMAL", state_write_interval_s: float = 0.25,
-    ) -> "Journal":
+    ) -> Journal:
         """Open (or create) the journal at ``path`` and restore the guard from it.
 
         ``state_write_interval_s``: the per-market state tables are rewritten, in the same transaction as an event,
@@ -263,7 +263,7 @@ class Journal:
             finally:
                 os.close(self._lock_fd)
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:

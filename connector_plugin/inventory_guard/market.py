@@ -213,7 +213,7 @@ class MarketBook:
         }
 
     @classmethod
-    def from_dict(cls, config: MarketConfig, data: dict) -> "MarketBook":
+    def from_dict(cls, config: MarketConfig, data: dict) -> MarketBook:
         book = cls(config)
         opt = lambda v: None if v is None else Decimal(v)  # noqa: E731
         book.confirmed = Decimal(data["confirmed"])

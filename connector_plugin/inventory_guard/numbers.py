@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
 # Anything larger than this is a unit or parsing mistake, not a position: reject it instead of carrying it along.

@@ -114,7 +114,7 @@ StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.cons
 def loads(text: str) -> object:
     """Parse strict YAML text; raise StrictYAMLError with the position and the reason."""
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader subclass
     except StrictYAMLError:
         raise
     except yaml.YAMLError as exc:

@@ -27,24 +27,31 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "connector_plugin"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import logging  # noqa: E402
+import logging
 
-from inventory_guard.config import parse_config  # noqa: E402
-from inventory_guard.core import Guard  # noqa: E402
-from inventory_guard.events import (  # noqa: E402
-    Check, Fill, FillSettled, ForceReconcile, OrderClosed, OrderOpen, Snapshot, TradeFailed,
+from reference_rule import ReferenceGuard
+
+from inventory_guard.config import parse_config
+from inventory_guard.core import Guard
+from inventory_guard.events import (
+    Check,
+    Fill,
+    FillSettled,
+    ForceReconcile,
+    OrderClosed,
+    OrderOpen,
+    Snapshot,
+    TradeFailed,
 )
-from reference_rule import ReferenceGuard  # noqa: E402
 
 D = Decimal
 LIMIT = D(100)

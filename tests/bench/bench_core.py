@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "connector_plugin"))
 
-from inventory_guard.config import parse_config  # noqa: E402
-from inventory_guard.core import Guard  # noqa: E402
-from inventory_guard.events import Check, Fill, FillSettled, Snapshot, Tick, event_to_dict  # noqa: E402
-from inventory_guard.journal import Journal  # noqa: E402
+from inventory_guard.config import parse_config
+from inventory_guard.core import Guard
+from inventory_guard.events import Check, Fill, FillSettled, Snapshot, Tick, event_to_dict
+from inventory_guard.journal import Journal
 
 D = Decimal
 CONFIG = parse_config({"max_position": "1000000000", "size_increment": "1", "pending_fill_max_age_s": 10**9,

@@ -32,9 +32,9 @@ from inventory_guard.events import parse_event
 from inventory_guard.journal import Journal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the `support` helpers the tests use too
-from support import REPO  # noqa: E402
-from support.exporter import PROMETHEUS_2_42_ACCEPT  # noqa: E402
-from support.processes import stop_process  # noqa: E402
+from support import REPO
+from support.exporter import PROMETHEUS_2_42_ACCEPT
+from support.processes import stop_process
 
 LAYOUTS = (("1 bot x 1000 markets", 1, 1000), ("10 bots x 100 markets", 10, 100))
 RATIO_TARGET, MS_TARGET = 1.25, 120.0

@@ -61,7 +61,7 @@ class PendingFill:
                 self.head, self.held, str(self.reserved)]
 
     @classmethod
-    def from_list(cls, row: list) -> "PendingFill":
+    def from_list(cls, row: list) -> PendingFill:
         trade_id, order_id, side, amount, arrived, seq, cum, head, held, reserved = row
         return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), head, held,
                    Decimal(reserved))

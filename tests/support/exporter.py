@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -50,7 +49,7 @@ class RunningExporter:
         self._lock = threading.Lock()
         self.url = ""
 
-    def start(self, timeout: float = 15.0) -> "RunningExporter":
+    def start(self, timeout: float = 15.0) -> RunningExporter:
         self.proc = subprocess.Popen(
             self.args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -82,7 +81,7 @@ class RunningExporter:
     def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
         return wait_until(lambda: text in self.log and self.log, timeout, f"log line containing {text!r}")
 
-    def get(self, path: str = "/metrics", headers: dict[str, str] | None = None) -> "Response":
+    def get(self, path: str = "/metrics", headers: dict[str, str] | None = None) -> Response:
         return http_get(self.url + path, headers)
 
     def metrics(self) -> dict[tuple, float]:
@@ -221,7 +220,7 @@ def process_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def exporter_address(exporter: "RunningExporter") -> tuple[str, int]:
+def exporter_address(exporter: RunningExporter) -> tuple[str, int]:
     parts = urlsplit(exporter.url)
     return parts.hostname, parts.port
 
@@ -234,7 +233,7 @@ def read_until_closed(sock, timeout: float = 10.0) -> bytes:
     while time.monotonic() < deadline:
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             break
         except ConnectionResetError:
             return b"".join(chunks)

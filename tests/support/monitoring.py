@@ -95,7 +95,7 @@ class Process:
     cwd: Path | None = None
     popen: subprocess.Popen | None = None
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd,
@@ -142,7 +142,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     receiver.notifications.append(Notification(self.path, time.time(), json.loads(body)))
@@ -292,7 +292,7 @@ class Stack:
 
     # lifecycle ---------------------------------------------------------------------------------------------------
 
-    def start(self, timeout_s: float = 30) -> "Stack":
+    def start(self, timeout_s: float = 30) -> Stack:
         t0 = time.monotonic()
         self._write_configs()
         exporter_argv = [
@@ -335,7 +335,7 @@ class Stack:
     def close(self) -> None:
         self._exit.close()
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc) -> None:

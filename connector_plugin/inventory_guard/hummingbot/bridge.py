@@ -24,9 +24,9 @@ import math
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from inventory_guard import events as E
 from inventory_guard.config import GuardConfig
@@ -51,8 +51,8 @@ log = logging.getLogger("inventory_guard.hummingbot")
 D0 = Decimal(0)
 STOP_GRACE_S = 60.0
 
-_BRIDGES: "weakref.WeakValueDictionary[int, GuardBridge]" = weakref.WeakValueDictionary()
-_JOURNALS: "weakref.WeakValueDictionary[str, GuardBridge]" = weakref.WeakValueDictionary()
+_BRIDGES: weakref.WeakValueDictionary[int, GuardBridge] = weakref.WeakValueDictionary()
+_JOURNALS: weakref.WeakValueDictionary[str, GuardBridge] = weakref.WeakValueDictionary()
 
 
 @atexit.register
@@ -63,7 +63,7 @@ def _close_stopped_bridges():
             bridge.close()
 
 
-def bridge_for_connector(connector) -> Optional["GuardBridge"]:
+def bridge_for_connector(connector) -> GuardBridge | None:
     """The attached bridge guarding this connector object, if any (used by guarded controllers)."""
     return _BRIDGES.get(id(connector))
 
@@ -71,15 +71,15 @@ def bridge_for_connector(connector) -> Optional["GuardBridge"]:
 class GuardBridge:
     """See the package docstring for the public API."""
 
-    def __init__(self, config, connectors: Mapping[str, object], journal_path: Optional[str | Path] = None, *,
-                 markets: Optional[Mapping[str, Iterable[str]]] = None,
-                 clock: Optional[Callable[[], float]] = None,
-                 user_stream_silence_s: Optional[float] = None,
-                 periodic_reconcile_s: Optional[float] = None,
+    def __init__(self, config, connectors: Mapping[str, object], journal_path: str | Path | None = None, *,
+                 markets: Mapping[str, Iterable[str]] | None = None,
+                 clock: Callable[[], float] | None = None,
+                 user_stream_silence_s: float | None = None,
+                 periodic_reconcile_s: float | None = None,
                  websocket_balance_snapshots: bool = True,
                  reconcile_event: str = "force",
                  cancel_release_delay_s: float = 5.0,
-                 snapshot_request_interval_s: Optional[float] = None,
+                 snapshot_request_interval_s: float | None = None,
                  balance_api_lag_s: float = 0.0):
         self.connectors = dict(connectors)
         self.map = MarketMap(self.connectors, self._resolve_pairs(markets))
@@ -119,15 +119,15 @@ class GuardBridge:
         self.events = OrderEvents(self.core, self.map, self.reservations,
                                   cancel_hold_s=lambda: self.health.cancel_release_delay_s,
                                   stopping=lambda: self._stopping, after=self._maybe_close, fault=self.fault)
-        self._unhooks: List[Callable[[], None]] = []
-        self._tick_hooks: List[Callable[[float], None]] = []
+        self._unhooks: list[Callable[[], None]] = []
+        self._tick_hooks: list[Callable[[float], None]] = []
         self._synced_after_restore = False
         self._stopping = False
         self._close_timer = None
         self.attached = False
 
     # ------------------------------------------------------------------ setup
-    def _resolve_pairs(self, markets) -> List[Tuple[str, str]]:
+    def _resolve_pairs(self, markets) -> list[tuple[str, str]]:
         out = []
         for cname, conn in self.connectors.items():
             pairs = None if markets is None else markets.get(cname)
@@ -158,21 +158,21 @@ class GuardBridge:
         return self.core.guard
 
     @property
-    def faulted(self) -> Dict[str, str]:
+    def faulted(self) -> dict[str, str]:
         return self.core.faulted
 
-    def now(self, ts: Optional[float] = None) -> float:
+    def now(self, ts: float | None = None) -> float:
         return self.core.now(ts)
 
-    def _t(self, ts: Optional[float] = None) -> Decimal:
+    def _t(self, ts: float | None = None) -> Decimal:
         return self.core.t(ts)
 
-    def market_id(self, connector_name: str, trading_pair: str) -> Optional[str]:
+    def market_id(self, connector_name: str, trading_pair: str) -> str | None:
         r = self.map.market_ref(connector_name, trading_pair)
         return r.market if r else None
 
     @property
-    def markets(self) -> List[str]:
+    def markets(self) -> list[str]:
         return [r.market for r in self.map.active_refs()]
 
     def ref(self, market: str) -> MarketRef:
@@ -181,7 +181,7 @@ class GuardBridge:
             raise KeyError(market)
         return ref
 
-    def refs_for(self, connector_name: str) -> List[MarketRef]:
+    def refs_for(self, connector_name: str) -> list[MarketRef]:
         return self.map.refs_for(connector_name)
 
     def state(self, market: str):
@@ -194,7 +194,7 @@ class GuardBridge:
         return self.map.position(r)
 
     # ------------------------------------------------------------------ fail closed
-    def fault(self, market: Optional[str], what: str, exc: BaseException):
+    def fault(self, market: str | None, what: str, exc: BaseException):
         """Latch ``market`` (every market when None) as faulted: orders adding exposure are refused until resume."""
         self.core.fault(market, what, exc, markets=[r.market for r in self.map.all_refs()])
 
@@ -204,7 +204,7 @@ class GuardBridge:
         self.core.resume(market)
 
     # ------------------------------------------------------------------ the gate
-    def _route(self, connector_name: str, trading_pair: str, side, position_action=None) -> Optional[Route]:
+    def _route(self, connector_name: str, trading_pair: str, side, position_action=None) -> Route | None:
         return self.events.route(connector_name, trading_pair, side, position_action)
 
     def check(self, connector_name: str, trading_pair: str, side, amount: Decimal,
@@ -234,7 +234,7 @@ class GuardBridge:
 
     # ------------------------------------------------------------------ reservations (public entry points)
     def order_opened(self, connector_name: str, trading_pair: str, order_id: str, side, amount: Decimal,
-                     price: Optional[Decimal] = None, position_action=None):
+                     price: Decimal | None = None, position_action=None):
         """Reserve an order placed outside the gate (the gate reserves its own orders)."""
         route = self._route(connector_name, trading_pair, side, position_action)
         if route is not None:
@@ -253,7 +253,7 @@ class GuardBridge:
         self.reservations.finish_executor(executor_id)
 
     # ------------------------------------------------------------------ attaching
-    def attach(self) -> "GuardBridge":
+    def attach(self) -> GuardBridge:
         from .logging_setup import keep_guard_loggers_enabled
         keep_guard_loggers_enabled()        # survive Hummingbot's later dictConfig (headless start, every `start`)
         if self.attached:
@@ -288,7 +288,7 @@ class GuardBridge:
     def sync_orders(self, when: str, release: bool = True):
         """Match reservations with the orders the connectors track: at attach (reserve what is tracked), and at the
         first tick, after Hummingbot restored the previous run's orders (also release what is not tracked)."""
-        live: Dict[str, Tuple[str, object]] = {}
+        live: dict[str, tuple[str, object]] = {}
         complete = True
         for cname, conn in self.connectors.items():
             try:
@@ -306,7 +306,7 @@ class GuardBridge:
         except Exception:
             log.exception("inventory-guard: could not sync open orders (%s)", when)
 
-    def _route_of_tracked(self, connector_name: str, order) -> Optional[Route]:
+    def _route_of_tracked(self, connector_name: str, order) -> Route | None:
         return self._route(connector_name, order.trading_pair, _side(order.trade_type),
                            getattr(order, "position", None))
 
@@ -359,11 +359,11 @@ class GuardBridge:
         return False
 
     # ------------------------------------------------------------------ the venue's reports of a trade's fate
-    def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
+    def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str, order_id: str | None = None):
         """The venue reports that a matched trade failed (a phantom fill): the core's ``trade_failed``."""
         self.events.trade_failed(connector_name, trading_pair, trade_id, order_id)
 
-    def trade_settled(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
+    def trade_settled(self, connector_name: str, trading_pair: str, trade_id: str, order_id: str | None = None):
         """The venue reports a trade final: the core's ``fill_settled``."""
         self.events.trade_settled(connector_name, trading_pair, trade_id, order_id)
 
@@ -374,7 +374,7 @@ class GuardBridge:
         self.health.up(connector_name, reconnect)
 
     # ------------------------------------------------------------------ snapshots and reconciles
-    def snapshot_now(self, connector_name: Optional[str] = None, reason: Optional[str] = None):
+    def snapshot_now(self, connector_name: str | None = None, reason: str | None = None):
         self.feed.snapshot_now(connector_name, reason)
 
     def request_reconcile(self, connector_name: str, reason: str):
@@ -388,7 +388,7 @@ class GuardBridge:
         if hook in self._tick_hooks:
             self._tick_hooks.remove(hook)
 
-    def on_tick(self, ts: Optional[float] = None):
+    def on_tick(self, ts: float | None = None):
         if self.core.closed:
             return
         t = self.now(ts)
@@ -414,7 +414,7 @@ class GuardBridge:
         """Orders refused without a core check (guard fault, invalid size, unknown pair)."""
         return sum(n for k, n in self.adapter_counters.items() if k[0] == market and k[1] == "orders_refused")
 
-    def status_rows(self) -> List[dict]:
+    def status_rows(self) -> list[dict]:
         from .status import status_rows
         return status_rows(self)
 

@@ -12,12 +12,12 @@ one asset share one market: two of its keys setting different values of one fiel
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Dict, List, Literal, Mapping, Optional
-
-from pydantic import Field, model_validator
+from typing import Literal
 
 from hummingbot.client.config.config_data_types import BaseClientModel
+from pydantic import Field, model_validator
 
 # Centralized exchanges: a fill is in the REST balance as soon as the venue reports it (``settlement: instant``).
 CEX_CONNECTORS = frozenset({
@@ -28,7 +28,7 @@ CEX_CONNECTORS = frozenset({
 })
 
 
-def default_settlement(connector_name: str) -> Optional[str]:
+def default_settlement(connector_name: str) -> str | None:
     name = connector_name[:-len("_paper_trade")] if connector_name.endswith("_paper_trade") else connector_name
     return "instant" if name in CEX_CONNECTORS else None
 
@@ -44,34 +44,34 @@ def market_id(connector_name: str, trading_pair: str, multi_connector: bool) -> 
 
 class InventoryGuardMarketSettings(BaseClientModel):
     """Per-market overrides (keyed by trading pair, ``connector:pair``, asset or ``connector:asset``)."""
-    max_position: Optional[Decimal] = _f(None, "Max base-asset position for this market: ")
-    size_increment: Optional[Decimal] = _f(None, "Order size increment: ")
-    min_order_size: Optional[Decimal] = _f(None, "Minimum order size (smaller resized orders are refused): ")
-    pending_fill_max_age_s: Optional[float] = _f(None, "Seconds before an unconfirmed fill ages out: ")
-    snapshot_max_age_s: Optional[float] = _f(None, "Block buys when the last balance snapshot is older than (s): ")
-    allow_negative_position: Optional[bool] = _f(None, "Allow a negative (short) position (perpetuals): ")
-    settlement: Optional[Literal["delayed", "instant"]] = _f(None, "Fill settlement: delayed or instant: ")
+    max_position: Decimal | None = _f(None, "Max base-asset position for this market: ")
+    size_increment: Decimal | None = _f(None, "Order size increment: ")
+    min_order_size: Decimal | None = _f(None, "Minimum order size (smaller resized orders are refused): ")
+    pending_fill_max_age_s: float | None = _f(None, "Seconds before an unconfirmed fill ages out: ")
+    snapshot_max_age_s: float | None = _f(None, "Block buys when the last balance snapshot is older than (s): ")
+    allow_negative_position: bool | None = _f(None, "Allow a negative (short) position (perpetuals): ")
+    settlement: Literal["delayed", "instant"] | None = _f(None, "Fill settlement: delayed or instant: ")
 
 
 class InventoryGuardSettings(BaseClientModel):
     """``inventory_guard:`` section. ``max_position`` is required: without a limit the guard refuses to start."""
     max_position: Decimal = _f(..., "Max base-asset position per market (default for all markets): ")
-    journal_path: Optional[str] = _f("data/inventory_guard.sqlite",
+    journal_path: str | None = _f("data/inventory_guard.sqlite",
                                      "SQLite journal path (relative to the Hummingbot root; empty = in memory): ")
-    bot_name: Optional[str] = _f(None, "Bot label for the journal and exporter: ")
-    size_increment: Optional[Decimal] = _f(None, "Order size increment: ")
-    min_order_size: Optional[Decimal] = _f(None, "Minimum order size: ")
-    pending_fill_max_age_s: Optional[float] = _f(None, "Seconds before an unconfirmed fill ages out: ")
-    force_reconcile_error_gap: Optional[Decimal] = _f(None, "Gap that marks a force reconcile as an error: ")
-    snapshot_max_age_s: Optional[float] = _f(None, "Block buys when the last balance snapshot is older than (s): ")
-    allow_negative_position: Optional[bool] = _f(None, "Allow negative positions (perpetuals): ")
-    settlement: Optional[Literal["delayed", "instant"]] = _f(None, "Fill settlement: delayed or instant: ")
-    seen_fill_keys_max: Optional[int] = _f(None, "How many fill ids to remember for de-duplication: ")
-    markets: Dict[str, InventoryGuardMarketSettings] = _f({}, "Per-market overrides: ")
+    bot_name: str | None = _f(None, "Bot label for the journal and exporter: ")
+    size_increment: Decimal | None = _f(None, "Order size increment: ")
+    min_order_size: Decimal | None = _f(None, "Minimum order size: ")
+    pending_fill_max_age_s: float | None = _f(None, "Seconds before an unconfirmed fill ages out: ")
+    force_reconcile_error_gap: Decimal | None = _f(None, "Gap that marks a force reconcile as an error: ")
+    snapshot_max_age_s: float | None = _f(None, "Block buys when the last balance snapshot is older than (s): ")
+    allow_negative_position: bool | None = _f(None, "Allow negative positions (perpetuals): ")
+    settlement: Literal["delayed", "instant"] | None = _f(None, "Fill settlement: delayed or instant: ")
+    seen_fill_keys_max: int | None = _f(None, "How many fill ids to remember for de-duplication: ")
+    markets: dict[str, InventoryGuardMarketSettings] = _f({}, "Per-market overrides: ")
     # adapter-only settings
-    user_stream_silence_s: Optional[float] = _f(
+    user_stream_silence_s: float | None = _f(
         120.0, "Force a reconcile when the user stream is silent for this long (s; empty = off): ")
-    periodic_reconcile_s: Optional[float] = _f(
+    periodic_reconcile_s: float | None = _f(
         None, "Force a reconcile every N seconds (empty = off): ")
     websocket_balance_snapshots: bool = _f(
         True, "Treat balances/positions written by the venue's websocket as snapshots: ")
@@ -84,7 +84,7 @@ class InventoryGuardSettings(BaseClientModel):
         0.0, "The balance/position API may answer with a position this many seconds old (a lagging indexer): "
              "snapshots are stamped that much earlier, so a settlement reported after the answer's real time is "
              "not taken as inside it (s): ")
-    snapshot_request_interval_s: Optional[float] = _f(
+    snapshot_request_interval_s: float | None = _f(
         None, "At most one balance request per connector this often for unconfirmed fills (s; default "
               "pending_fill_max_age_s / 4): ")
 
@@ -119,7 +119,7 @@ class InventoryGuardSettings(BaseClientModel):
         return GuardConfig.model_validate(data)
 
 
-def _names(ref) -> List[tuple]:
+def _names(ref) -> list[tuple]:
     """(bare, connector-prefixed) config keys naming a market, in increasing precedence."""
     c = ref.connector_name
     names = [(p, f"{c}:{p}") for p in ref.pairs]
@@ -129,12 +129,12 @@ def _names(ref) -> List[tuple]:
 
 
 def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapping, prefix: str,
-                      strict: bool) -> Dict[str, dict]:
+                      strict: bool) -> dict[str, dict]:
     """Per-market override entries keyed by the guard's market ids, with the adapter defaults filled in.
     ``strict``: a key that names no market is an error (else it is kept as a market of its own)."""
     from inventory_guard.config import ConfigError
     used = set()
-    out: Dict[str, dict] = {}
+    out: dict[str, dict] = {}
     for ref in market_map.all_refs():
         merged, origin = {}, {}
         for bare, exact in _names(ref):

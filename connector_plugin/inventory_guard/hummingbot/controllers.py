@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 from decimal import Decimal
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction, ExecutorAction
@@ -35,10 +35,10 @@ class Leg(NamedTuple):
     side: str                  # "buy" / "sell"
     amount: Decimal            # base amount
     resizable: bool
-    position_action: Optional[str] = None
+    position_action: str | None = None
 
 
-def executor_legs(cfg, connectors=None) -> Optional[List[Leg]]:
+def executor_legs(cfg, connectors=None) -> list[Leg] | None:
     """The orders an executor config will place, in base units, or None when the guard cannot size it."""
     buying, selling = getattr(cfg, "buying_market", None), getattr(cfg, "selling_market", None)
     if buying is not None and selling is not None and getattr(cfg, "order_amount", None) is not None:
@@ -52,7 +52,7 @@ def executor_legs(cfg, connectors=None) -> Optional[List[Leg]]:
     return [Leg(cname, pair, side, amount, resizable, "OPEN" if getattr(cfg, "leverage", None) else None)]
 
 
-def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal, bool]]:
+def executor_size(cfg, connectors=None) -> tuple[str, str, str, Decimal, bool] | None:
     """(connector_name, trading_pair, side, base_amount, resizable) of a one-sided executor config, or None."""
     side = getattr(cfg, "side", None)
     cname, pair = getattr(cfg, "connector_name", None), getattr(cfg, "trading_pair", None)
@@ -76,7 +76,7 @@ def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal
 
 
 def gate_create_action(bridge, action: ExecutorAction, connectors=None,
-                       quiet: bool = False) -> Optional[ExecutorAction]:
+                       quiet: bool = False) -> ExecutorAction | None:
     """Return the action (possibly with a smaller amount) or None to drop it. Never raises. ``quiet`` logs the
     decision at DEBUG (the controller-level pre-filter; the orchestrator logs the final decision)."""
     warn = log.debug if quiet else log.warning
@@ -138,9 +138,9 @@ class ExecutorGuard:
     def __init__(self, orchestrator, bridge):
         self.orchestrator = orchestrator
         self.bridge = bridge
-        self.live: Dict[str, object] = {}
-        self.dropped: List[ExecutorAction] = []
-        self.resized: List[ExecutorAction] = []
+        self.live: dict[str, object] = {}
+        self.dropped: list[ExecutorAction] = []
+        self.resized: list[ExecutorAction] = []
         self._orig = orchestrator.execute_action
         orchestrator.execute_action = self.execute_action
         bridge.add_tick_hook(self.sweep)
@@ -215,7 +215,7 @@ class GuardedControllerMixin:
     its connector (no reservation here; the guarded strategy's orchestrator reserves). With no guard attached to the
     connector (e.g. the controller runs under an unguarded script) every buy/sell proposal is dropped: fail closed."""
 
-    def determine_executor_actions(self) -> List[ExecutorAction]:
+    def determine_executor_actions(self) -> list[ExecutorAction]:
         actions = super().determine_executor_actions()
         out = []
         for action in actions:

@@ -5,7 +5,7 @@ log line, a best-effort core ``Halt`` (so the journal and the exporter show it).
 from __future__ import annotations
 
 import logging
-from typing import Dict, Iterable, Optional
+from collections.abc import Iterable
 
 from inventory_guard import events as E
 
@@ -17,9 +17,9 @@ GUARD_ERROR = "guard_error"
 class FaultLatch:
     def __init__(self, port):
         self.port = port                      # the CorePort (time, the core, apply)
-        self.faulted: Dict[str, str] = {}     # market -> what failed
+        self.faulted: dict[str, str] = {}     # market -> what failed
 
-    def fault(self, market: Optional[str], what: str, exc: BaseException, markets: Iterable[str] = ()):
+    def fault(self, market: str | None, what: str, exc: BaseException, markets: Iterable[str] = ()):
         """Latch ``market`` (``markets`` when None)."""
         targets = [market] if market else list(markets)
         for m in targets:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator
 
 GUARD_LOGGER = "inventory_guard"
 # created up front so that they are pinned even before the modules that use them are imported
@@ -38,7 +38,7 @@ class _AlwaysEnabled:
         pass
 
 
-_PINNED_CLASSES: Dict[type, type] = {}
+_PINNED_CLASSES: dict[type, type] = {}
 
 
 def _pinned_class(cls: type) -> type:

@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
 
 class UserStreamWatch:
-    def __init__(self, health: "StreamHealth", connector_name: str, data_source):
+    def __init__(self, health: StreamHealth, connector_name: str, data_source):
         self.health = health
         self.connector_name = connector_name
         self.data_source = data_source
         self.connects = 0
-        self._silence_fired_at: Optional[float] = None
+        self._silence_fired_at: float | None = None
         self._orig = None
 
     @classmethod
-    def install(cls, health: "StreamHealth", connector_name: str, conn) -> Optional["UserStreamWatch"]:
+    def install(cls, health: StreamHealth, connector_name: str, conn) -> UserStreamWatch | None:
         tracker = getattr(conn, "_user_stream_tracker", None)
         ds = getattr(tracker, "data_source", None) if tracker is not None else None
         if ds is None or not hasattr(ds, "_connected_websocket_assistant"):
@@ -102,18 +102,18 @@ class StreamHealth:
     """Per-connector user-stream state: down / back since when, silence and periodic reconciles."""
 
     def __init__(self, now: Callable[[], float], reconcile: Callable[[str, str], None], *,
-                 silence_s: Optional[float], periodic_s: Optional[float], cancel_release_delay_s: float):
+                 silence_s: float | None, periodic_s: float | None, cancel_release_delay_s: float):
         self.now = now
         self.reconcile = reconcile
         self.silence_s = silence_s
         self.periodic_s = periodic_s
         self.cancel_release_delay_s = float(cancel_release_delay_s or 0)
-        self.is_down: Dict[str, bool] = {}
-        self.up_at: Dict[str, float] = {}
-        self.watches: List[UserStreamWatch] = []
-        self._last_periodic: Dict[str, float] = {}
+        self.is_down: dict[str, bool] = {}
+        self.up_at: dict[str, float] = {}
+        self.watches: list[UserStreamWatch] = []
+        self._last_periodic: dict[str, float] = {}
 
-    def install(self, connector_name: str, conn) -> List[Callable[[], None]]:
+    def install(self, connector_name: str, conn) -> list[Callable[[], None]]:
         unhooks = []
         add_stream_listener = getattr(conn, "add_user_stream_listener", None)
         if callable(add_stream_listener):

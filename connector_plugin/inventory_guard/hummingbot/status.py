@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import List, Optional
 
 COLUMNS = [
     ("market", "Market"), ("confirmed", "Confirmed"), ("effective", "Effective"),
@@ -29,7 +28,7 @@ def _blocks(counters: dict) -> int:
     return total
 
 
-def status_rows(bridge) -> List[dict]:
+def status_rows(bridge) -> list[dict]:
     now = bridge.now()
     rows = []
     for market in bridge.markets:
@@ -74,7 +73,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def format_table(rows: List[dict], title: Optional[str] = "Inventory guard") -> str:
+def format_table(rows: list[dict], title: str | None = "Inventory guard") -> str:
     header = [h for _, h in COLUMNS]
     body = [[_fmt(r.get(k)) for k, _ in COLUMNS] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable, List, Optional
 
 from .settings import SessionSettings
 
@@ -68,7 +68,7 @@ def run_from_args(args: argparse.Namespace, out=None) -> int:
     return run_trace_demo(out)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = add_arguments(argparse.ArgumentParser(
         prog="python -m inventory_guard.hummingbot.demo",
         description="The guarded market maker on the simulated venue (the same options as `inventory-guard demo`)."))

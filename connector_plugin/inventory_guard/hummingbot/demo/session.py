@@ -7,7 +7,6 @@ import contextlib
 import logging
 from decimal import Decimal
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from hummingbot.connector.markets_recorder import MarketsRecorder
 
@@ -85,7 +84,7 @@ class GuardedSimSession:
     the venue's worst-case exposure (settled + matched-unsettled buys + live buy orders) against the limit and
     against the guard's conservative exposure."""
 
-    def __init__(self, settings: SessionSettings, journal_path: Optional[Path] = None):
+    def __init__(self, settings: SessionSettings, journal_path: Path | None = None):
         self.settings = settings
         venue_kw = dict(settings.venue)
         if settings.start_time is not None:
@@ -106,15 +105,15 @@ class GuardedSimSession:
         self.strategy_config = DemoMarketMakerConfig(order_amount=settings.order_amount,
                                                      spread_ticks=settings.spread_ticks,
                                                      order_refresh_s=settings.order_refresh_s)
-        self.strategy: Optional[DemoMarketMaker] = None
-        self.driver: Optional[SimDriver] = None
+        self.strategy: DemoMarketMaker | None = None
+        self.driver: SimDriver | None = None
         self.max_true_exposure = ZERO
         self.max_conservative_exposure = ZERO
-        self.limit_violations: List[tuple] = []       # (t, true exposure)
-        self.undercounts: List[tuple] = []            # (t, conservative, true)
+        self.limit_violations: list[tuple] = []       # (t, true exposure)
+        self.undercounts: list[tuple] = []            # (t, conservative, true)
         self.record = RunRecord(limit=settings.max_position)  # one sample per simulated second, for the chart
         self._seen_blocks = self._seen_phantoms = 0
-        self.trade_statuses: Dict[str, int] = {}      # status -> notices seen by the connector
+        self.trade_statuses: dict[str, int] = {}      # status -> notices seen by the connector
 
     async def start(self) -> None:
         self.strategy = DemoMarketMaker({self.connector_name: self.connector}, self.strategy_config,
@@ -154,7 +153,7 @@ class GuardedSimSession:
         self.record.phantoms += [t - start] * max(0, phantoms - self._seen_phantoms)
         self._seen_blocks, self._seen_phantoms = blocks, phantoms
 
-    async def run(self, sim_seconds: float, realtime_factor: Optional[float] = None, should_stop=None) -> float:
+    async def run(self, sim_seconds: float, realtime_factor: float | None = None, should_stop=None) -> float:
         return await self.driver.run(sim_seconds, realtime_factor=realtime_factor, should_stop=should_stop)
 
     async def stop(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Dict, Optional
 
 TRADING_PAIR = "YES-USDC"
 
@@ -19,9 +18,9 @@ class SessionSettings:
     poll_interval_s: float = 5.0
     # The guard config values the demo sets itself (everything else is the config's default): only here.
     pending_fill_max_age_s: float = 30.0
-    user_stream_silence_s: Optional[float] = 60.0
-    venue: Dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
-    start_time: Optional[float] = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
+    user_stream_silence_s: float | None = 60.0
+    venue: dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
+    start_time: float | None = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
 
 
 DEMO_VENUE = {
