@@ -25,7 +25,8 @@ class RuleSettings:
     snapshot_missing_for: str = "10m"
     # Conservative exposure over-counts on purpose (buys kept pending or held after an ambiguous snapshot until a later
     # snapshot shows them or they age out), so it may exceed max_position for about one age-out after the last buy
-    # fills. Like phantom drift, that is bounded by the age-out plus a snapshot interval: lasting longer is real trouble.
+    # fills. Like phantom drift, that is bounded by the age-out plus a snapshot interval: lasting longer is real
+    # trouble.
     exposure_over_limit_for: str = "2m"
     # Confirmed position + open buy orders is a lower bound of the venue's exposure: above the limit is never fine.
     confirmed_exposure_over_limit_for: str = "0s"

@@ -76,7 +76,8 @@ class Venue:
         return value
 
     def true_exposure(self) -> D:
-        unsettled = sum((t.size for t in self.trades if t.side == "buy" and not t.settled and t.settles_at is not None), D(0))
+        unsettled = sum((t.size for t in self.trades if t.side == "buy" and not t.settled and t.settles_at is not None),
+                        D(0))
         return self.settled + unsettled + sum((r for s, r in self.orders.values() if s == "buy"), D(0))
 
     def will_hold(self) -> D:
@@ -331,7 +332,7 @@ def test_an_instant_venue_with_a_slow_websocket_never_breaks_either_bound(fills,
     for i, (side, size, _lag, _phantom) in enumerate(fills):  # each fill fills one order: reserved until it arrives
         guard.apply(OrderOpen(D(0), M, f"O{i}", side, D(size)))
     events, t = [], D(1)
-    for i, (side, size, lag, phantom) in enumerate(fills):
+    for i, (_side, _size, lag, phantom) in enumerate(fills):
         t += D("0.3")
         events.append((t + lag, "fill", i))
         if not phantom:

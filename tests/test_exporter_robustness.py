@@ -303,7 +303,7 @@ def test_a_client_disconnecting_early_is_one_debug_line_not_a_traceback(tmp_path
     path = journal(tmp_path, markets=2000)  # an 8 MB body: more than the socket buffers hold
     with running_exporter("--state", str(path), "--log-level", "DEBUG") as exporter:
         assert exporter.metrics()
-        for i in range(10):
+        for _ in range(10):
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the body cannot all be buffered
             sock.connect(exporter_address(exporter))

@@ -34,7 +34,8 @@ hostile_number = st.one_of(
     st.integers(-(10**20), 10**20), st.floats(allow_nan=True, allow_infinity=True),
 )
 hostile = st.one_of(hostile_text, hostile_number, st.booleans(), st.none(),
-                    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+                    st.lists(st.integers(), max_size=2),
+                    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
 
 GOOD = {
     "market": st.sampled_from(["m", "n", "m2"]),

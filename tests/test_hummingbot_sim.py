@@ -108,7 +108,8 @@ def test_connector_runs_hummingbots_order_tracker_and_emits_lifecycle_events():
         done = rec.of(MarketEvent.BuyOrderCompleted)
         assert [e.order_id for e in created] == [oid]
         assert len(fills) == 1 and fills[0].order_id == oid and fills[0].amount == D(10) and fills[0].price == ask
-        assert isinstance(fills[0].exchange_trade_id, str) and fills[0].exchange_order_id == created[0].exchange_order_id
+        assert isinstance(fills[0].exchange_trade_id, str)
+        assert fills[0].exchange_order_id == created[0].exchange_order_id
         assert [e.order_id for e in done] == [oid] and oid not in conn.in_flight_orders
 
         # settlement delay + lagging balance API: the fill is known long before the balance shows it

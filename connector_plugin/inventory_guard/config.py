@@ -191,7 +191,8 @@ class GuardConfig(_Limits):
     def _every_market_has_a_limit(self):
         if self.max_position is None:
             if not self.markets:
-                raise ValueError("max_position: required (a default for every market, or one per market under markets:)")
+                raise ValueError(
+                    "max_position: required (a default for every market, or one per market under markets:)")
             for name, market in self.markets.items():
                 if market.max_position is None:
                     raise ValueError(f"markets.{name}.max_position: required when there is no top-level max_position")

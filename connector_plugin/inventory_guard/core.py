@@ -232,7 +232,8 @@ class Guard:
             return
         if key[0] in self.failed_trades:
             book.bump("fills_failed")
-            log.warning("%s: ignored a fill of trade %s, which the venue already reported failed", book.config.name, key[0])
+            log.warning("%s: ignored a fill of trade %s, which the venue already reported failed",
+                        book.config.name, key[0])
             return
         self.seen_fills.add(seen_key)
         fill = book.pending.add(key, event.side, amount, now, book.last_as_of, config.settlement == "instant")
@@ -364,7 +365,8 @@ class Guard:
         size = self._quantity(config, event.size)
         existing = self.orders.get(event.order_id)
         if existing is not None and (existing.market, existing.side) != (event.market, event.side):
-            raise InvalidEvent(f"order_id: order {event.order_id!r} is already open as a {existing.side} in {existing.market!r}")
+            raise InvalidEvent(f"order_id: order {event.order_id!r} is already open as a {existing.side} "
+                               f"in {existing.market!r}")
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now

@@ -13,7 +13,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Union
+from typing import Literal
 
 from .numbers import InvalidNumber, RejectedLiteral, non_negative, positive, show, to_decimal
 
@@ -131,9 +131,10 @@ class Resume:
     type: str = field(default="resume", init=False, repr=False)
 
 
-Event = Union[
-    Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, Tick, TradeFailed, FillSettled, Halt, Resume
-]
+Event = (
+    Fill | Snapshot | ForceReconcile | OrderOpen | OrderClosed | Check | Tick | TradeFailed | FillSettled | Halt
+    | Resume
+)
 
 
 def synthesize_trade_id(fill: Fill) -> str:

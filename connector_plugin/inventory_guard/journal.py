@@ -19,6 +19,7 @@ table of current per-market state for readers such as the exporter (see ``schema
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import functools
@@ -83,7 +84,8 @@ def _failure(path: Path, exc: BaseException, doing: str) -> JournalError:
 
 _STATE_COLUMNS = (
     "market", "connector", "confirmed", "confirmed_at", "effective", "pending_fill_buys", "pending_fill_sells",
-    "pending_fills", "held_buys", "open_buy_reservations", "open_sell_reservations", "conservative_exposure", "available_to_sell",
+    "pending_fills", "held_buys", "open_buy_reservations", "open_sell_reservations", "conservative_exposure",
+    "available_to_sell",
     "max_position", "pending_fill_max_age_s", "halted", "halted_reason", "oldest_pending_fill_at",
     "oldest_pending_fill_age_s", "last_force_reconcile_gap", "clock", "last_seq", "written_at",
 )
@@ -441,10 +443,8 @@ def _create(path: Path, real: Path, bot: str) -> int | None:
     finally:
         if fd is not None:
             os.close(fd)
-        try:
+        with contextlib.suppress(OSError):  # (a read-only filesystem: nothing was created)
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # (a read-only filesystem: nothing was created)
 
 
 def _connect(path: Path, real: Path, synchronous: str, bot: str, ids_missing: bool) -> sqlite3.Connection:
@@ -707,7 +707,7 @@ def _check_state_rows(path: Path, conn: sqlite3.Connection, seq: int) -> None:
     cursor = conn.execute("SELECT * FROM market_state")
     names = [c[0] for c in cursor.description]
     for values in cursor:
-        row = dict(zip(names, values))
+        row = dict(zip(names, values, strict=True))
         for column in _DECIMAL_STATE_COLUMNS + _REAL_STATE_COLUMNS + ("pending_fills", "halted", "last_seq"):
             value = row[column]
             if value is None and column in nullable:

@@ -189,7 +189,7 @@ class MarketBook:
 
     def histogram_cumulative(self) -> list[tuple[str, int]]:
         out, running = [], 0
-        for bound, n in zip((*FILL_CONFIRMATION_BUCKETS, "+Inf"), self.histogram):
+        for bound, n in zip((*FILL_CONFIRMATION_BUCKETS, "+Inf"), self.histogram, strict=True):
             running += n
             out.append((str(bound), running))
         return out

@@ -395,17 +395,16 @@ class PendingBook:
             settled = f.settled_at is not None and f.settled_at <= as_of
             inside = settled or (instant and f.arrived < as_of and not f.suspect)
             (forced if inside and not self.is_held(f) else rest).append(f)
-        if forced:
-            if len(rest) <= max_candidates:
-                rem = self.unexplained - sum((f.signed for f in forced), ZERO)
-                found = subset_search(self._units(rest), self._unit(rem), max_steps)
-                if found.solutions:
-                    for fill in forced:
-                        self._take(fill)
-                        exits.append(Exit(fill, "identity"))
-                    self.unexplained = rem
-                    return self._outcome(rest, found, as_of, max_age, instant, max_steps, exits, False)
-                mismatch = found.complete
+        if forced and len(rest) <= max_candidates:
+            rem = self.unexplained - sum((f.signed for f in forced), ZERO)
+            found = subset_search(self._units(rest), self._unit(rem), max_steps)
+            if found.solutions:
+                for fill in forced:
+                    self._take(fill)
+                    exits.append(Exit(fill, "identity"))
+                self.unexplained = rem
+                return self._outcome(rest, found, as_of, max_age, instant, max_steps, exits, False)
+            mismatch = found.complete
         if len(candidates) > max_candidates:
             exits += self._reanchor(as_of, max_age, instant, False)
             return Reconciliation(exits, mismatch, "capped", True)

@@ -24,6 +24,7 @@ How connections are served (the numbers are the defaults, see exporter/README.md
 from __future__ import annotations
 
 import collections
+import contextlib
 import email.utils
 import gzip
 import http.client
@@ -387,10 +388,8 @@ class ExporterHTTPServer:
         self._wake_w.close()
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # buffer full (a wake-up is pending anyway) or closed
             self._wake_w.send(b"\0")
-        except OSError:  # buffer full (a wake-up is pending anyway) or closed
-            pass
 
     def _drain_wake(self) -> None:
         try:
@@ -494,10 +493,8 @@ class ExporterHTTPServer:
                 self._close(conn, f"idle for {self.idle_timeout_s:g} s")
                 continue
             if conn.buffer:  # best effort: the socket is non-blocking and the answer is small
-                try:
+                with contextlib.suppress(OSError):
                     conn.sock.send(_response_head(HTTPStatus.REQUEST_TIMEOUT, _TEXT_PLAIN, 0, close=True))
-                except OSError:
-                    pass
             self._close(conn, f"no complete request within {self.request_timeout_s:g} s")
 
     def _close(self, conn: _Conn, why: str) -> None:

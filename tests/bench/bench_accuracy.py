@@ -217,7 +217,7 @@ class Sim:
         """Deliver every message due by now, in time order."""
         due = sorted(e for e in self.queue if e[0] <= self.now)
         self.queue = [e for e in self.queue if e[0] > self.now]
-        for at, _, event in due:
+        for _at, _, event in due:
             self.send(event)
 
     def poll(self) -> None:

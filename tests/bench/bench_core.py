@@ -216,8 +216,8 @@ def restart_time(n: int, checkpoint_every: int, repeats: int = 3) -> tuple[float
 
 def table(headers, rows) -> str:
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
-    out = ["  ".join(str(h).rjust(w) for h, w in zip(headers, widths))]
-    out += ["  ".join(str(c).rjust(w) for c, w in zip(r, widths)) for r in rows]
+    out = ["  ".join(str(h).rjust(w) for h, w in zip(headers, widths, strict=True))]
+    out += ["  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(out)
 
 
@@ -231,7 +231,8 @@ def main() -> None:
     repeats = 1 if args.quick else 5
     print("1. Per-event cost: apply one event (fill, check, settlement notice, snapshot confirming the oldest, tick)")
     print("   and read the state it publishes (confirmed, pending sums, effective, conservative exposure, available to")
-    print(f"   sell); us/event, best of {repeats} runs each (the machine is shared: the best run is the least disturbed)")
+    print(f"   sell); us/event, best of {repeats} runs each (the machine is shared: the best run is the least "
+          "disturbed)")
     rows = []
     for pending in (10, 1_000, 10_000):
         cycles = 500 if args.quick else (2_000 if pending < 10_000 else 300)
@@ -246,8 +247,8 @@ def main() -> None:
     print(f"\n2. Throughput over {n:,} fills, 100/s of event time (+ a snapshot every 10), events per second, best of "
           f"{len(runs)}; every")
     print("   event committed before apply returns")
-    print(table(["in-memory core", "journaled (default: state rows every 0.25 s)", "journaled (state rows every event)"],
-                [[f"{memory:,.0f}", f"{batched:,.0f}", f"{every:,.0f}"]]))
+    headers = ["in-memory core", "journaled (default: state rows every 0.25 s)", "journaled (state rows every event)"]
+    print(table(headers, [[f"{memory:,.0f}", f"{batched:,.0f}", f"{every:,.0f}"]]))
 
     n = 100_000 if args.quick else 1_000_000
     every = 10_000

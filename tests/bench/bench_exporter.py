@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -139,12 +140,13 @@ def main() -> int:
                     exporter.scrape()  # warm-up
                 body = exporter.scrape()[1]
                 samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-                plain = median_ms(lambda: exporter.scrape(), args.scrapes)
+                plain = median_ms(exporter.scrape, args.scrapes)
                 prom = median_ms(
-                    lambda: exporter.scrape({"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}), args.scrapes
+                    partial(exporter.scrape, {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}),
+                    args.scrapes,
                 )
                 openm = median_ms(
-                    lambda: exporter.scrape({"Accept": "application/openmetrics-text; version=1.0.0"}), args.scrapes
+                    partial(exporter.scrape, {"Accept": "application/openmetrics-text; version=1.0.0"}), args.scrapes
                 )
                 gz = exporter.scrape({"Accept-Encoding": "gzip"})[1]
             finally:

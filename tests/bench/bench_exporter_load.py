@@ -126,9 +126,9 @@ def listen_drops() -> int | None:
         lines = Path("/proc/net/netstat").read_text().splitlines()
     except OSError:
         return None
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
         if names.startswith("TcpExt:"):
-            return dict(zip(names.split()[1:], map(int, values.split()[1:]))).get("ListenDrops")
+            return dict(zip(names.split()[1:], map(int, values.split()[1:]), strict=True)).get("ListenDrops")
     return None
 
 

@@ -154,7 +154,8 @@ class PendingBook:
 
     # --- writing -------------------------------------------------------------------------------------------
 
-    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal, *_ignored, held: bool = False) -> PendingFill:
+    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal, *_ignored,
+            held: bool = False) -> PendingFill:
         signed = amount if side == "buy" else -amount
         self.total += signed
         fill = PendingFill(key, side, amount, arrived, self.next_seq, self.total, held=held)

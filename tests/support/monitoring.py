@@ -96,12 +96,11 @@ class Process:
     popen: subprocess.Popen | None = None
 
     def start(self) -> Process:
-        log = open(self.log_path, "wb")
-        self.popen = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd,
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            self.popen = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd,
+                start_new_session=True,
+            )
         return self
 
     def alive(self) -> bool:
@@ -268,7 +267,7 @@ class Stack:
         self.alertmanager_url = f"http://127.0.0.1:{self.alertmanager_port}"
         self.exporter_url = f"http://127.0.0.1:{self.exporter_port}"
 
-    # configuration files ------------------------------------------------------------------------------------------------
+    # configuration files ----------------------------------------------------------------------------------------------
 
     def _write_configs(self) -> None:
         (self.workdir / "rules.yml").write_text(self.rules_yaml)

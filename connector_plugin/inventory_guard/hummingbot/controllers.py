@@ -62,7 +62,8 @@ def executor_size(cfg, connectors=None) -> tuple[str, str, str, Decimal, bool] |
     if getattr(cfg, "amount", None) is not None:
         return cname, pair, s, Decimal(cfg.amount), True
     if getattr(cfg, "amounts_quote", None) and getattr(cfg, "prices", None):
-        return cname, pair, s, sum(Decimal(q) / Decimal(p) for q, p in zip(cfg.amounts_quote, cfg.prices)), False
+        base = sum(Decimal(q) / Decimal(p) for q, p in zip(cfg.amounts_quote, cfg.prices, strict=True))
+        return cname, pair, s, base, False
     if getattr(cfg, "total_amount_quote", None) is not None:
         price = getattr(cfg, "start_price", None)     # grid: the lowest price buys the most base
         if price is None and connectors and cname in connectors:

@@ -5,6 +5,7 @@ PubSub keeps only weak references, so the forwarders are held here; an exception
 of the event (Hummingbot would swallow it silently)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -68,10 +69,8 @@ class OrderEvents:
 
     def unsubscribe_all(self) -> None:
         for conn, tag, fwd in self._forwarders:
-            try:
+            with contextlib.suppress(Exception):
                 conn.remove_listener(tag, fwd)
-            except Exception:
-                pass
         self._forwarders.clear()
 
     # ------------------------------------------------------------------ handlers

@@ -78,7 +78,7 @@ def format_table(rows: list[dict], title: str | None = "Inventory guard") -> str
     body = [[_fmt(r.get(k)) for k, _ in COLUMNS] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
     line = lambda cells: "  " + " | ".join(c.rjust(w) if i else c.ljust(w)  # noqa: E731
-                                           for i, (c, w) in enumerate(zip(cells, widths)))
+                                           for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
     out = [] if not title else [f"  {title}:"]
     out.append(line(header))
     out.append("  " + "-+-".join("-" * w for w in widths))

@@ -80,7 +80,8 @@ def status_line(session: GuardedSimSession) -> str:
     return (f"t={(session.driver.now - session.driver.start_time):6.0f}s mid={v.mid:.3f} "
             f"venue pos={fmt(v.true_position())} settled={fmt(v.settled_base)} | guard confirmed={fmt(conf)} "
             f"exposure={fmt(cons)}/{fmt(session.settings.max_position)} pending={pend} | fills={count(c, 'fills')} "
-            f"phantom={count(c, 'fills_failed')} aged_out={count(c, 'fills_aged_out')} dup={count(c, 'duplicate_fills')} "
+            f"phantom={count(c, 'fills_failed')} aged_out={count(c, 'fills_aged_out')} "
+            f"dup={count(c, 'duplicate_fills')} "
             f"blocked={count(c, 'orders_blocked', side='buy')} resized={count(c, 'orders_resized', side='buy')} "
             f"reconciles={count(c, 'force_reconciles')}")
 

@@ -178,10 +178,8 @@ class GuardedSimSession:
         c = self.counters()
         v = self.venue.stats
         st = None
-        try:
+        with contextlib.suppress(Exception):
             st = self.bridge.state(self.market)
-        except Exception:
-            pass
         elapsed = (self.driver.now - self.driver.start_time) if self.driver else 0.0
         return {
             "sim_seconds": elapsed,
