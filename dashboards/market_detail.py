@@ -6,7 +6,7 @@ from string import ascii_uppercase
 from grafana_foundation_sdk.builders import dashboard
 
 from dashboards import layout
-from dashboards.panels import bars, graph, heatmap_query, latency_heatmap, query
+from dashboards.panels import PanelBuilder, bars, graph, heatmap_query, latency_heatmap, query
 from dashboards.queries import MARKET_LABELS, SELECTOR, increase_by, market_legend, metric
 
 
@@ -16,7 +16,7 @@ def _gauges(panel, *series: tuple[str, str]):
         panel = panel.with_target(query(metric(name), market_legend(legend), ref_id))
     return panel
 
-def position_vs_limits() -> dashboard.Panel:
+def position_vs_limits() -> PanelBuilder:
     return _gauges(
         graph(
             "Position: confirmed vs effective vs conservative exposure vs max position",
@@ -33,7 +33,7 @@ def position_vs_limits() -> dashboard.Panel:
     )
 
 
-def pending_fill_sizes() -> dashboard.Panel:
+def pending_fill_sizes() -> PanelBuilder:
     return _gauges(
         graph("Pending fill buys and sells", "Size of fills seen but not yet confirmed by a snapshot, by side.",
               "none", 12),
@@ -42,7 +42,7 @@ def pending_fill_sizes() -> dashboard.Panel:
     )
 
 
-def reservations() -> dashboard.Panel:
+def reservations() -> PanelBuilder:
     return _gauges(
         graph("Open reservations and available to sell",
               "Size reserved by open orders on each side, and what the guard still lets the bot sell.", "none", 12),
@@ -52,7 +52,7 @@ def reservations() -> dashboard.Panel:
     )
 
 
-def oldest_pending_vs_age_out() -> dashboard.Panel:
+def oldest_pending_vs_age_out() -> PanelBuilder:
     return _gauges(
         graph("Oldest pending fill age vs age-out",
               "A pending fill older than the age-out line is dropped as a phantom fill.", "s", 12),
@@ -61,7 +61,7 @@ def oldest_pending_vs_age_out() -> dashboard.Panel:
     )
 
 
-def confirmation_latency() -> dashboard.Panel:
+def confirmation_latency() -> PanelBuilder:
     expr = (
         "sum by (le) (increase(inventory_guard_fill_confirmation_seconds_bucket"
         f"{{{SELECTOR}}}[$__rate_interval]))"
@@ -73,7 +73,7 @@ def confirmation_latency() -> dashboard.Panel:
     ).with_target(heatmap_query(expr))
 
 
-def fill_outcomes() -> dashboard.Panel:
+def fill_outcomes() -> PanelBuilder:
     return (
         bars("Fills and their outcomes", "Fills received, confirmed by a snapshot, aged out unconfirmed, and "
              "duplicates ignored, per interval.", "none", 12)
@@ -84,7 +84,7 @@ def fill_outcomes() -> dashboard.Panel:
     )
 
 
-def confirmations() -> dashboard.Panel:
+def confirmations() -> PanelBuilder:
     return (
         bars("How fills were confirmed", "Fills confirmed by identity (the venue reported the trade settled, or an "
              "instant venue's arrival times agreed), by sums (the only subset of pending fills that explains the "
@@ -100,14 +100,14 @@ def confirmations() -> dashboard.Panel:
     )
 
 
-def blocked_orders() -> dashboard.Panel:
+def blocked_orders() -> PanelBuilder:
     return bars("Blocked orders by reason", "Order checks the guard refused, per interval.", "none", 12).with_target(
         query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
               market_legend("{{side}} {{reason}}"))
     )
 
 
-def resized_orders() -> dashboard.Panel:
+def resized_orders() -> PanelBuilder:
     return (
         bars("Checked and resized orders", "Order checks, and those the guard allowed at a reduced size.", "none", 12)
         .with_target(query(increase_by("orders_checked_total", MARKET_LABELS + ("side",)),
@@ -117,13 +117,13 @@ def resized_orders() -> dashboard.Panel:
     )
 
 
-def snapshot_age() -> dashboard.Panel:
+def snapshot_age() -> PanelBuilder:
     return graph("Snapshot age", "Seconds since the last API position snapshot.", "s", 12).with_target(
         query(f"time() - {metric('last_snapshot_timestamp_seconds')}", market_legend("snapshot age"))
     )
 
 
-def stale_snapshots_and_reconciles() -> dashboard.Panel:
+def stale_snapshots_and_reconciles() -> PanelBuilder:
     return (
         bars("Stale snapshots and force reconciles", "Snapshots rejected as stale, and forced re-syncs by reason.",
              "none", 12)
@@ -133,7 +133,7 @@ def stale_snapshots_and_reconciles() -> dashboard.Panel:
     )
 
 
-def force_reconcile_gap() -> dashboard.Panel:
+def force_reconcile_gap() -> PanelBuilder:
     return graph("Force reconcile gap", "|effective - API| found by the last force reconcile.", "none", 12).with_target(
         query(metric("force_reconcile_gap"), market_legend("gap"))
     )

@@ -10,8 +10,12 @@ from grafana_foundation_sdk.builders import (
     table,
     timeseries,
 )
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common, heatmap as heatmap_models, prometheus as prom_models
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, Panel, Threshold, ThresholdsMode
+
+# What every panel factory returns, whatever its visualization (what a dashboard or row takes).
+PanelBuilder = cogbuilder.Builder[Panel]
 
 # Panels point at the dashboard's datasource variable, so the JSON imports into any Grafana with any datasource name.
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")

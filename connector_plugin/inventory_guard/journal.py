@@ -114,7 +114,7 @@ def _state_row(book: MarketBook, seq: int, written_at: float) -> tuple:
         fmt(book.conservative_exposure), fmt(book.available_to_sell),
         fmt(config.max_position), float(config.pending_fill_max_age_s), int(book.halted_reason is not None),
         book.halted_reason, None if oldest is None else float(oldest.arrived),
-        0.0 if oldest is None else float(max(book.clock - oldest.arrived, 0)), None if gap is None else fmt(gap),
+        0.0 if oldest is None else max(float(book.clock - oldest.arrived), 0.0), None if gap is None else fmt(gap),
         float(book.clock), seq, written_at,
     )
 
@@ -131,7 +131,7 @@ class Journal:
                  restored: tuple[Guard, int, int], checkpoint_every: int, state_write_interval_s: float):
         self.path = path
         self.config = config
-        self._conn = conn
+        self._conn: sqlite3.Connection | None = conn  # None once closed
         self._lock_fd = lock_fd
         self._checkpoint_every = checkpoint_every
         self._state_write_interval_s = state_write_interval_s
@@ -201,6 +201,7 @@ class Journal:
         open restores exactly what was committed."""
         if self._broken:
             raise JournalError(f"{self.path}: journal unusable after an earlier failure: {self._broken}")
+        conn = self._db  # a closed journal refuses before anything changes
         canonical = event_to_dict(event)
         # Apply exactly what a restart will read back: an event the parser refuses is refused now, not at restart.
         event = parse_event(canonical)
@@ -214,9 +215,9 @@ class Journal:
             raise
         self.seq += 1
         try:
-            with self._conn:
+            with conn:
                 decision = None if outcome.decision is None else json.dumps(outcome.decision.to_dict())
-                self._conn.execute(
+                conn.execute(
                     "INSERT INTO events (seq, t, type, body, decision) VALUES (?, ?, ?, ?, ?)",
                     (self.seq, float(event.t), event.type, body, decision),
                 )
@@ -246,7 +247,12 @@ class Journal:
     def checkpoint(self) -> None:
         if self._broken:
             raise JournalError(f"{self.path}: journal unusable after an earlier failure: {self._broken}")
-        self._write("write a checkpoint", lambda: (self._write_unwritten(time.monotonic()), self._write_checkpoint()))
+
+        def write() -> None:
+            self._write_unwritten(time.monotonic())
+            self._write_checkpoint()
+
+        self._write("write a checkpoint", write)
 
     def close(self) -> None:
         """Write what lags (a checkpoint when events came after the last one) and release the file. Raises
@@ -273,10 +279,18 @@ class Journal:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection; JournalError once the journal is closed."""
+        if self._conn is None:
+            raise JournalError(f"{self.path}: journal closed")
+        return self._conn
+
     def _write(self, doing: str, write) -> None:
         """Run ``write`` in one transaction; a failure marks the journal unusable and names its cause."""
+        conn = self._db
         try:
-            with self._conn:
+            with conn:
                 write()
         except sqlite3.Error as exc:
             self._broken = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
@@ -287,8 +301,8 @@ class Journal:
 
     def _write_checkpoint(self) -> None:
         body = json.dumps(self.guard.to_dict(), separators=(",", ":"))
-        self._conn.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (self.seq, body))
-        self._conn.execute("DELETE FROM checkpoints WHERE seq < ?", (self.seq,))
+        self._db.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (self.seq, body))
+        self._db.execute("DELETE FROM checkpoints WHERE seq < ?", (self.seq,))
         self._checkpoint_seq = self.seq
 
     def _write_unwritten(self, now: float) -> None:
@@ -302,7 +316,7 @@ class Journal:
 
     def _write_market_rows(self, markets) -> None:
         now = time.time()
-        execute = self._conn.execute
+        execute = self._db.execute
         for market in markets:
             book: MarketBook = self.guard.books[market]
             execute(_UPSERT_STATE, _state_row(book, self.seq, now))
@@ -597,9 +611,11 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
         guard, checkpoint_seq = Guard(config), 0
         if row is not None:
             checkpoint_seq = row[0]
-            guard = _load_checkpoint(path, config, checkpoint_seq, row[1], last)
-            if guard is None:  # written by an older core: rebuild from the whole event log with today's rules
-                guard, checkpoint_seq = Guard(config), 0
+            loaded = _load_checkpoint(path, config, checkpoint_seq, row[1], last)
+            if loaded is None:  # written by an older core: rebuild from the whole event log with today's rules
+                checkpoint_seq = 0
+            else:
+                guard = loaded
         seq = checkpoint_seq
         for seq_read, body in conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,)):
             if seq_read != seq + 1:

@@ -76,6 +76,10 @@ class PendingFill:
     def signed(self) -> Decimal:
         return self.amount if self.side == "buy" else -self.amount
 
+    def settled_by(self, t: Decimal) -> bool:
+        """The venue reported the trade final at or before ``t``."""
+        return self.settled_at is not None and self.settled_at <= t
+
     def to_list(self) -> list:
         return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, self.status,
                 self.likely_in, self.suspect, None if self.settled_at is None else str(self.settled_at),
@@ -143,7 +147,7 @@ class _Sums:
 
 class _Search(NamedTuple):
     solutions: int  # 0, 1 or 2 (2 means "two or more")
-    first: frozenset[int] | None  # indices of the first subset found (oldest fills tried inside first)
+    first: frozenset[int]  # indices of the first subset found (oldest fills tried inside first); empty if none
     complete: bool  # False: the step bound was hit, so 0 or 1 proves nothing
 
 
@@ -180,9 +184,9 @@ def subset_search(units: list[int], target: int, max_steps: int) -> _Search:
     try:
         total = count(0, 0)
     except _StepsExhausted:
-        return _Search(0, None, False)
+        return _Search(0, frozenset(), False)
     if not total:
-        return _Search(0, None, True)
+        return _Search(0, frozenset(), True)
     steps, max_steps = 0, 1 << 62  # the walk below reads what the count computed (and prunes the rest)
     chosen, s = [], 0
     for i in range(n):  # walk the memo: take the fill whenever a completion exists with it (oldest first)
@@ -368,15 +372,15 @@ class PendingBook:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
         self.unexplained += move
         if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
-            exits = []
-            settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_at <= as_of]
+            exits: list[Exit] = []
+            settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_by(as_of)]
             if settled and self.unexplained == sum((f.signed for f in settled), ZERO):
                 for fill in settled:
                     self._take(fill)
                     exits.append(Exit(fill, "identity"))
                 self.unexplained = self.zero
             return Reconciliation(exits + self._reanchor(as_of, max_age, instant, False), False, "capped", True)
-        exits: list[Exit] = []
+        exits = []
         candidates: list[PendingFill] = []
         for fill in self.fills.values():  # (nothing leaves the book in this pass)
             held = self.is_held(fill)
@@ -390,10 +394,10 @@ class PendingBook:
         # Identity: a fill the venue reported settled by as_of is inside this answer, and on an instant venue so is
         # every fill that arrived before as_of — if the sums agree: an answer older than its as_of says (a stale or
         # cached balance, a lagging API) and then the sums decide alone.
-        forced, rest = [], []
+        forced: list[PendingFill] = []
+        rest: list[PendingFill] = []
         for f in candidates:
-            settled = f.settled_at is not None and f.settled_at <= as_of
-            inside = settled or (instant and f.arrived < as_of and not f.suspect)
+            inside = f.settled_by(as_of) or (instant and f.arrived < as_of and not f.suspect)
             (forced if inside and not self.is_held(f) else rest).append(f)
         if forced and len(rest) <= max_candidates:
             rem = self.unexplained - sum((f.signed for f in forced), ZERO)
@@ -428,7 +432,7 @@ class PendingBook:
                     self._take(fill)
                     self.unexplained -= fill.signed
                     exits.append(Exit(fill, "sums"))
-                elif self.is_held(fill) and fill.settled_at is not None and fill.settled_at <= as_of:
+                elif self.is_held(fill) and fill.settled_by(as_of):
                     self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
                     exits.append(Exit(fill, "identity"))
                 elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
@@ -498,7 +502,7 @@ class PendingBook:
         exits = []
         for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
             fill = self.fills[key]
-            if fill.settled_at <= as_of:  # reported final before the anchor's answer: inside it
+            if fill.settled_by(as_of):  # reported final before the anchor's answer: inside it
                 self._take(fill)
                 exits.append(Exit(fill, "identity"))
         # Leaving at the anchor, oldest first (so this stops early): on an instant venue every fill that arrived by

@@ -111,7 +111,7 @@ class ScrapeFailed(Exception):
     """The shared read raised; the traceback was logged once by the request that ran it."""
 
 
-class SharedScrape:
+class SharedScrape[T]:
     """Runs ``build`` for concurrent callers: each gets the result of a build that started after its request.
 
     At most one build runs at a time. ``get(since)`` returns the newest result if its build started at or after
@@ -120,15 +120,14 @@ class SharedScrape:
     all share the next one, however many there are.
     """
 
-    def __init__(self, build: Callable[[], object]):
+    def __init__(self, build: Callable[[], T]):
         self._build = build
         self._changed = threading.Condition()
         self._building = False
         self._started_at = float("-inf")  # when the build whose outcome is in _result started
-        self._result: object = None
-        self._failed = False
+        self._result: T | None = None  # None: that build raised (a build returns a result, never None)
 
-    def get(self, since: float | None = None) -> object:
+    def get(self, since: float | None = None) -> T:
         with self._changed:
             if since is None:
                 since = time.monotonic()
@@ -140,23 +139,22 @@ class SharedScrape:
                 self._changed.wait()
             else:
                 return self._outcome()
-        failed, result = True, None
+        result = None
         try:
             result = self._build()
-            failed = False
         except Exception:
             log.exception("failed to read the state files for /metrics")
         finally:  # also on BaseException, so waiters are never stranded
             with self._changed:
                 self._building = False
-                self._started_at, self._result, self._failed = started_at, result, failed
+                self._started_at, self._result = started_at, result
                 self._changed.notify_all()
-        if failed:
+        if result is None:
             raise ScrapeFailed
         return result
 
-    def _outcome(self) -> object:
-        if self._failed:
+    def _outcome(self) -> T:
+        if self._result is None:
             raise ScrapeFailed
         return self._result
 

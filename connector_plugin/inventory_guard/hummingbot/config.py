@@ -136,7 +136,8 @@ def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapp
     used = set()
     out: dict[str, dict] = {}
     for ref in market_map.all_refs():
-        merged, origin = {}, {}
+        merged: dict[str, object] = {}
+        origin: dict[str, str] = {}  # field -> the override entry that set it
         for bare, exact in _names(ref):
             entry, src = {}, {}
             for key in (bare, exact):
@@ -165,11 +166,11 @@ def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapp
             if settlement:
                 merged["settlement"] = settlement
         out[ref.market] = merged
-    for key, entry in overrides.items():
+    for key, given in overrides.items():
         if key in used or key in out:
             continue
         if strict:
             known = sorted({n for r in market_map.all_refs() if r.leg is None for pair in _names(r) for n in pair})
             raise ConfigError(f"{prefix}{key}: not a market of this strategy (markets: {', '.join(known)})")
-        out[key] = dict(entry)
+        out[key] = dict(given)
     return out

@@ -22,13 +22,14 @@ import functools
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.event.events import MarketEvent, MarketOrderFailureEvent
 from hummingbot.core.utils.async_utils import safe_ensure_future
 
 from inventory_guard.core import Decision
-from inventory_guard.events import InvalidEvent
+from inventory_guard.events import InvalidEvent, Side
 
 from .core_port import GUARD_ERROR, CorePort
 from .events import REFUSAL_ERROR_TYPE
@@ -57,7 +58,7 @@ class ConnectorGate:
         self.map = market_map
         self.reservations = reservations
         self.count = counters                    # (market, name) -> int: the adapter's own counters
-        self.wrapped: dict[str, object] = {}     # connector name -> connector whose buy/sell are wrapped
+        self.wrapped: dict[str, Any] = {}     # connector name -> connector whose buy/sell are wrapped
 
     # ------------------------------------------------------------------ decisions
     def decide(self, route: Route, amount: Decimal) -> Decision:
@@ -114,7 +115,7 @@ class ConnectorGate:
         return (amount // step) * step
 
     # ------------------------------------------------------------------ placing
-    def place(self, connector_name: str, conn, send: Callable[[Decimal], str], side: str, trading_pair: str,
+    def place(self, connector_name: str, conn, send: Callable[[Decimal], str], side: Side, trading_pair: str,
               amount, order_type, price, kwargs: dict) -> str:
         """Gate one order; ``send(size)`` places it. Returns the order id (of the failing order when refused)."""
         amount = Decimal(amount)
@@ -175,7 +176,7 @@ class ConnectorGate:
         """Wrap the connector instance's buy/sell; None when it has no instance attributes (Cython paper trade)."""
         if not hasattr(conn, "__dict__"):
             return None
-        unhooks = []
+        unhooks: list[Callable[[], None]] = []
         for side in ("buy", "sell"):
             orig = getattr(conn, side)
             had = side in conn.__dict__

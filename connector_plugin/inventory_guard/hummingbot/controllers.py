@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction, ExecutorAction
@@ -62,7 +62,7 @@ def executor_size(cfg, connectors=None) -> tuple[str, str, str, Decimal, bool] |
     if getattr(cfg, "amount", None) is not None:
         return cname, pair, s, Decimal(cfg.amount), True
     if getattr(cfg, "amounts_quote", None) and getattr(cfg, "prices", None):
-        base = sum(Decimal(q) / Decimal(p) for q, p in zip(cfg.amounts_quote, cfg.prices, strict=True))
+        base = sum((Decimal(q) / Decimal(p) for q, p in zip(cfg.amounts_quote, cfg.prices, strict=True)), Decimal(0))
         return cname, pair, s, base, False
     if getattr(cfg, "total_amount_quote", None) is not None:
         price = getattr(cfg, "start_price", None)     # grid: the lowest price buys the most base
@@ -139,7 +139,7 @@ class ExecutorGuard:
     def __init__(self, orchestrator, bridge):
         self.orchestrator = orchestrator
         self.bridge = bridge
-        self.live: dict[str, object] = {}
+        self.live: dict[str, Any] = {}
         self.dropped: list[ExecutorAction] = []
         self.resized: list[ExecutorAction] = []
         self._orig = orchestrator.execute_action
@@ -211,7 +211,13 @@ def guard_orchestrator(orchestrator, bridge) -> ExecutorGuard:
     return ExecutorGuard(orchestrator, bridge)
 
 
-class GuardedControllerMixin:
+if TYPE_CHECKING:  # to mypy, the mixin is the controller it is mixed into (Any: Hummingbot ships no type information)
+    from hummingbot.strategy_v2.controllers.controller_base import ControllerBase as _Controller
+else:
+    _Controller = object
+
+
+class GuardedControllerMixin(_Controller):
     """Put BEFORE a ``ControllerBase`` subclass. Filters the controller's own proposals through the bridge guarding
     its connector (no reservation here; the guarded strategy's orchestrator reserves). With no guard attached to the
     connector (e.g. the controller runs under an unguarded script) every buy/sell proposal is dropped: fail closed."""

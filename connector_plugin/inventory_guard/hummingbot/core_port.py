@@ -29,7 +29,8 @@ __all__ = ["Core", "CorePort", "GUARD_ERROR"]
 
 class Core(Protocol):
     """What the adapter needs of the core (``inventory_guard.core.Guard`` and ``inventory_guard.journal.Journal``)."""
-    markets: list[str]
+    @property
+    def markets(self) -> list[str]: ...
 
     def apply(self, event: E.Event): ...
     def state(self, market: str): ...
@@ -115,7 +116,7 @@ class CorePort:
             self.fault(market, what, exc)
             return None
 
-    def check(self, market: str, side: str, amount: Decimal) -> Decision:
+    def check(self, market: str, side: E.Side, amount: Decimal) -> Decision:
         """The core's gate decision; raises what the core raises (the caller fails closed)."""
         out = self.guard.apply(E.Check(self.t(), market, side, amount))
         if out is None or out.decision is None:

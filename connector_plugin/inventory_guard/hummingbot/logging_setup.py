@@ -61,7 +61,8 @@ def keep_guard_loggers_enabled() -> None:
         if is_guard_logger(name) and isinstance(logger, logging.Logger) and not isinstance(logger, _AlwaysEnabled):
             logger.__dict__.pop("disabled", None)
             logger.__class__ = _pinned_class(type(logger))
-    logging.root.manager._clear_cache()       # isEnabledFor caches answers given while a logger was disabled
+    # isEnabledFor caches answers given while a logger was disabled (private: not in typeshed's logging stubs)
+    logging.root.manager._clear_cache()  # type: ignore[attr-defined]
 
 
 class _DropThisThread(logging.Filter):

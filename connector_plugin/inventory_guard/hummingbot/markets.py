@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+
+from inventory_guard.events import Side
 
 D0 = Decimal(0)
 LONG, SHORT = "long", "short"
@@ -34,7 +37,7 @@ class Route:
     """Where an order goes in the guard: the market, the side as the core sees it, and whether it can only reduce
     the exposure (a CLOSE order: never refused for the limit)."""
     ref: MarketRef
-    side: str
+    side: Side
     reduce_only: bool = False
 
 
@@ -47,7 +50,7 @@ def base_asset(trading_pair: str) -> str:
 
 
 class MarketMap:
-    def __init__(self, connectors: Mapping[str, object], pairs: Iterable[tuple[str, str]]):
+    def __init__(self, connectors: Mapping[str, Any], pairs: Iterable[tuple[str, str]]):
         self.connectors = dict(connectors)
         pairs = sorted(set(pairs))
         if not pairs:
@@ -125,7 +128,7 @@ class MarketMap:
         ref = self._spot.get((connector_name, base_asset(trading_pair)))
         return ref if ref is not None and trading_pair in ref.pairs else None
 
-    def route(self, connector_name: str, trading_pair: str, side: str, position_action=None) -> Route | None:
+    def route(self, connector_name: str, trading_pair: str, side: Side, position_action=None) -> Route | None:
         """``side``: "buy"/"sell" as sent to the connector; ``position_action``: a PositionAction, its value or
         None."""
         action = getattr(position_action, "name", position_action)

@@ -27,7 +27,8 @@ class UserStreamWatch:
         self.data_source = data_source
         self.connects = 0
         self._silence_fired_at: float | None = None
-        self._orig = None
+        self._orig = self._orig_int = None  # the data source's methods this watch replaced
+        self._had = self._had_int = False  # whether they were instance attributes (else class methods)
 
     @classmethod
     def install(cls, health: StreamHealth, connector_name: str, conn) -> UserStreamWatch | None:
@@ -62,9 +63,8 @@ class UserStreamWatch:
         return watch
 
     def uninstall(self):
-        for attr, had, orig in (("_connected_websocket_assistant", getattr(self, "_had", False), self._orig),
-                                ("_on_user_stream_interruption", getattr(self, "_had_int", False),
-                                 getattr(self, "_orig_int", None))):
+        for attr, had, orig in (("_connected_websocket_assistant", self._had, self._orig),
+                                ("_on_user_stream_interruption", self._had_int, self._orig_int)):
             if had:
                 setattr(self.data_source, attr, orig)
             else:
@@ -114,7 +114,7 @@ class StreamHealth:
         self._last_periodic: dict[str, float] = {}
 
     def install(self, connector_name: str, conn) -> list[Callable[[], None]]:
-        unhooks = []
+        unhooks: list[Callable[[], None]] = []
         add_stream_listener = getattr(conn, "add_user_stream_listener", None)
         if callable(add_stream_listener):
             # A connector that reports its user stream going down and up (the simulated venue does) lets the

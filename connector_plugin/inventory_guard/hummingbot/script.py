@@ -16,10 +16,13 @@ import logging
 import math
 import time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from hummingbot.core.data_type.common import MarketDict, OrderType, PositionAction
 from hummingbot.strategy.strategy_v2_base import StrategyV2Base, StrategyV2ConfigBase
 from pydantic import Field
+
+from inventory_guard.events import Side
 
 from .bridge import GuardBridge
 from .config import InventoryGuardSettings
@@ -28,8 +31,13 @@ from .controllers import ExecutorGuard
 log = logging.getLogger("inventory_guard.hummingbot")
 s_decimal_nan = Decimal("NaN")
 
+if TYPE_CHECKING:  # to mypy, the mixin is the strategy it is mixed into (Any: Hummingbot ships no type information)
+    from hummingbot.strategy.strategy_v2_base import StrategyV2Base as _Strategy
+else:
+    _Strategy = object
 
-class InventoryGuardMixin:
+
+class InventoryGuardMixin(_Strategy):
     """Needs ``config.inventory_guard`` (an ``InventoryGuardSettings``) or a bridge passed as ``inventory_guard``."""
 
     inventory_guard: GuardBridge | None = None
@@ -63,7 +71,7 @@ class InventoryGuardMixin:
     def _connector_name_of(self, connector) -> str | None:
         return next((name for name, conn in self.connectors.items() if conn is connector), None)
 
-    def _gated(self, side: str, place, market_pair, amount, order_type, price, expiration_seconds, position_action):
+    def _gated(self, side: Side, place, market_pair, amount, order_type, price, expiration_seconds, position_action):
         bridge = self.inventory_guard
         cname = self._connector_name_of(market_pair.market)
         if bridge is None or cname is None or bridge.gates_connector(cname):

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from hummingbot.core.data_type.common import TradeType
 
+from inventory_guard.events import Side
+
 from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent  # noqa: F401  (re-exported)
 from .markets import MarketRef, is_perp_connector as _is_perp  # noqa: F401  (re-exported)
 
@@ -40,7 +42,7 @@ def venue_decimal(value) -> Decimal:
     return d
 
 
-def _side(trade_type) -> str:
+def _side(trade_type) -> Side:
     return "buy" if trade_type == TradeType.BUY else "sell"
 
 

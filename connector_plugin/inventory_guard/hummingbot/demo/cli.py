@@ -15,7 +15,7 @@ from .settings import SessionSettings
 DEFAULTS = SessionSettings()
 
 
-def _positive(number: Callable[[str], object]) -> Callable[[str], object]:
+def _positive(number: Callable[[str], float | Decimal]) -> Callable[[str], float | Decimal]:
     """An argparse ``type``: ``number(text)``, which must be above 0 (argparse names the option in its error)."""
     def parse(text: str):
         try:

@@ -101,12 +101,14 @@ class GuardedSimSession:
                                   markets={CONNECTOR_NAME: [TRADING_PAIR]}, clock=self.connector._sim_time,
                                   user_stream_silence_s=settings.user_stream_silence_s,
                                   balance_api_lag_s=float(self.venue.config.balance_lag_s))
-        self.market = self.bridge.market_id(CONNECTOR_NAME, TRADING_PAIR)
+        market = self.bridge.market_id(CONNECTOR_NAME, TRADING_PAIR)
+        assert market is not None  # the bridge guards exactly this pair
+        self.market = market
         self.strategy_config = DemoMarketMakerConfig(order_amount=settings.order_amount,
                                                      spread_ticks=settings.spread_ticks,
                                                      order_refresh_s=settings.order_refresh_s)
         self.strategy: DemoMarketMaker | None = None
-        self.driver: SimDriver | None = None
+        self._driver: SimDriver | None = None  # made by start()
         self.max_true_exposure = ZERO
         self.max_conservative_exposure = ZERO
         self.limit_violations: list[tuple] = []       # (t, true exposure)
@@ -118,12 +120,18 @@ class GuardedSimSession:
     async def start(self) -> None:
         self.strategy = DemoMarketMaker({self.connector_name: self.connector}, self.strategy_config,
                                         inventory_guard=self.bridge)
-        self.driver = SimDriver(self.venue, self.connector, iterators=[self.strategy],
-                                poll_interval_s=self.settings.poll_interval_s)
+        self._driver = SimDriver(self.venue, self.connector, iterators=[self.strategy],
+                                 poll_interval_s=self.settings.poll_interval_s)
         self.connector.add_trade_status_listener(self._on_status)
         link_trade_statuses(self.connector, self.bridge, self.connector_name)
         self.driver.on_step.append(self._observe)
         await self.driver.start()
+
+    @property
+    def driver(self) -> SimDriver:
+        if self._driver is None:
+            raise RuntimeError("the demo session is not started (await start() first)")
+        return self._driver
 
     def _on_status(self, ev) -> None:
         self.trade_statuses[ev.status] = self.trade_statuses.get(ev.status, 0) + 1
@@ -142,7 +150,7 @@ class GuardedSimSession:
             self._record(t, st)
 
     def _record(self, t: float, st) -> None:
-        start = self.driver.start_time if self.driver is not None else t
+        start = self._driver.start_time if self._driver is not None else t
         bb, _, sb, _ = self.venue._unsettled()
         self.record.sample(t - start, true_position=self.venue.settled_base + bb - sb, confirmed=st.confirmed,
                            effective=st.effective, conservative=st.conservative_exposure)
@@ -180,7 +188,7 @@ class GuardedSimSession:
         st = None
         with contextlib.suppress(Exception):
             st = self.bridge.state(self.market)
-        elapsed = (self.driver.now - self.driver.start_time) if self.driver else 0.0
+        elapsed = (self._driver.now - self._driver.start_time) if self._driver else 0.0
         return {
             "sim_seconds": elapsed,
             "seed": self.settings.seed,

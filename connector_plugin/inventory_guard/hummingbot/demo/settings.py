@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 TRADING_PAIR = "YES-USDC"
 
@@ -19,7 +20,7 @@ class SessionSettings:
     # The guard config values the demo sets itself (everything else is the config's default): only here.
     pending_fill_max_age_s: float = 30.0
     user_stream_silence_s: float | None = 60.0
-    venue: dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
+    venue: dict[str, Any] = field(default_factory=dict)   # VenueConfig overrides (of its fields' types)
     start_time: float | None = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
 
 

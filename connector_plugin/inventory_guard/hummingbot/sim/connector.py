@@ -343,7 +343,7 @@ class SimClobExchange(ExchangePyBase):
         return rules
 
     def _initialize_trading_pair_symbols_from_exchange_info(self, exchange_info: dict[str, Any]):
-        mapping = bidict()
+        mapping: bidict[str, str] = bidict()
         for m in exchange_info["markets"]:
             mapping[m["symbol"]] = combine_to_hb_trading_pair(m["base"], m["quote"])
         self._set_trading_pair_symbol_map(mapping)
@@ -431,7 +431,7 @@ class SimClobExchange(ExchangePyBase):
         connection is processed."""
         v = self._venue
         now = self._sim_time()
-        ds: SimUserStreamDataSource = self._user_stream_tracker.data_source   # type: ignore[assignment]
+        ds: SimUserStreamDataSource = self._user_stream_tracker.data_source
         if ds.connects == 0 and v.ws_connected:
             await ds._connected_websocket_assistant()
             self._connection_id = v.connection_id
@@ -578,7 +578,7 @@ class SimClobExchange(ExchangePyBase):
         # the stream itself is opened by the first sim_pump_user_stream() (after listeners are attached)
 
     def sim_refresh_order_book(self) -> None:
-        ds: SimOrderBookDataSource = self._orderbook_ds      # type: ignore[assignment]
+        ds: SimOrderBookDataSource = self._orderbook_ds
         for tp in self._trading_pairs:
             ob = self.order_book_tracker._order_books.get(tp)
             if ob is None:
