@@ -11,7 +11,17 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inventory_guard.config import parse_config
 from inventory_guard.core import Guard
-from inventory_guard.events import Check, Fill, ForceReconcile, OrderClosed, OrderOpen, Snapshot, Tick, TradeFailed
+from inventory_guard.events import (
+    Check,
+    Fill,
+    ForceReconcile,
+    OrderClosed,
+    OrderOpen,
+    Side,
+    Snapshot,
+    Tick,
+    TradeFailed,
+)
 
 AGE_OUT = D(30)
 SETTLE_WITHIN = D(20)  # every real fill settles within this ...
@@ -23,7 +33,7 @@ M = "m"
 @dataclass
 class VenueFill:
     trade_id: str
-    side: str
+    side: Side
     size: D
     arrived: D
     order_id: str | None
@@ -125,6 +135,7 @@ class Harness:
         if kind == "place":
             _, side, size = op
             decision = g.apply(Check(v.now, M, side, D(size))).decision
+            assert decision is not None  # a check is always answered
             if decision.allowed:
                 oid = v.new_id("O")
                 v.orders[oid] = [side, decision.size]

@@ -365,7 +365,7 @@ def test_limits_are_per_market():
     g.send(t=0, type="snapshot", market="small", size="0")
     d = g.guard.apply(__import__("inventory_guard.events", fromlist=["x"]).parse_event(
         {"t": 1, "type": "check", "market": "small", "side": "buy", "size": "10"})).decision
-    assert d.size == D(5)
+    assert d is not None and d.size == D(5)
 
 
 # --- bad input never changes state --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from inventory_guard.events import (
     InvalidEvent,
     OrderClosed,
     OrderOpen,
+    Side,
     Snapshot,
     TradeFailed,
 )
@@ -42,7 +43,7 @@ AGE_OUT = D(30)
 class Trade:
     trade_id: str
     order_id: str | None
-    side: str
+    side: Side
     size: D
     matched: D
     delivered_at: D  # when its websocket message arrives
@@ -149,9 +150,10 @@ class Harness:
 
     # --- operations ---------------------------------------------------------------------------------------------
 
-    def place(self, side: str, size: int) -> None:
+    def place(self, side: Side, size: int) -> None:
         v = self.v
         decision = self.apply(Check(v.now, M, side, D(size))).decision
+        assert decision is not None  # a check is always answered
         if decision.allowed:
             v.next_id += 1
             oid = f"O{v.next_id}"
@@ -331,7 +333,8 @@ def test_an_instant_venue_with_a_slow_websocket_never_breaks_either_bound(fills,
     guard.apply(Snapshot(D(0), M, D(0)))
     for i, (side, size, _lag, _phantom) in enumerate(fills):  # each fill fills one order: reserved until it arrives
         guard.apply(OrderOpen(D(0), M, f"O{i}", side, D(size)))
-    events, t = [], D(1)
+    events: list[tuple[D, str, int]] = []  # (at, kind, fill index; -1 for a snapshot)
+    t = D(1)
     for i, (_side, _size, lag, phantom) in enumerate(fills):
         t += D("0.3")
         events.append((t + lag, "fill", i))
@@ -339,7 +342,7 @@ def test_an_instant_venue_with_a_slow_websocket_never_breaks_either_bound(fills,
             events.append((t, "settle", i))
     for gap in snapshot_gaps:
         t += gap
-        events.append((t, "snapshot", None))
+        events.append((t, "snapshot", -1))
     events.sort(key=lambda e: (e[0], e[1] != "settle"))
     settled, delivered, done = D(0), set(), set()
     history = [(D(0), D(0))]

@@ -268,6 +268,7 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(stop)], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
+    assert writer.stdout is not None
     try:
         assert writer.stdout.readline() == "ready\n"
         with running_exporter("--state", str(path)) as exporter:

@@ -98,7 +98,7 @@ def test_failed_trade_is_dropped_and_duplicate_fill_ignored():
     async def run():
         ex, clock, bridge = await _started("0")
         oid = await limit_buy(ex, "1")
-        fills = []
+        fills: list = []
         ex.add_listener(MarketEvent.OrderFilled, keep := __import__(
             "hummingbot.core.event.event_forwarder", fromlist=["EventForwarder"]).EventForwarder(fills.append))
         upd = trade_update(ex, oid, "0.5", trade_id="T1")

@@ -43,7 +43,7 @@ class Recorder:
     """Every Hummingbot market event and sim venue event of a connector (holds the forwarders strongly)."""
 
     def __init__(self, conn):
-        self.events = []
+        self.events: list[tuple] = []
         self._fwds = []
         for tag in list(MarketEvent) + list(SimVenueEvent):
             fwd = SourceInfoEventForwarder(lambda t, src, ev: self.events.append((t, ev)))
@@ -213,7 +213,7 @@ def test_trade_statuses_reported_like_polymarkets_user_channel_and_confirmed_goe
         settled = []
         bridge.trade_settled = lambda *a, **kw: settled.append((a, kw))   # until the bridge has its own
         link_trade_statuses(conn, bridge, CONNECTOR_NAME)
-        seen = []
+        seen: list = []
         drain = venue.ws_drain
 
         def spy():
@@ -382,6 +382,7 @@ def test_demo_via_the_cli_serves_metrics_while_it_runs(tmp_path):
                              "--journal", str(tmp_path / "j.sqlite")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
     try:
         head = proc.stdout.readline() + proc.stdout.readline()
         url = re.search(r"metrics (http://127\.0\.0\.1:\d+/metrics)", head)

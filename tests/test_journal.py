@@ -75,7 +75,7 @@ def test_restoring_from_the_event_log_alone_matches_the_checkpoint(tmp_path):
     path = tmp_path / "g.sqlite"
     with Journal.open(path, CONFIG, checkpoint_every=10**9) as j:
         apply_all(j, random_events(300, seed=2))
-        j._conn.execute("DELETE FROM checkpoints")  # simulate a crash before any checkpoint
+        j._db.execute("DELETE FROM checkpoints")  # simulate a crash before any checkpoint
         before = j.guard.to_dict()
         j._checkpoint_seq = j.seq  # skip the closing checkpoint
     with Journal.open(path, CONFIG) as j:
@@ -107,12 +107,23 @@ def test_an_invalid_event_writes_nothing(tmp_path):
         j.apply(ev(t=1, type="snapshot", size="10"))
         with pytest.raises(InvalidEvent):
             j.apply(ev(t=2, type="snapshot", size="-1"))
-        assert j._conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+        assert j._db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
 
 
 def test_a_second_writer_is_refused(tmp_path):
     with Journal.open(tmp_path / "g.sqlite", CONFIG), pytest.raises(JournalError, match="in use by another process"):
         Journal.open(tmp_path / "g.sqlite", CONFIG)
+
+
+def test_a_closed_journal_refuses_events_before_anything_changes(tmp_path):
+    j = Journal.open(tmp_path / "g.sqlite", CONFIG)
+    j.apply(ev(t=1, type="snapshot", size="3"))
+    j.close()
+    for write in (lambda: j.apply(ev(t=2, type="snapshot", size="4")), j.checkpoint):
+        with pytest.raises(JournalError, match="journal closed"):
+            write()
+    assert (j.seq, j.state("m").confirmed) == (1, D(3))
+    j.close()  # still a no-op
 
 
 def test_a_corrupt_database_is_a_clear_error_and_is_left_untouched(tmp_path):
@@ -151,6 +162,7 @@ def test_sigkill_at_a_random_point_loses_no_acknowledged_event(tmp_path, seed):
     path = tmp_path / "g.sqlite"
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(rnd.choice([7, 50, 10**6]))],
                             stdout=subprocess.PIPE, text=True)
+    assert proc.stdout
     target, acknowledged = rnd.randint(20, 400), 0
     for line in proc.stdout:
         acknowledged = int(line)

@@ -84,6 +84,7 @@ def test_standard_input_is_answered_line_by_line(tmp_path):
         [sys.executable, "-m", "inventory_guard", "replay", "-", "--config", str(config)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    assert proc.stdin and proc.stdout and proc.stderr
     try:
         # Each answer is read before the next line is written: a live process can react to the decisions.
         proc.stdin.write('{"t":1,"type":"snapshot","market":"m","size":"95"}\n')

@@ -18,7 +18,7 @@ from typing import Literal
 from .numbers import InvalidNumber, RejectedLiteral, non_negative, positive, show, to_decimal
 
 Side = Literal["buy", "sell"]
-SIDES = ("buy", "sell")
+SIDES: tuple[Side, ...] = ("buy", "sell")
 FORCE_RECONCILE_REASONS = ("ws_reconnect", "sequence_gap", "periodic", "manual")
 ZERO = Decimal(0)
 
@@ -268,7 +268,7 @@ class _Fields:
         value = self._get("side", True)
         if value not in SIDES:
             raise InvalidEvent(f"side: expected 'buy' or 'sell', got {show(value)}")
-        return value  # type: ignore[return-value]
+        return value
 
     def size(self, name: str = "size") -> Decimal:
         return positive(self._get(name, True), name)

@@ -75,13 +75,17 @@ class Exporter:
         for p in paths:
             args += ["--state", str(p)]
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stderr.readline()  # the startup line comes first
+        stderr = self.proc.stderr
+        assert stderr is not None
+        line = stderr.readline()  # the startup line comes first
         match = re.search(r"serving (http://\S+)/metrics", line)
         if not match:
             self.stop()
             raise SystemExit(f"exporter did not start: {line}")
-        self.host, self.port = urlsplit(match.group(1)).hostname, urlsplit(match.group(1)).port
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()  # drain logs
+        url = urlsplit(match.group(1))
+        assert url.hostname is not None
+        self.host, self.port = url.hostname, url.port
+        threading.Thread(target=lambda: [None for _ in stderr], daemon=True).start()  # drain logs
 
     def scrape(self, headers: dict[str, str] | None = None) -> tuple[float, bytes, dict]:
         started = time.perf_counter()

@@ -84,13 +84,15 @@ class Server:
         )}
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
-        line = self.proc.stderr.readline()
+        stderr = self.proc.stderr
+        assert stderr is not None
+        line = stderr.readline()
         match = re.search(r"serving http://127\.0\.0\.1:(\d+)/metrics", line)
         if not match:
             self.stop()
             raise SystemExit(f"server did not start: {line}")
         self.port = int(match.group(1))
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()  # drain logs
+        threading.Thread(target=lambda: [None for _ in stderr], daemon=True).start()  # drain logs
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/task"))
@@ -228,7 +230,7 @@ def main() -> int:
     parser.add_argument("--no-reference", action="store_true", help="skip the previous server")
     parser.add_argument("--idle", type=int, default=500, help="idle connections held open (default 500; 0: skip)")
     args = parser.parse_args()
-    loads = (
+    loads: tuple[tuple[str, dict[str, str]], ...] = (
         ("Prometheus 2.42 headers (text, gzip)", {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}),
         ("no Accept-Encoding (full text body)", {}),
     )

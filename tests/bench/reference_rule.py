@@ -88,7 +88,7 @@ class _CumIndex:
         self.lists.setdefault(fill.cum, []).append(fill)
 
     def discard(self, fill: PendingFill) -> None:
-        entries = self.lists.get(fill.cum, ())
+        entries = self.lists.get(fill.cum, [])
         for i, entry in enumerate(entries):
             if entry is fill:
                 del entries[i]
@@ -196,7 +196,7 @@ class PendingBook:
         is invisible to the API, and dropping it could let the gate pass the limit. They leave like any pending
         fill: confirmed by a later snapshot's move, failed, or aged out. Returns the sells that left."""
         fills = list(self.fills.values())
-        self.__init__(self.zero)
+        PendingBook.__init__(self, self.zero)
         for fill in fills:
             if fill.side == "buy":  # held buys live in the head region: kept back, matched with or without
                 held = PendingFill(fill.key, "buy", fill.amount, fill.arrived, self.next_seq, ZERO,
@@ -353,7 +353,8 @@ log = logging.getLogger("inventory_guard.reference")
 class ReferenceBook(MarketBook):
     def __init__(self, config) -> None:
         super().__init__(config)
-        self.pending = PendingBook(self.pending.zero)
+        # the reference rule's own book where the core's goes (duck-typed: the core calls what both have)
+        self.pending = PendingBook(self.pending.zero)  # type: ignore[assignment]
 
     @property
     def effective(self) -> Decimal:
@@ -394,7 +395,7 @@ class ReferenceGuard(Guard):
         oldest = book.pending.oldest()
         if oldest is None or now - oldest.arrived <= book.config.pending_fill_max_age_s:
             return
-        for fill in book.pending.age_out(now - book.config.pending_fill_max_age_s):
+        for fill in book.pending.age_out(now - book.config.pending_fill_max_age_s):  # type: ignore[attr-defined]
             self._unsettled_exit(book, fill)
             book.bump("fills_aged_out")
 

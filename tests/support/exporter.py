@@ -62,6 +62,7 @@ class RunningExporter:
         return self
 
     def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
         for line in self.proc.stderr:
             with self._lock:
                 self._lines.append(line)
@@ -222,13 +223,14 @@ def process_fds(pid: int) -> int:
 
 def exporter_address(exporter: RunningExporter) -> tuple[str, int]:
     parts = urlsplit(exporter.url)
+    assert parts.hostname is not None and parts.port is not None, exporter.url
     return parts.hostname, parts.port
 
 
 def read_until_closed(sock, timeout: float = 10.0) -> bytes:
     """Everything the peer sends until it closes (AssertionError after ``timeout`` s without the close)."""
     sock.settimeout(timeout)
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -173,7 +173,7 @@ def failures(ex):
     """Record the connector's MarketOrderFailureEvents: returns (list, forwarder to keep alive)."""
     from hummingbot.core.event.event_forwarder import EventForwarder
     from hummingbot.core.event.events import MarketEvent
-    seen = []
+    seen: list = []
     fwd = EventForwarder(seen.append)
     ex.add_listener(MarketEvent.OrderFailure, fwd)
     return seen, fwd

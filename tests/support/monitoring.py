@@ -74,12 +74,13 @@ def require_monitoring_binaries() -> dict[str, str]:
                 f"automatic install failed: {outcome}. Install them with: {' '.join(APT_COMMAND)}",
                 pytrace=False,
             )
-    return {
+    paths = {
         "prometheus": shutil.which("prometheus"),
         "promtool": shutil.which("promtool"),
         "alertmanager": _alertmanager_binary(),
         "amtool": shutil.which("amtool"),
     }
+    return {name: path for name, path in paths.items() if path is not None}  # all of them: none is missing
 
 
 # --- processes --------------------------------------------------------------------------------------------------------
