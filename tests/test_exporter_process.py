@@ -296,6 +296,7 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
     finally:
         stop.touch()
         writer.wait(timeout=30)
+        writer.stdout.close()
     assert writer.returncode == 0
 
 

@@ -93,6 +93,8 @@ class RunningExporter:
     def stop(self) -> None:
         stop_process(self.proc)
         self._reader.join(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
 
 @contextmanager
