@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for the README's two commands:
 #   bash connector_plugin/bootstrap.sh demo   -> set up, then run the demo
-#   bash connector_plugin/bootstrap.sh test   -> set up, then run the whole test suite
+#   bash connector_plugin/bootstrap.sh test   -> set up, lint (ruff), then run the whole test suite
 # Setup is idempotent: it creates (or reuses) .venv with Python >= 3.12, installs the project with its extras, and
 # installs Debian's prometheus/alertmanager/promtool when they are missing and we may use apt-get.
 set -euo pipefail
@@ -77,6 +77,24 @@ ensure_monitoring_binaries() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 }
 
+lint() {
+    # ruff and mypy, configured in pyproject.toml: any finding fails the run before the tests start.
+    say "ruff check"
+    if ! "$VENV/bin/python" -m ruff check --quiet .; then
+        say "ruff reported the findings above: fix them ('ruff check --fix' applies the mechanical ones); failing"
+        exit 1
+    fi
+    # mypy is configured in pyproject.toml too, but not a gate yet: the tree is not type-clean since the last
+    # renames (run `python -m mypy` to see what is left); INVENTORY_GUARD_MYPY=1 makes it one.
+    if [ "${INVENTORY_GUARD_MYPY:-0}" = 1 ]; then
+        say "mypy"
+        if ! "$VENV/bin/python" -m mypy; then
+            say "mypy reported the type errors above: fix them; failing"
+            exit 1
+        fi
+    fi
+}
+
 MODE="${1:-}"
 case "$MODE" in
     demo)
@@ -89,6 +107,7 @@ case "$MODE" in
         ensure_venv
         ensure_packages "hummingbot,test"
         ensure_monitoring_binaries
+        lint
         shift
         # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
         set +e

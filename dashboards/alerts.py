@@ -28,9 +28,11 @@ class RuleSettings:
     snapshot_missing_for: str = "10m"
     # Conservative exposure over-counts on purpose (buys kept pending or held after an ambiguous snapshot until a later
     # snapshot shows them or they age out), so it may exceed max_position for about one age-out after the last buy
-    # fills. Like phantom drift, that is bounded by the age-out plus a snapshot interval: lasting longer is real trouble.
+    # fills. Like phantom drift, that is bounded by the age-out plus a snapshot interval: lasting longer is real
+    # trouble.
     exposure_over_limit_for: str = "2m"
-    # Confirmed position + open buy reservations is a lower bound of the venue's exposure: above the limit is never fine.
+    # Confirmed position + open buy reservations is a lower bound of the venue's exposure: above the limit is never
+    # fine.
     confirmed_exposure_over_limit_for: str = "0s"
     reconcile_gap_ratio: float = 0.05  # gap as a fraction of max_position
     reconcile_window: str = "15m"
@@ -45,7 +47,7 @@ class RuleSettings:
     absent_for: str = "5m"
 
     @classmethod
-    def fast(cls, job: str = "inventory_guard") -> "RuleSettings":
+    def fast(cls, job: str = "inventory_guard") -> RuleSettings:
         """Second-scale variant for the end-to-end test (1 s scrape and evaluation intervals)."""
         return replace(
             cls(job=job),
@@ -146,7 +148,8 @@ def position_alerts(s: RuleSettings) -> list[Alert]:
             s.exposure_over_limit_for,
             "page",
             f"Conservative exposure {{{{ $value }}}} above max position on {where} for {s.exposure_over_limit_for}",
-            "The guard's worst-case view (confirmed + pending fill buys + held buys - the sums' credit + open buy reservations) has "
+            "The guard's worst-case view (confirmed + pending fill buys + held buys - the sums' credit + open buy "
+            "reservations) has "
             f"exceeded max_position for {s.exposure_over_limit_for}. A short excursion is the guard's deliberate "
             "over-count of buys an ambiguous snapshot did not settle (buys are blocked meanwhile); one lasting past "
             "the age-out plus a snapshot interval means a fill that never settles, a manual trade or a bug.",

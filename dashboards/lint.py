@@ -77,7 +77,8 @@ def _check_panel(p: dict) -> list[str]:
     errors = []
     if not _is_datasource_ref(p.get("datasource")):
         errors.append(
-            f"panel {title!r}: datasource must be {{type: prometheus, uid: {DATASOURCE_UID}}}, got {p.get('datasource')!r}"
+            f"panel {title!r}: datasource must be {{type: prometheus, uid: {DATASOURCE_UID}}}, "
+            f"got {p.get('datasource')!r}"
         )
     targets = p.get("targets") or []
     if not targets:

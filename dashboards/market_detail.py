@@ -12,7 +12,7 @@ from dashboards.queries import MARKET_LABELS, SELECTOR, increase_by, market_lege
 
 def _gauges(panel, *series: tuple[str, str]):
     """``panel`` with a query per (gauge name, legend suffix), each a series per market, ref ids A, B, C, ..."""
-    for ref_id, (name, legend) in zip(ascii_uppercase, series):
+    for ref_id, (name, legend) in zip(ascii_uppercase, series, strict=False):
         panel = panel.with_target(query(metric(name), market_legend(legend), ref_id))
     return panel
 

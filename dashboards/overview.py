@@ -4,7 +4,7 @@ from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
 from dashboards import layout
-from dashboards.panels import bars, data_table, graph, instant_table_query, query, single_stat, thresholds
+from dashboards.panels import PanelBuilder, bars, data_table, graph, instant_table_query, query, single_stat, thresholds
 from dashboards.queries import BOT_SELECTOR, MARKET_LABELS, by, increase_by, market_legend, metric
 
 # Drift table columns: (refId, header, PromQL). One row per market; `max by` drops job/instance so queries merge.
@@ -23,7 +23,7 @@ def _market_row_expr(name: str) -> str:
     return f"max by ({by(*MARKET_LABELS)}) ({metric(name)})"
 
 
-def drift_table() -> dashboard.Panel:
+def drift_table() -> PanelBuilder:
     panel = data_table(
         "Markets: drift and exposure",
         "One row per bot/connector/market. Drift is effective minus confirmed position (fills the API has not "

@@ -1,12 +1,21 @@
 """Panel factories with the house style: datasource from the ``$datasource`` variable, legends shown, sizes on a
 24-column grid. Each factory returns a foundation-sdk builder the dashboards refine further."""
 
-from grafana_foundation_sdk.builders import common as common_builder
-from grafana_foundation_sdk.builders import dashboard, heatmap, prometheus, stat, table, timeseries
-from grafana_foundation_sdk.models import common
-from grafana_foundation_sdk.models import heatmap as heatmap_models
-from grafana_foundation_sdk.models import prometheus as prom_models
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode
+from grafana_foundation_sdk.builders import (
+    common as common_builder,
+    dashboard,
+    heatmap,
+    prometheus,
+    stat,
+    table,
+    timeseries,
+)
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.models import common, heatmap as heatmap_models, prometheus as prom_models
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, Panel, Threshold, ThresholdsMode
+
+# What every panel factory returns, whatever its visualization (what a dashboard or row takes).
+PanelBuilder = cogbuilder.Builder[Panel]
 
 # Panels point at the dashboard's datasource variable, so the JSON imports into any Grafana with any datasource name.
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")

@@ -157,7 +157,8 @@ def test_conservative_exposure_over_limit_waits_out_the_guards_deliberate_over_c
 
 
 def test_confirmed_exposure_over_limit_pages_at_once():
-    """Confirmed position + open buy reservations is a lower bound of the venue's exposure: over the limit is never fine."""
+    """Confirmed position + open buy reservations is a lower bound of the venue's exposure: over the limit is never
+    fine."""
     rule = rule_named("InventoryGuardConfirmedExposureOverLimit")
     assert rule["expr"] == (
         "inventory_guard_confirmed_position + inventory_guard_open_buy_reservations > inventory_guard_max_position"

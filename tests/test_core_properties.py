@@ -7,12 +7,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal as D
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inventory_guard.config import parse_config
 from inventory_guard.core import Guard
-from inventory_guard.events import Check, Fill, ForceReconcile, OrderClosed, OrderOpen, Snapshot, Tick, TradeFailed
+from inventory_guard.events import (
+    Check,
+    Fill,
+    ForceReconcile,
+    OrderClosed,
+    OrderOpen,
+    Side,
+    Snapshot,
+    Tick,
+    TradeFailed,
+)
 
 AGE_OUT = D(30)
 SETTLE_WITHIN = D(20)  # every real fill settles within this ...
@@ -24,7 +33,7 @@ M = "m"
 @dataclass
 class VenueFill:
     trade_id: str
-    side: str
+    side: Side
     size: D
     arrived: D
     order_id: str | None
@@ -126,6 +135,7 @@ class Harness:
         if kind == "place":
             _, side, size = op
             decision = g.apply(Check(v.now, M, side, D(size))).decision
+            assert decision is not None  # a check is always answered
             if decision.allowed:
                 oid = v.new_id("O")
                 v.orders[oid] = [side, decision.size]
@@ -159,10 +169,12 @@ class Harness:
             original = v.delivered[op[1] % len(v.delivered)]
             g.apply(Tick(v.now))  # let the age-out due at this time happen first
             before = g.to_dict()
-            g.apply(Fill(v.now, M, original.side, original.size, trade_id=original.trade_id, order_id=original.order_id))
+            g.apply(Fill(v.now, M, original.side, original.size, trade_id=original.trade_id,
+                         order_id=original.order_id))
             after = g.to_dict()
             for data in (before, after):  # only the duplicate counter and clocks may move
-                data["markets"][M]["counters"] = [c for c in data["markets"][M]["counters"] if c[0] != "duplicate_fills"]
+                counters = data["markets"][M]["counters"]
+                data["markets"][M]["counters"] = [c for c in counters if c[0] != "duplicate_fills"]
                 data["markets"][M]["clock"] = data["clock"] = None
             assert before == after, "a duplicate fill changed the state"
         elif kind == "cancel" and v.orders:
@@ -208,7 +220,8 @@ def test_effective_equals_the_truth_once_the_venue_is_quiet_for_the_age_out(step
 
 @settings(max_examples=1500, deadline=None)
 @given(
-    st.lists(st.tuples(st.sampled_from(["buy", "sell"]), st.integers(1, 3), st.integers(0, 3)), min_size=1, max_size=12),
+    st.lists(st.tuples(st.sampled_from(["buy", "sell"]), st.integers(1, 3), st.integers(0, 3)),
+             min_size=1, max_size=12),
     st.randoms(use_true_random=False),
 )
 def test_no_settlement_order_makes_a_snapshot_drop_an_unsettled_buy(fills, rnd):

@@ -8,7 +8,6 @@ from decimal import Decimal as D
 import pytest
 
 from inventory_guard.events import InvalidEvent
-
 from support.guard import Driver
 
 
@@ -26,7 +25,8 @@ def test_a_fill_is_pending_until_a_snapshot_shows_it(g):
     g.fill(1, "buy", "10", trade_id="T1")
     assert (g.state.confirmed, g.state.pending_fill_buys, g.state.effective) == (D(0), D(10), D(10))
     g.snapshot(2, "10")
-    assert (g.state.confirmed, g.state.pending_fill_buys, g.state.pending_fills, g.state.effective) == (D(10), D(0), 0, D(10))
+    assert (g.state.confirmed, g.state.pending_fill_buys, g.state.pending_fills, g.state.effective) == (
+        D(10), D(0), 0, D(10))
     assert g.counter("fills_confirmed") == 1
 
 
@@ -93,7 +93,8 @@ def test_a_fill_on_an_open_order_shrinks_its_reservation_in_the_same_step(g):
     g.order_open(1, "O1", "buy", "10")
     assert g.state.conservative_exposure == D(10)
     g.fill(2, "buy", "4", trade_id="T1", order_id="O1")  # partial fill
-    assert (g.state.open_buy_reservations, g.state.pending_fill_buys, g.state.conservative_exposure) == (D(6), D(4), D(10))
+    assert (g.state.open_buy_reservations, g.state.pending_fill_buys, g.state.conservative_exposure) == (
+        D(6), D(4), D(10))
     g.order_closed(3, "O1")
     assert (g.state.open_buy_reservations, g.state.conservative_exposure) == (D(0), D(4))
 
@@ -305,7 +306,8 @@ def test_buys_are_resized_down_to_the_limit_then_blocked(g, caplog):
     with caplog.at_level(logging.WARNING, logger="inventory_guard"):
         d = g.check(6, "buy", "1")
     assert (d.allowed, d.size, d.reason) == (False, D(0), "position_limit")
-    assert "confirmed 90.00 + pending fill buys 3.00 + open buy reservations 7.00 + new 1.00 = 101.00 > limit 100" in caplog.text
+    assert ("confirmed 90.00 + pending fill buys 3.00 + open buy reservations 7.00 + new 1.00 = 101.00 > limit 100"
+            in caplog.text)
     assert g.counter("orders_blocked", side="buy", reason="position_limit") == 1
     assert g.counter("orders_resized", side="buy") == 1
 
@@ -386,7 +388,7 @@ def test_limits_are_per_market():
     g.send(t=0, type="snapshot", market="small", size="0")
     d = g.guard.apply(__import__("inventory_guard.events", fromlist=["x"]).parse_event(
         {"t": 1, "type": "check", "market": "small", "side": "buy", "size": "10"})).decision
-    assert d.size == D(5)
+    assert d is not None and d.size == D(5)
 
 
 # --- bad input never changes state --------------------------------------------------------------------------
@@ -530,7 +532,8 @@ def test_a_settled_trade_is_confirmed_by_identity_at_the_first_snapshot_taken_af
     assert g.counter("fills_confirmed", how="identity") == 0
     g.snapshot(5, "5", as_of=4)
     assert [f.key[0] for f in g.guard.books["m"].pending] == ["A"]
-    assert (g.counter("fills_confirmed", how="identity"), g.state.effective, g.state.conservative_exposure) == (1, D(10), D(10))
+    assert (g.counter("fills_confirmed", how="identity"), g.state.effective, g.state.conservative_exposure) == (
+        1, D(10), D(10))
 
 
 def test_a_settled_sell_lowers_conservative_exposure_before_any_snapshot_shows_it(g):

@@ -17,13 +17,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inventory_guard.config import parse_config
 from inventory_guard.core import Guard
 from inventory_guard.events import (
-    Check, Fill, FillSettled, ForceReconcile, InvalidEvent, OrderClosed, OrderOpen, Snapshot, TradeFailed,
+    Check,
+    Fill,
+    FillSettled,
+    ForceReconcile,
+    InvalidEvent,
+    OrderClosed,
+    OrderOpen,
+    Side,
+    Snapshot,
+    TradeFailed,
 )
 
 M = "m"
@@ -35,7 +43,7 @@ AGE_OUT = D(30)
 class Trade:
     trade_id: str
     order_id: str | None
-    side: str
+    side: Side
     size: D
     matched: D
     delivered_at: D  # when its websocket message arrives
@@ -69,7 +77,8 @@ class Venue:
         return value
 
     def true_exposure(self) -> D:
-        unsettled = sum((t.size for t in self.trades if t.side == "buy" and not t.settled and t.settles_at is not None), D(0))
+        unsettled = sum((t.size for t in self.trades if t.side == "buy" and not t.settled and t.settles_at is not None),
+                        D(0))
         return self.settled + unsettled + sum((r for s, r in self.orders.values() if s == "buy"), D(0))
 
     def will_hold(self) -> D:
@@ -141,9 +150,10 @@ class Harness:
 
     # --- operations ---------------------------------------------------------------------------------------------
 
-    def place(self, side: str, size: int) -> None:
+    def place(self, side: Side, size: int) -> None:
         v = self.v
         decision = self.apply(Check(v.now, M, side, D(size))).decision
+        assert decision is not None  # a check is always answered
         if decision.allowed:
             v.next_id += 1
             oid = f"O{v.next_id}"
@@ -323,15 +333,16 @@ def test_an_instant_venue_with_a_slow_websocket_never_breaks_either_bound(fills,
     guard.apply(Snapshot(D(0), M, D(0)))
     for i, (side, size, _lag, _phantom) in enumerate(fills):  # each fill fills one order: reserved until it arrives
         guard.apply(OrderOpen(D(0), M, f"O{i}", side, D(size)))
-    events, t = [], D(1)
-    for i, (side, size, lag, phantom) in enumerate(fills):
+    events: list[tuple[D, str, int]] = []  # (at, kind, fill index; -1 for a snapshot)
+    t = D(1)
+    for i, (_side, _size, lag, phantom) in enumerate(fills):
         t += D("0.3")
         events.append((t + lag, "fill", i))
         if not phantom:
             events.append((t, "settle", i))
     for gap in snapshot_gaps:
         t += gap
-        events.append((t, "snapshot", None))
+        events.append((t, "snapshot", -1))
     events.sort(key=lambda e: (e[0], e[1] != "settle"))
     settled, delivered, done = D(0), set(), set()
     history = [(D(0), D(0))]

@@ -175,7 +175,8 @@ def test_no_snapshot_yet_means_no_confirmed_at_series(tmp_path):
 
 
 def test_a_real_scrape_passes_promtool_check_metrics(journal):
-    with running_exporter("--journal", str(journal.path), "--journal", str(journal.path.with_name("missing.sqlite"))) as ex:
+    missing = str(journal.path.with_name("missing.sqlite"))
+    with running_exporter("--journal", str(journal.path), "--journal", missing) as ex:
         response = ex.get(headers={"Accept": PROMETHEUS_2_42_ACCEPT})
     assert response.status == 200
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
@@ -268,6 +269,7 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(stop)], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
+    assert writer.stdout is not None
     try:
         assert writer.stdout.readline() == "ready\n"
         with running_exporter("--journal", str(path)) as exporter:
@@ -295,6 +297,7 @@ def test_scrapes_while_the_bot_writes_are_consistent_and_never_fail(tmp_path):
     finally:
         stop.touch()
         writer.wait(timeout=30)
+        writer.stdout.close()
     assert writer.returncode == 0
 
 
@@ -345,8 +348,10 @@ def test_locked_journal_is_journal_up_0_and_recovers(journal):
             locker.execute("UPDATE meta SET value = value WHERE key = 'bot'")
             response = exporter.get()
             assert response.status == 200
-            assert series(parse_samples(response.text), P + "exporter_journal_up", bot="b1", path=str(journal.path)) == 0
-            exporter.wait_for_log(f"journal {journal.path} (bot b1) unreadable, exporting journal_up 0: database is locked")
+            samples = parse_samples(response.text)
+            assert series(samples, P + "exporter_journal_up", bot="b1", path=str(journal.path)) == 0
+            exporter.wait_for_log(
+                f"journal {journal.path} (bot b1) unreadable, exporting journal_up 0: database is locked")
         finally:
             locker.close()
         samples = exporter.metrics()

@@ -73,7 +73,7 @@ def test_200_simultaneous_scrapes_are_all_answered_by_a_fixed_pool(tmp_path, cap
                 with lock:
                     latencies.append(time.perf_counter() - started)
                     bodies.append(gzip.decompress(response.body))
-            except Exception as exc:  # noqa: BLE001 (reported below)
+            except Exception as exc:  # reported below
                 with lock:
                     failures.append(repr(exc))
 
@@ -303,7 +303,7 @@ def test_a_client_disconnecting_early_is_one_debug_line_not_a_traceback(tmp_path
     path = journal(tmp_path, markets=2000)  # an 8 MB body: more than the socket buffers hold
     with running_exporter("--journal", str(path), "--log-level", "DEBUG") as exporter:
         assert exporter.metrics()
-        for i in range(10):
+        for _ in range(10):
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the body cannot all be buffered
             sock.connect(exporter_address(exporter))

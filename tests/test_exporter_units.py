@@ -14,7 +14,13 @@ from inventory_guard_exporter.negotiate import wants_gzip, wants_openmetrics
 from inventory_guard_exporter.render import render_text
 from inventory_guard_exporter.targets import Targets
 from support.exporter import (
-    PROMETHEUS_2_42_ACCEPT, SCENARIO, as_schema_v1, parse_samples, series, write_journal, write_raw_journal,
+    PROMETHEUS_2_42_ACCEPT,
+    SCENARIO,
+    as_schema_v1,
+    parse_samples,
+    series,
+    write_journal,
+    write_raw_journal,
 )
 
 # --- content negotiation ---------------------------------------------------------------------------------------

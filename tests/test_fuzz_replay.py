@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inventory_guard.config import parse_config
 from inventory_guard.events import accepted_fields
@@ -35,7 +34,8 @@ hostile_number = st.one_of(
     st.integers(-(10**20), 10**20), st.floats(allow_nan=True, allow_infinity=True),
 )
 hostile = st.one_of(hostile_text, hostile_number, st.booleans(), st.none(),
-                    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+                    st.lists(st.integers(), max_size=2),
+                    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
 
 GOOD = {
     "market": st.sampled_from(["m", "n", "m2"]),

@@ -10,8 +10,16 @@ import pydantic
 import pytest
 
 from support.guard import counter
-from support.hummingbot import (BIN, BIN_PAIR, FakeClock, limit_buy, make_binance, order_update, set_account,
-                               trade_update)
+from support.hummingbot import (
+    BIN,
+    BIN_PAIR,
+    FakeClock,
+    limit_buy,
+    make_binance,
+    order_update,
+    set_account,
+    trade_update,
+)
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
@@ -85,12 +93,13 @@ def test_fill_pending_then_rest_snapshot_confirms_and_partial_fill_shrinks_reser
 
 def test_failed_trade_is_dropped_and_duplicate_fill_ignored():
     from hummingbot.core.event.events import MarketEvent
+
     from inventory_guard.hummingbot import GuardEvent, TradeFailedEvent
 
     async def run():
         ex, clock, bridge = await _started("0")
         oid = await limit_buy(ex, "1")
-        fills = []
+        fills: list = []
         ex.add_listener(MarketEvent.OrderFilled, keep := __import__(
             "hummingbot.core.event.event_forwarder", fromlist=["EventForwarder"]).EventForwarder(fills.append))
         upd = trade_update(ex, oid, "0.5", trade_id="T1")
@@ -255,6 +264,7 @@ def test_a_guard_error_halts_buys_not_sells_and_logs(caplog):
 def test_signed_perp_position_and_contract_market_naming():
     from hummingbot.connector.derivative.position import Position
     from hummingbot.core.data_type.common import PositionSide
+
     from inventory_guard.hummingbot.config import market_id
     from inventory_guard.hummingbot.snapshots import signed_position
 

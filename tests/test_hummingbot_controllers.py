@@ -101,6 +101,7 @@ def test_guarded_controller_without_a_guard_drops_proposals(hb_env):
     from hummingbot.core.data_type.common import TradeType
     from hummingbot.strategy_v2.executors.order_executor.data_types import ExecutionStrategy, OrderExecutorConfig
     from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction, StopExecutorAction
+
     from inventory_guard.hummingbot.controllers import GuardedControllerMixin
 
     class Base:

@@ -9,8 +9,23 @@ from decimal import Decimal
 import pytest
 
 from support.hummingbot import (
-    BIN, BIN_PAIR, PERP, FakeClock, VenueFills, drive, failures, guarded_strategy, limit_buy, make_binance,
-    make_binance_perp, order_update, set_account, set_mid, set_position, trade_update)
+    BIN,
+    BIN_PAIR,
+    PERP,
+    FakeClock,
+    VenueFills,
+    drive,
+    failures,
+    guarded_strategy,
+    limit_buy,
+    make_binance,
+    make_binance_perp,
+    order_update,
+    set_account,
+    set_mid,
+    set_position,
+    trade_update,
+)
 
 pytestmark = pytest.mark.hummingbot
 D = Decimal
@@ -144,6 +159,7 @@ def test_xemm_and_arbitrage_proposals_are_vetted_leg_by_leg():
     from hummingbot.strategy_v2.executors.arbitrage_executor.data_types import ArbitrageExecutorConfig
     from hummingbot.strategy_v2.executors.data_types import ConnectorPair
     from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction
+
     from inventory_guard.hummingbot.controllers import gate_create_action
 
     async def run():
@@ -390,6 +406,7 @@ def test_restart_reserves_the_live_orders_hummingbot_restores(hb_env, tmp_path):
 
 def test_cancels_after_on_stop_are_still_applied(hb_env, tmp_path):
     from hummingbot.core.data_type.in_flight_order import OrderState
+
     from inventory_guard.config import GuardConfig
     from inventory_guard.journal import Journal
 

@@ -68,17 +68,17 @@ def test_shipped_example_trades_on_binance_paper_trade_with_resizes_and_blocks(h
     ``PaperTradeExchange`` with Hummingbot's default paper balance: orders are placed, resized and blocked, and the
     paper BTC balance never passes the limit."""
     import asyncio
-    import time
     import logging
+    import time
     from types import SimpleNamespace
 
     import yaml
-
     from hummingbot.core.clock import Clock
     from hummingbot.core.clock_mode import ClockMode
     from hummingbot.core.event.event_logger import EventLogger
     from hummingbot.core.event.events import MarketEvent
     from hummingbot.core.trading_core import TradingCore
+
     from support.guard import counter
     from support.hummingbot import drive
 

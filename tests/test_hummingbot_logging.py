@@ -22,7 +22,7 @@ HEADLESS = textwrap.dedent("""
     import os, shutil, sys
     from decimal import Decimal
     from pathlib import Path
-    
+
     import hummingbot
     from hummingbot import init_logging, set_prefix_path
     from hummingbot.client.config.client_config_map import ClientConfigMap

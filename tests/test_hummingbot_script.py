@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
-from typing import List
 
 import pytest
 
@@ -17,12 +16,13 @@ MKT = "HBOT"            # spot: one guard market per asset
 
 def _classes():
     from hummingbot.core.data_type.common import OrderType
+
     from inventory_guard.hummingbot.script import GuardedStrategyV2Base, GuardedStrategyV2ConfigBase
 
     class BuyerScriptConfig(GuardedStrategyV2ConfigBase):
         script_file_name: str = "buyer_script.py"
-        direct_buys: List[Decimal] = []
-        direct_sells: List[Decimal] = []
+        direct_buys: list[Decimal] = []
+        direct_sells: list[Decimal] = []
 
         def update_markets(self, markets):
             return markets.add_or_update(PAPER, PAPER_PAIR)

@@ -5,8 +5,8 @@ Everything runs on a simulated clock (``SimDriver``): no sockets, no wall-clock 
 import asyncio
 import os
 import subprocess
-import time
 import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -26,8 +26,7 @@ from hummingbot.core.event.events import MarketEvent  # noqa: E402
 
 from inventory_guard.config import GuardConfig  # noqa: E402
 from inventory_guard.hummingbot.bridge import GuardBridge  # noqa: E402
-from inventory_guard.hummingbot.demo.session import (  # noqa: E402
-    GuardedSimSession, headless_hummingbot, link_trade_statuses)
+from inventory_guard.hummingbot.demo.session import GuardedSimSession, headless_hummingbot, link_trade_statuses  # noqa: E402
 from inventory_guard.hummingbot.demo.settings import DEMO_VENUE, SessionSettings  # noqa: E402
 from inventory_guard.hummingbot.sim.connector import CONNECTOR_NAME, SimClobExchange, SimVenueEvent  # noqa: E402
 from inventory_guard.hummingbot.sim.driver import SimDriver  # noqa: E402
@@ -44,7 +43,7 @@ class Recorder:
     """Every Hummingbot market event and sim venue event of a connector (holds the forwarders strongly)."""
 
     def __init__(self, conn):
-        self.events = []
+        self.events: list[tuple] = []
         self._fwds = []
         for tag in list(MarketEvent) + list(SimVenueEvent):
             fwd = SourceInfoEventForwarder(lambda t, src, ev: self.events.append((t, ev)))
@@ -109,7 +108,8 @@ def test_connector_runs_hummingbots_order_tracker_and_emits_lifecycle_events():
         done = rec.of(MarketEvent.BuyOrderCompleted)
         assert [e.order_id for e in created] == [oid]
         assert len(fills) == 1 and fills[0].order_id == oid and fills[0].amount == D(10) and fills[0].price == ask
-        assert isinstance(fills[0].exchange_trade_id, str) and fills[0].exchange_order_id == created[0].exchange_order_id
+        assert isinstance(fills[0].exchange_trade_id, str)
+        assert fills[0].exchange_order_id == created[0].exchange_order_id
         assert [e.order_id for e in done] == [oid] and oid not in conn.in_flight_orders
 
         # settlement delay + lagging balance API: the fill is known long before the balance shows it
@@ -213,7 +213,7 @@ def test_trade_statuses_reported_like_polymarkets_user_channel_and_confirmed_goe
         settled = []
         bridge.trade_settled = lambda *a, **kw: settled.append((a, kw))   # until the bridge has its own
         link_trade_statuses(conn, bridge, CONNECTOR_NAME)
-        seen = []
+        seen: list = []
         drain = venue.ws_drain
 
         def spy():
@@ -382,6 +382,7 @@ def test_demo_via_the_cli_serves_metrics_while_it_runs(tmp_path):
                              "--journal", str(tmp_path / "j.sqlite")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
     try:
         head = proc.stdout.readline() + proc.stdout.readline()
         url = re.search(r"metrics (http://127\.0\.0\.1:\d+/metrics)", head)

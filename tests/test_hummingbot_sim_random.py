@@ -27,8 +27,11 @@ def _executor_config(kind, rng, now, mid, tick):
     from hummingbot.strategy_v2.executors.grid_executor.data_types import GridExecutorConfig
     from hummingbot.strategy_v2.executors.order_executor.data_types import ExecutionStrategy, OrderExecutorConfig
     from hummingbot.strategy_v2.executors.position_executor.data_types import (
-        PositionExecutorConfig, TripleBarrierConfig)
+        PositionExecutorConfig,
+        TripleBarrierConfig,
+    )
     from hummingbot.strategy_v2.executors.twap_executor.data_types import TWAPExecutorConfig
+
     from inventory_guard.hummingbot.sim.connector import CONNECTOR_NAME as C
     size = D(rng.randint(5, 60))
     below = max(tick, mid - tick * rng.randint(0, 3))
@@ -69,6 +72,7 @@ def _register_connector_settings(monkeypatch, name):
 def test_random_executors_and_direct_orders_never_pass_the_limit_at_the_venue(hb_env, monkeypatch, seed):
     from hummingbot.core.data_type.common import OrderType
     from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction
+
     from inventory_guard.hummingbot.sim.connector import CONNECTOR_NAME, SimClobExchange
     from inventory_guard.hummingbot.sim.driver import SimDriver
     from inventory_guard.hummingbot.sim.exchange import SimExchange, VenueConfig

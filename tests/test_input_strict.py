@@ -21,8 +21,7 @@ from inventory_guard.core import Guard
 from inventory_guard.events import _PARSERS, InvalidEvent, accepted_fields, event_to_dict, parse_event
 from inventory_guard.journal import Journal
 from inventory_guard.replay import REPLAY_TYPES, parse_line, replay
-from inventory_guard_exporter.cli import build_parser
-from inventory_guard_exporter.cli import load_config as load_exporter_config
+from inventory_guard_exporter.cli import build_parser, load_config as load_exporter_config
 from inventory_guard_exporter.config import ConfigError as ExporterConfigError
 from support import REPO
 
@@ -81,9 +80,8 @@ def test_a_paired_surrogate_is_an_ordinary_character():
 def test_the_journal_refuses_unstorable_text_from_a_host_too(tmp_path):
     from inventory_guard.events import Snapshot
 
-    with Journal.open(tmp_path / "j.sqlite", CONFIG) as j:
-        with pytest.raises(InvalidEvent, match="market: contains a lone surrogate"):
-            j.apply(Snapshot(D(1), "x\ud800", D(1)))
+    with Journal.open(tmp_path / "j.sqlite", CONFIG) as j, pytest.raises(InvalidEvent, match="lone surrogate"):
+        j.apply(Snapshot(D(1), "x\ud800", D(1)))
     with Journal.open(tmp_path / "j.sqlite", CONFIG) as j:
         assert j.seq == 0
 
@@ -128,7 +126,8 @@ def test_only_ascii_decimal_digits_are_numbers(size):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_json_non_finite_constants_name_the_field(literal):
-    assert error_of('{"t":2,"type":"snapshot","market":"m","size":%s}' % literal) == f"size: {literal} is not a finite number"
+    message = f"size: {literal} is not a finite number"
+    assert error_of('{"t":2,"type":"snapshot","market":"m","size":%s}' % literal) == message
     assert error_of('{"t":%s,"type":"tick"}' % literal) == f"t: {literal} is not a finite number"
 
 
@@ -218,7 +217,8 @@ def test_a_rejected_jump_leaves_the_core_exactly_unchanged():
 
 def test_a_journal_with_a_rejected_jump_reopens_to_the_same_state(tmp_path):
     journal = tmp_path / "j.sqlite"
-    lines = ['{"t":1,"type":"snapshot","market":"m","size":"1"}', '{"t":1000,"type":"snapshot","market":"m","size":"2"}',
+    lines = ['{"t":1,"type":"snapshot","market":"m","size":"1"}',
+             '{"t":1000,"type":"snapshot","market":"m","size":"2"}',
              '{"t":2,"type":"restart"}', '{"t":30,"type":"snapshot","market":"m","size":"3"}']
     assert [a["ok"] for a in answers(lines, JUMPY, journal)] == [True, False, True, True]
     with Journal.open(journal, JUMPY) as j:
@@ -239,7 +239,8 @@ def test_replaying_the_whole_log_accepts_exactly_what_was_accepted(tmp_path):
     """A restore may replay from any checkpoint or, for another core version's checkpoint, from the first event."""
     lines = ['{"t":0,"type":"tick"}', '{"t":0,"type":"snapshot","market":"m","size":"1"}',  # clock still 0
              '{"t":5000,"type":"snapshot","market":"m","size":"2"}',  # the first time: sets the clock
-             '{"t":5061,"type":"tick"}', '{"t":5060,"type":"tick"}', '{"t":5100,"type":"snapshot","market":"m","size":"3"}']
+             '{"t":5061,"type":"tick"}', '{"t":5060,"type":"tick"}',
+             '{"t":5100,"type":"snapshot","market":"m","size":"3"}']
     assert [a["ok"] for a in answers(lines, JUMPY, tmp_path / "j.sqlite")] == [True, True, True, False, True, True]
     with Journal.open(tmp_path / "j.sqlite", JUMPY, checkpoint_every=1) as j:
         events = [parse_event(json.loads(x)) for x in lines if '"t":5061' not in x]
@@ -274,20 +275,27 @@ BAD_CONFIGS = [
     ("hex", b"max_position: 0x10\n", "max_position: 0x10 is not a plain decimal integer"),
     ("underscore", b"max_position: 1_000\n", "max_position: 1_000 is not a plain decimal integer"),
     ("sexagesimal", b"max_position: 1\npending_fill_max_age_s: 1:30\n", "pending_fill_max_age_s: 1:30 is not"),
-    ("bool as int", b"max_position: 1\nseen_fill_keys_max: true\n", "seen_fill_keys_max: Input should be a valid integer"),
+    ("bool as int", b"max_position: 1\nseen_fill_keys_max: true\n",
+     "seen_fill_keys_max: Input should be a valid integer"),
     ("bool as a per-market int", b"max_position: 1\nmarkets: {A: {reconcile_max_candidates: true}}\n",
      "markets.A.reconcile_max_candidates: Input should be a valid integer"),
-    ("string as int", b"max_position: 1\nseen_fill_keys_max: '10'\n", "seen_fill_keys_max: Input should be a valid integer"),
+    ("string as int", b"max_position: 1\nseen_fill_keys_max: '10'\n",
+     "seen_fill_keys_max: Input should be a valid integer"),
     ("bool as decimal", b"max_position: true\n", "max_position: expected a number, got a boolean"),
-    ("int as bool", b"max_position: 1\nallow_negative_position: 1\n", "allow_negative_position: Input should be a valid boolean"),
-    ("yes as bool", b"max_position: 1\nallow_negative_position: yes\n", "allow_negative_position: Input should be a valid boolean"),
+    ("int as bool", b"max_position: 1\nallow_negative_position: 1\n",
+     "allow_negative_position: Input should be a valid boolean"),
+    ("yes as bool", b"max_position: 1\nallow_negative_position: yes\n",
+     "allow_negative_position: Input should be a valid boolean"),
     ("huge exponent", b'max_position: "1E+1000000"\n', "max_position: '1E+1000000' is out of range"),
-    ("huge int", b"max_position: " + BIG.encode() + b"\n", "max_position: an integer of 5000 characters is out of range"),
+    ("huge int", b"max_position: " + BIG.encode() + b"\n",
+     "max_position: an integer of 5000 characters is out of range"),
     ("huge digits", b"max_position: '" + BIG.encode() + b"'\n", "max_position: '99999"),
     ("huge float", b"max_position: 1\nsize_increment: 0." + BIG.encode() + b"\n", "size_increment: a number of 5002"),
     ("surrogate", b'max_position: 1\nbot_name: "x\\ud800"\n', "bot_name: contains a lone surrogate"),
-    ("control", b'max_position: 1\nmarkets: {"a\\x01": {max_position: 1}}\n', "markets: market name 'a\\x01': contains"),
-    ("timestamp", b"max_position: 1\nbot_name: 2024-13-45\nseen_fill_keys_max: 2024-01-01\n", "seen_fill_keys_max: Input"),
+    ("control", b'max_position: 1\nmarkets: {"a\\x01": {max_position: 1}}\n',
+     "markets: market name 'a\\x01': contains"),
+    ("timestamp", b"max_position: 1\nbot_name: 2024-13-45\nseen_fill_keys_max: 2024-01-01\n",
+     "seen_fill_keys_max: Input"),
     ("binary", b"max_position: !!binary 'AAAA'\n", "max_position: expected a number or numeric string, got bytes"),
     ("bad tag", b"max_position: !!python/object:os.system 'x'\n", "not valid YAML"),
 ]
@@ -298,7 +306,8 @@ def test_yaml_1_2_scalars_read_as_they_look(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfbot_name: 2024-01-01\nconnector: no\nmax_position: 10\nsize_increment: 0.1\n"
                      b"allow_negative_position: false\nseen_fill_keys_max: 50\nmax_clock_jump_s: 1.5e+2\n")
     config = load_config(path)
-    assert (config.bot_name, config.connector, config.max_position, config.size_increment) == ("2024-01-01", "no", 10, D("0.1"))
+    assert (config.bot_name, config.connector, config.max_position, config.size_increment) == (
+        "2024-01-01", "no", 10, D("0.1"))
     assert (config.allow_negative_position, config.seen_fill_keys_max, config.max_clock_jump_s) == (False, 50, 150)
 
 
@@ -324,10 +333,12 @@ EXPORTER_CASES = [
     ("utf16", "journals: [/x]\n".encode("utf-16"), "it looks like UTF-16"),
     ("nested", b"journals: " + b"[" * 3000 + b"]" * 3000 + b"\n", "nested deeper than 32 levels"),
     ("duplicate", b"journals: [/x]\njournals: [/y]\n", "duplicate key 'journals'"),
-    ("bool as number", b"journals: [/x]\nbusy_timeout_s: true\n", "busy_timeout_s: Input should be a valid number"),
+    ("bool as number", b"journals: [/x]\nbusy_timeout_s: true\n",
+     "busy_timeout_s: Input should be a valid number"),
     ("int as bool", b"journals: [/x]\nopenmetrics: 1\n", "openmetrics: Input should be a valid boolean"),
     ("octal", b"journals: [/x]\nbusy_timeout_s: 010\n", "busy_timeout_s: 010 is ambiguous"),
-    ("huge int", b"journals: [/x]\nbusy_timeout_s: " + BIG.encode() + b"\n", "busy_timeout_s: an integer of 5000"),
+    ("huge int", b"journals: [/x]\nbusy_timeout_s: " + BIG.encode() + b"\n",
+     "busy_timeout_s: an integer of 5000"),
     ("huge exponent", b"journals: [/x]\nbusy_timeout_s: 1.0e+1000000\n", "busy_timeout_s: Input should be"),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -59,10 +60,8 @@ def random_events(n: int, seed: int = 1):
 
 def apply_all(journal, events):
     for event in events:
-        try:
+        with contextlib.suppress(InvalidEvent):
             journal.apply(event)
-        except InvalidEvent:
-            pass
 
 
 def test_a_restart_restores_exactly_the_state_before_it(tmp_path):
@@ -81,7 +80,7 @@ def test_restoring_from_the_event_log_alone_matches_the_checkpoint(tmp_path):
     path = tmp_path / "g.sqlite"
     with Journal.open(path, CONFIG, checkpoint_every=10**9) as j:
         apply_all(j, random_events(300, seed=2))
-        j._conn.execute("DELETE FROM checkpoints")  # simulate a crash before any checkpoint
+        j._db.execute("DELETE FROM checkpoints")  # simulate a crash before any checkpoint
         before = j.guard.to_dict()
         j._checkpoint_seq = j.seq  # skip the closing checkpoint
     with Journal.open(path, CONFIG) as j:
@@ -128,11 +127,11 @@ def test_state_tables_follow_every_event(tmp_path):
         j.apply(ev(t=3, type="check", side="buy", size="200"))
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         row = dict(zip([c[0] for c in conn.execute("SELECT * FROM market_state").description],
-                       conn.execute("SELECT * FROM market_state WHERE market='m'").fetchone()))
+                       conn.execute("SELECT * FROM market_state WHERE market='m'").fetchone(), strict=True))
         assert (row["confirmed"], row["effective"], row["pending_fill_buys"], row["conservative_exposure"]) == (
             "10.00", "12.50", "2.50", "12.50")
         assert row["oldest_pending_fill_age_s"] == 1.0 and row["max_position"] == "100"
-        counters = {(n, l): v for n, l, v in conn.execute("SELECT name, labels, value FROM market_counters")}
+        counters = {(n, labels): v for n, labels, v in conn.execute("SELECT name, labels, value FROM market_counters")}
         assert counters[("fills", '{"side":"buy"}')] == 1
         assert counters[("orders_resized", '{"side":"buy"}')] == 1
         decision = conn.execute("SELECT decision FROM events WHERE type='check'").fetchone()[0]
@@ -207,13 +206,23 @@ def test_an_invalid_event_writes_nothing(tmp_path):
         j.apply(ev(t=1, type="snapshot", size="10"))
         with pytest.raises(InvalidEvent):
             j.apply(ev(t=2, type="snapshot", size="-1"))
-        assert j._conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+        assert j._db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
 
 
 def test_a_second_writer_is_refused(tmp_path):
-    with Journal.open(tmp_path / "g.sqlite", CONFIG):
-        with pytest.raises(JournalError, match="in use by another process"):
-            Journal.open(tmp_path / "g.sqlite", CONFIG)
+    with Journal.open(tmp_path / "g.sqlite", CONFIG), pytest.raises(JournalError, match="in use by another process"):
+        Journal.open(tmp_path / "g.sqlite", CONFIG)
+
+
+def test_a_closed_journal_refuses_events_before_anything_changes(tmp_path):
+    j = Journal.open(tmp_path / "g.sqlite", CONFIG)
+    j.apply(ev(t=1, type="snapshot", size="3"))
+    j.close()
+    for write in (lambda: j.apply(ev(t=2, type="snapshot", size="4")), j.checkpoint):
+        with pytest.raises(JournalError, match="journal closed"):
+            write()
+    assert (j.seq, j.state("m").confirmed) == (1, D(3))
+    j.close()  # still a no-op
 
 
 def test_a_corrupt_database_is_a_clear_error_and_is_left_untouched(tmp_path):
@@ -240,7 +249,8 @@ CHILD = textwrap.dedent("""
     from inventory_guard.journal import Journal
     j = Journal.open(sys.argv[1], parse_config({"max_position": "1000000"}), checkpoint_every=int(sys.argv[2]))
     for i in range(1, 100000):
-        j.apply(parse_event({"t": i / 1000, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": f"T{i}"}))
+        j.apply(parse_event({"t": i / 1000, "type": "fill", "market": "m", "side": "buy", "size": "1",
+                             "trade_id": f"T{i}"}))
         print(i, flush=True)  # acknowledged: apply returned
 """)
 
@@ -251,6 +261,7 @@ def test_sigkill_at_a_random_point_loses_no_acknowledged_event(tmp_path, seed):
     path = tmp_path / "g.sqlite"
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(rnd.choice([7, 50, 10**6]))],
                             stdout=subprocess.PIPE, text=True)
+    assert proc.stdout
     target, acknowledged = rnd.randint(20, 400), 0
     for line in proc.stdout:
         acknowledged = int(line)

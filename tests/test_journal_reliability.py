@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from inventory_guard.config import parse_config
-from inventory_guard.events import parse_event
+from inventory_guard.events import Event, parse_event
 from inventory_guard.journal import Journal, JournalCorrupt, JournalError
 from inventory_guard.schema import SCHEMA_VERSION
 
@@ -26,7 +26,7 @@ CONFIG = parse_config({"bot_name": "b1", "max_position": "1000000"})
 CONFIG_YAML = "max_position: '1000000'\n"
 
 
-def fill(i: int, **kw) -> object:
+def fill(i: int, **kw) -> Event:
     return parse_event({"t": i, "type": "fill", "market": "m", "side": "buy", "size": "1", "trade_id": f"T{i}", **kw})
 
 
@@ -61,6 +61,7 @@ WRITER = textwrap.dedent("""
 def running_writer(path: Path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    assert proc.stdin and proc.stdout and proc.stderr
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         yield proc
@@ -407,9 +408,9 @@ def test_a_full_disk_is_a_clean_error_and_the_journal_opens_once_space_is_back(t
         give_space_back(mount)
         with Journal.open(journal, CONFIG) as j:  # every acknowledged event, in order
             assert j.seq >= len(acknowledged)
-            seen = [json.loads(b)["trade_id"] for (b,) in j._conn.execute("SELECT body FROM events ORDER BY seq")]
+            seen = [json.loads(b)["trade_id"] for (b,) in j._db.execute("SELECT body FROM events ORDER BY seq")]
             assert seen[:len(acknowledged)] == [f"T{line['line']:06d}" for line in acknowledged]
-            assert j._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            assert j._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 class FullDisk:
@@ -433,17 +434,17 @@ class FullDisk:
         return self._conn.__exit__(*exc)
 
 
-def test_a_full_disk_is_reported_as_such_not_as_damage(tmp_path):
+def test_a_full_disk_is_reported_as_such_not_as_damage(tmp_path, monkeypatch):
     path = tmp_path / "g.sqlite"
     j = Journal.open(path, CONFIG)
     j.apply(fill(1))
-    real, j._conn = j._conn, FullDisk(j._conn)
+    monkeypatch.setattr(j, "_conn", FullDisk(j._conn))
     with pytest.raises(JournalError, match="disk is full") as info:
         j.apply(fill(2))
     assert not isinstance(info.value, JournalCorrupt) and "move it aside" not in str(info.value)
     with pytest.raises(JournalError, match="unusable after an earlier failure"):
         j.apply(fill(3))
-    j._conn = real
+    monkeypatch.undo()  # the real connection again
     j.close()  # no checkpoint of the in-memory state that ran ahead of the log
     with Journal.open(path, CONFIG) as j:
         assert j.seq == 1 and j.state("m").pending_fills == 1
@@ -548,6 +549,7 @@ def test_sigint_while_waiting_on_standard_input_prints_the_summary(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "inventory_guard", "replay", "-", "--config", str(config),
                              "--journal", str(tmp_path / "g.sqlite")],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin and proc.stdout
     proc.stdin.write(fill_lines(3, pad=1))
     proc.stdin.flush()
     answers = [json.loads(proc.stdout.readline()) for _ in range(3)]  # answered: now blocked reading stdin
@@ -613,14 +615,14 @@ def test_random_damage_is_refused_untouched_or_is_invisible_to_sqlite_too(tmp_pa
         path.write_bytes(bytes(data))
         try:
             with Journal.open(path, CONFIG) as j:
-                assert j._conn.execute("PRAGMA integrity_check").fetchone() == ("ok",), f"case {case} ({kind})"
+                assert j._db.execute("PRAGMA integrity_check").fetchone() == ("ok",), f"case {case} ({kind})"
         except JournalCorrupt:
             refused += 1
             assert path.read_bytes() == bytes(data), f"case {case} ({kind}): changed after the refusal"
     assert refused >= 60  # most damage is found (measured: 71 of 80 with this seed)
 
 
-def test_an_apply_stopped_midway_leaves_the_journal_refusing_writes_and_the_log_as_the_record(tmp_path):
+def test_an_apply_stopped_midway_leaves_the_journal_refusing_writes_and_the_log_as_the_record(tmp_path, monkeypatch):
     path = tmp_path / "g.sqlite"
     j = Journal.open(path, CONFIG)
     j.apply(fill(1))
@@ -630,7 +632,7 @@ def test_an_apply_stopped_midway_leaves_the_journal_refusing_writes_and_the_log_
         real_apply(event)
         raise KeyboardInterrupt
 
-    j.guard.apply = half_applied
+    monkeypatch.setattr(j.guard, "apply", half_applied)
     with pytest.raises(KeyboardInterrupt):
         j.apply(fill(2))
     with pytest.raises(JournalError, match="unusable after an earlier failure: applying a fill event stopped midway"):

@@ -20,7 +20,9 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,7 +39,7 @@ pytestmark = [pytest.mark.monitoring, pytest.mark.timeout(180)]
 
 JOB = "inventory_guard"
 # Two bots, three markets; names with '-' and '.' exercise Grafana's regex escaping of variable values.
-BOTS = {
+BOTS: dict[str, dict[str, Any]] = {  # name -> its connector and markets
     "mm-1": {"connector": "binance", "markets": ["BTC-USDT", "ETH-USDT"]},
     "mm-2": {"connector": "kraken", "markets": ["SOL.PERP"]},
 }
@@ -101,13 +103,26 @@ def write_history(bot: Bot, market: str, start: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("monitoring-e2e")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("monitoring-e2e")
+
+
+@pytest.fixture(scope="module")
+def bots(workdir) -> Iterator[dict[str, Bot]]:
     bots = {name: Bot(workdir / f"{name}.sqlite", name, spec["connector"]) for name, spec in BOTS.items()}
     now = time.time()
     for name, spec in BOTS.items():
         for i, market in enumerate(spec["markets"]):  # one bot's markets one after the other, in the recent past
             write_history(bots[name], market, start=now - HISTORY_S * (len(spec["markets"]) - i))
+    try:
+        yield bots
+    finally:
+        for bot in bots.values():
+            bot.close()
+
+
+@pytest.fixture(scope="module")
+def stack(workdir, bots):
     example_am = yaml.safe_load((REPO / "alert_rules/alertmanager.example.yml").read_text())
     s = Stack(
         workdir=workdir,
@@ -118,12 +133,9 @@ def stack(tmp_path_factory):
     )
     try:
         s.start()
-        s.bots = bots
         yield s
     finally:
         s.close()
-        for bot in bots.values():
-            bot.close()
         print(f"\nmonitoring stack timings: {json.dumps({k: round(v, 2) for k, v in s.timings.items()})}")
 
 
@@ -138,8 +150,8 @@ def wait_for_notification(stack: Stack, alertname: str, status: str, path: str, 
     return wait_until(arrived, ALERT_TIMEOUT_S, f"{alertname} {status} at webhook {path} {labels}", stack.diagnostics)
 
 
-def test_phantom_fill_and_stale_snapshot_alert_and_resolve_after_force_reconcile(stack):
-    bot = stack.bots[PHANTOM_BOT]
+def test_phantom_fill_and_stale_snapshot_alert_and_resolve_after_force_reconcile(stack, bots):
+    bot = bots[PHANTOM_BOT]
     where = {"bot": PHANTOM_BOT, "market": PHANTOM_MARKET}
     confirmed = "2"  # what the API snapshots keep saying
 
@@ -180,7 +192,8 @@ def test_phantom_fill_and_stale_snapshot_alert_and_resolve_after_force_reconcile
     assert gap["annotations"]["summary"] == f"Force reconcile on {where_text} corrected a gap of 10"
 
     # Nothing that must never fire did: exposure stays far below the limit of 100 here (so not even the guard's
-    # deliberate over-count crosses it), and the venue's lower bound, confirmed + open buy reservations, must never cross it.
+    # deliberate over-count crosses it), and the venue's lower bound, confirmed + open buy reservations, must never
+    # cross it.
     assert not stack.webhook.find("InventoryGuardExposureOverLimit", "firing")
     assert not stack.webhook.find("InventoryGuardConfirmedExposureOverLimit", "firing")
     assert not stack.webhook.find("InventoryGuardExporterDown", "firing")
@@ -201,7 +214,8 @@ def wait_for_scrapes(stack: Stack, n: int = 3) -> None:
 
 def resolve_variables(stack: Stack, dashboard: dict, mode: str, start: float, end: float) -> tuple[dict, dict]:
     """Grafana's variable values for one selection mode: (substitutions, chosen raw values per variable)."""
-    substitutions, chosen = {}, {}
+    substitutions: dict[str, str] = {}
+    chosen: dict[str, list[str]] = {}
     for var in label_values_variables(dashboard):
         match = interpolate(var.match, substitutions)
         values = stack.prometheus.label_values(var.label, match, start, end)

@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from inventory_guard.config import parse_config
 from inventory_guard.replay import replay
@@ -74,7 +73,8 @@ def test_a_check_that_changes_no_state_lists_no_market(tmp_path):
     trace = tmp_path / "t.jsonl"
     trace.write_text('{"t":1,"type":"snapshot","market":"m","size":"1"}\n{"t":2,"type":"check","market":"m","side":"buy","size":"1"}\n')
     lines = [json.loads(x) for x in run_cli(tmp_path, str(trace)).stdout.splitlines()]
-    assert lines[1] == {"line": 2, "ok": True, "markets": {}, "decision": {"allowed": True, "size": "1.00", "reason": None}}
+    assert lines[1] == {"line": 2, "ok": True, "markets": {},
+                        "decision": {"allowed": True, "size": "1.00", "reason": None}}
 
 
 def test_standard_input_is_answered_line_by_line(tmp_path):
@@ -84,6 +84,7 @@ def test_standard_input_is_answered_line_by_line(tmp_path):
         [sys.executable, "-m", "inventory_guard", "replay", "-", "--config", str(config)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    assert proc.stdin and proc.stdout and proc.stderr
     try:
         # Each answer is read before the next line is written: a live process can react to the decisions.
         proc.stdin.write('{"t":1,"type":"snapshot","market":"m","size":"95"}\n')
@@ -150,7 +151,7 @@ bad_line = st.sampled_from([
 
 def to_lines(events: list[dict], dt: list[int]) -> list[str]:
     t, lines = 0, []
-    for event, step in zip(events, dt):
+    for event, step in zip(events, dt, strict=False):
         t += step
         lines.append(json.dumps({"t": t, **event}))
     return lines
@@ -174,7 +175,7 @@ def test_restarts_inserted_anywhere_give_identical_output(events, dt, restart_at
         with_restarts.append(line)
     plain = [{k: v for k, v in r.items() if k != "line"} for r in run_replay(lines)]
     restarted = [{k: v for k, v in r.items() if k != "line"} for r, text in
-                 zip(run_replay(with_restarts), with_restarts) if '"restart"' not in text]
+                 zip(run_replay(with_restarts), with_restarts, strict=True) if '"restart"' not in text]
     assert restarted == plain
 
 
@@ -187,8 +188,9 @@ def test_bad_lines_never_change_state(events, dt, bad):
     for position, text in sorted(bad, reverse=True):
         polluted.insert(min(position, len(polluted)), text)
     results = run_replay(polluted)
-    assert all(not r["ok"] for r, text in zip(results, polluted) if text not in lines)
-    kept = [{k: v for k, v in r.items() if k != "line"} for r, text in zip(results, polluted) if text in lines]
+    assert all(not r["ok"] for r, text in zip(results, polluted, strict=True) if text not in lines)
+    kept = [{k: v for k, v in r.items() if k != "line"}
+            for r, text in zip(results, polluted, strict=True) if text in lines]
     assert kept == [{k: v for k, v in r.items() if k != "line"} for r in run_replay(lines)]
 
 

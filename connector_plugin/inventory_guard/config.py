@@ -18,15 +18,24 @@ from __future__ import annotations
 from dataclasses import make_dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError,
-                      create_model, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from . import strict_yaml
 from .events import InvalidEvent, check_text
 from .numbers import InvalidNumber, RejectedLiteral, to_decimal
-
 
 FINEST_STEP = Decimal("1e-18")
 
@@ -90,7 +99,7 @@ Label = Annotated[str, AfterValidator(_label), Shown("text")]
 Flag = Annotated[bool, Strict(), Shown("`true` or `false`")]  # true/false only, not 1 or "yes"
 
 
-def Count(low: int, high: int):  # noqa: N802 - a type
+def Count(low: int, high: int):
     return Annotated[int, Field(strict=True, ge=low, le=high)]  # an integer: `true` is not 1
 
 
@@ -117,12 +126,13 @@ class UnknownMarket(ValueError):
 class GuardConfig(_Keys):
     """The guard's configuration: every key, its type, default and meaning."""
 
-    bot_name: Optional[Label] = _key(
+    bot_name: Label | None = _key(
         None, "The `bot` label of the journal and of the exporter's metrics (null: the journal file's stem).")
     connector: Label = _key("unknown", "The `connector` label of the market's metrics.", per_market=True)
-    max_position: Optional[NonNegativeDecimal] = _key(
+    max_position: NonNegativeDecimal | None = _key(
         None, "Position limit in base units: buys are checked against the conservative exposure (confirmed + every "
-              "pending buy + open buy reservations), sells against what is available to sell. Required, at the top (the limit of "
+              "pending buy + open buy reservations), sells against what is available to sell. Required, at the top "
+              "(the limit of "
               "every market) or for each market under `markets:`; without a top-level value only the markets listed "
               "there are known.", per_market=True)
     size_increment: Step = _key(
@@ -137,7 +147,7 @@ class GuardConfig(_Keys):
     force_reconcile_error_gap: NonNegativeDecimal = _key(
         Decimal("5"), "A force reconcile whose gap between the effective and the API position exceeds this is logged "
                       "as an error.", per_market=True)
-    snapshot_max_age_s: Optional[PositiveDecimal] = _key(
+    snapshot_max_age_s: PositiveDecimal | None = _key(
         None, "When set, buys are blocked while the snapshot age (now - confirmed_at: the last applied snapshot or "
               "force reconcile) is above this (seconds; null: no check).",
         per_market=True)
@@ -156,7 +166,7 @@ class GuardConfig(_Keys):
     seen_fill_keys_max: Count(1, 10_000_000) = _key(
         100_000, "How many fill keys (and early settlement notices) are remembered for de-duplication; the oldest "
                  "are forgotten first.")
-    max_clock_jump_s: Optional[ClockJump] = _key(
+    max_clock_jump_s: ClockJump | None = _key(
         Decimal(3600), "An event whose t is further ahead of the guard's clock than this is rejected (a timestamp in "
                        "milliseconds?); null: no check.")
     markets: dict[str, MarketOverrides] = Field(
@@ -178,7 +188,8 @@ class GuardConfig(_Keys):
     def _every_market_has_a_limit(self):
         if self.max_position is None:
             if not self.markets:
-                raise ValueError("max_position: required (a default for every market, or one per market under markets:)")
+                raise ValueError(
+                    "max_position: required (a default for every market, or one per market under markets:)")
             for name, market in self.markets.items():
                 if market.max_position is None:
                     raise ValueError(f"markets.{name}.max_position: required when there is no top-level max_position")
@@ -209,7 +220,7 @@ PER_MARKET_KEYS = tuple(key for key, field in GuardConfig.model_fields.items() i
 MarketOverrides = create_model(
     "MarketOverrides", __base__=_Keys, __module__=__name__,
     __doc__="The keys a market may override (unset: the top-level value), with the types of ``GuardConfig``.",
-    **{key: (Optional[GuardConfig.model_fields[key].rebuild_annotation()],
+    **{key: (GuardConfig.model_fields[key].rebuild_annotation() | None,
              Field(None, description=GuardConfig.model_fields[key].description)) for key in PER_MARKET_KEYS})
 GuardConfig.model_rebuild()
 

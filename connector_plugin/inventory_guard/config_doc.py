@@ -15,10 +15,10 @@ import argparse
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic.fields import FieldInfo

@@ -14,8 +14,20 @@ from typing import NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
-    Check, Event, Fill, FillSettled, ForceReconcile, Halt, InvalidEvent, OrderClosed, OrderOpen, OrderBlocked, Resume,
-    Snapshot, Tick, TradeFailed,
+    Check,
+    Event,
+    Fill,
+    FillSettled,
+    ForceReconcile,
+    Halt,
+    InvalidEvent,
+    OrderBlocked,
+    OrderClosed,
+    OrderOpen,
+    Resume,
+    Snapshot,
+    Tick,
+    TradeFailed,
 )
 from .gate import Decision, decide
 from .market import MarketBook, MarketView
@@ -224,7 +236,8 @@ class Guard:
             return
         if key[0] in self.failed_trades:
             book.bump("fills_failed")
-            log.warning("%s: ignored a fill of trade %s, which the venue already reported failed", book.config.name, key[0])
+            log.warning("%s: ignored a fill of trade %s, which the venue already reported failed", book.config.name,
+                        key[0])
             return
         self.seen_fills.add(seen_key)
         fill = book.pending.add(key, event.side, amount, now, book.last_as_of, config.settlement == "instant")
@@ -264,7 +277,8 @@ class Guard:
         book.clock = now
         if book.last_as_of is not None and as_of < book.last_as_of:
             book.bump("out_of_order_snapshots")
-            log.info("%s: out-of-order snapshot ignored (as_of %s < last applied %s)", config.name, as_of, book.last_as_of)
+            log.info("%s: out-of-order snapshot ignored (as_of %s < last applied %s)", config.name, as_of,
+                     book.last_as_of)
             return
         first = book.confirmed_at is None
         move = size - book.confirmed
@@ -356,7 +370,8 @@ class Guard:
         size = self._quantity(config, event.size)
         existing = self.orders.get(event.order_id)
         if existing is not None and (existing.market, existing.side) != (event.market, event.side):
-            raise InvalidEvent(f"order_id: order {event.order_id!r} is already open as a {existing.side} in {existing.market!r}")
+            raise InvalidEvent(f"order_id: order {event.order_id!r} is already open as a {existing.side} in "
+                               f"{existing.market!r}")
         now = self._advance(event.t)
         book = self._book(config, step)
         book.clock = now
@@ -531,8 +546,8 @@ class Guard:
         }
 
     @classmethod
-    def from_dict(cls, config: GuardConfig, data: dict) -> "Guard":
-        version = data.get("format", 1 if _FORMAT_1_KEYS <= data.keys() else None)
+    def from_dict(cls, config: GuardConfig, data: dict) -> Guard:
+        version = data.get("format", 1 if data.keys() >= _FORMAT_1_KEYS else None)
         if version is not None and version != CHECKPOINT_FORMAT:
             raise CheckpointFormat(f"checkpoint format {version!r}, expected {CHECKPOINT_FORMAT}")
         guard = cls(config)

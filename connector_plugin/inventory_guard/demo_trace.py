@@ -7,15 +7,15 @@ import json
 from importlib import resources
 from typing import TextIO
 
+import yaml
+
 from .config import parse_config
 from .replay import replay
-
-import yaml
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -28,7 +28,7 @@ def run_trace_demo(out: TextIO) -> int:
     results = [json.loads(line) for line in buffer.getvalue().splitlines()]
 
     rows, final = [], {}
-    for text, result in zip(trace, results):
+    for text, result in zip(trace, results, strict=True):
         event = json.loads(text)
         what = event["type"] + (f" {event['side']} {event['size']}" if "side" in event else "")
         if event["type"] in ("snapshot", "force_reconcile"):
@@ -56,6 +56,7 @@ def run_trace_demo(out: TextIO) -> int:
     fields = ["confirmed", "effective", "pending_fill_buys", "pending_fill_sells", "pending_fills",
               "open_buy_reservations", "conservative_exposure", "available_to_sell"]
     out.write("Final state\n")
-    out.write(_table(["market", *fields], [[m, *(str(s[f]) for f in fields)] for m, s in sorted(final.items())]) + "\n\n")
+    final_rows = [[m, *(str(s[f]) for f in fields)] for m, s in sorted(final.items())]
+    out.write(_table(["market", *fields], final_rows) + "\n\n")
     out.write(summary.line() + "\n")
     return 0

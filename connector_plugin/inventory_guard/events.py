@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, Union
+from typing import Literal
 
 from .numbers import InvalidNumber, RejectedLiteral, non_negative, positive, show, to_decimal
 
@@ -161,10 +161,10 @@ class Resume:
     type: str = field(default="resume", init=False, repr=False)
 
 
-Event = Union[
-    Fill, Snapshot, ForceReconcile, OrderOpen, OrderClosed, Check, OrderBlocked, Tick, TradeFailed, FillSettled, Halt,
-    Resume,
-]
+Event = (
+    Fill | Snapshot | ForceReconcile | OrderOpen | OrderClosed | Check | OrderBlocked | Tick | TradeFailed
+    | FillSettled | Halt | Resume
+)
 
 
 def synthesize_trade_id(fill: Fill) -> str:

@@ -43,7 +43,8 @@ def decide(book: MarketBook, side: str, size: Decimal, now: Decimal) -> Decision
             return _block(book, side, size, BlockReason.HALTED, f"halted: {book.halted_reason}")
         if config.snapshot_max_age_s is not None:
             if book.confirmed_at is None:
-                return _block(book, side, size, BlockReason.SNAPSHOT_STALE, "no confirmed_at yet (no snapshot or force reconcile)")
+                return _block(book, side, size, BlockReason.SNAPSHOT_STALE,
+                              "no confirmed_at yet (no snapshot or force reconcile)")
             age = now - book.confirmed_at
             if age > config.snapshot_max_age_s:
                 return _block(

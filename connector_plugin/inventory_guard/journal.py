@@ -19,6 +19,7 @@ table of current per-market state for readers such as the exporter (see ``schema
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import functools
@@ -83,7 +84,8 @@ def _failure(path: Path, exc: BaseException, doing: str) -> JournalError:
 
 _STATE_COLUMNS = (
     "market", "connector", "confirmed", "confirmed_at", "effective", "pending_fill_buys", "pending_fill_sells",
-    "pending_fills", "held_buys", "open_buy_reservations", "open_sell_reservations", "conservative_exposure", "available_to_sell",
+    "pending_fills", "held_buys", "open_buy_reservations", "open_sell_reservations", "conservative_exposure",
+    "available_to_sell",
     "max_position", "pending_fill_max_age_s", "halted", "halted_reason", "oldest_pending_fill_at",
     "oldest_pending_fill_age_s", "force_reconcile_gap", "clock", "last_seq", "written_at",
 )
@@ -112,7 +114,7 @@ def _state_row(book: MarketBook, seq: int, written_at: float) -> tuple:
         fmt(book.conservative_exposure), fmt(book.available_to_sell),
         fmt(config.max_position), float(config.pending_fill_max_age_s), int(book.halted_reason is not None),
         book.halted_reason, None if oldest is None else float(oldest.arrived),
-        0.0 if oldest is None else float(max(book.clock - oldest.arrived, 0)), None if gap is None else fmt(gap),
+        0.0 if oldest is None else max(float(book.clock - oldest.arrived), 0.0), None if gap is None else fmt(gap),
         float(book.clock), seq, written_at,
     )
 
@@ -129,7 +131,7 @@ class Journal:
                  restored: tuple[Guard, int, int], checkpoint_every: int, state_write_interval_s: float):
         self.path = path
         self.config = config
-        self._conn = conn
+        self._conn: sqlite3.Connection | None = conn  # None once closed
         self._lock_fd = lock_fd
         self._checkpoint_every = checkpoint_every
         self._state_write_interval_s = state_write_interval_s
@@ -150,7 +152,7 @@ class Journal:
     def open(
         cls, path: str | os.PathLike, config: GuardConfig, *, checkpoint_every: int = 10_000,
         synchronous: str = "NORMAL", state_write_interval_s: float = 0.25,
-    ) -> "Journal":
+    ) -> Journal:
         """Open (or create) the journal at ``path`` and restore the guard from it.
 
         ``state_write_interval_s``: the per-market state tables are rewritten, in the same transaction as an event,
@@ -200,6 +202,7 @@ class Journal:
         open restores exactly what was committed."""
         if self._broken:
             raise JournalError(f"{self.path}: journal unusable after an earlier failure: {self._broken}")
+        conn = self._db  # a closed journal refuses before anything changes
         canonical = event_to_dict(event)
         # Apply exactly what a restart will read back: an event the parser refuses is refused now, not at restart.
         event = parse_event(canonical)
@@ -213,9 +216,9 @@ class Journal:
             raise
         self.seq += 1
         try:
-            with self._conn:
+            with conn:
                 decision = None if outcome.decision is None else json.dumps(outcome.decision.to_dict())
-                self._conn.execute(
+                conn.execute(
                     "INSERT INTO events (seq, t, type, body, decision) VALUES (?, ?, ?, ?, ?)",
                     (self.seq, float(event.t), event.type, body, decision),
                 )
@@ -245,7 +248,12 @@ class Journal:
     def checkpoint(self) -> None:
         if self._broken:
             raise JournalError(f"{self.path}: journal unusable after an earlier failure: {self._broken}")
-        self._write("write a checkpoint", lambda: (self._write_unwritten(time.monotonic()), self._write_checkpoint()))
+
+        def write() -> None:
+            self._write_unwritten(time.monotonic())
+            self._write_checkpoint()
+
+        self._write("write a checkpoint", write)
 
     def close(self) -> None:
         """Write what lags (a checkpoint when events came after the last one) and release the file. Raises
@@ -264,7 +272,7 @@ class Journal:
             finally:
                 os.close(self._lock_fd)
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -272,10 +280,18 @@ class Journal:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection; JournalError once the journal is closed."""
+        if self._conn is None:
+            raise JournalError(f"{self.path}: journal closed")
+        return self._conn
+
     def _write(self, doing: str, write) -> None:
         """Run ``write`` in one transaction; a failure marks the journal unusable and names its cause."""
+        conn = self._db
         try:
-            with self._conn:
+            with conn:
                 write()
         except sqlite3.Error as exc:
             self._broken = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
@@ -286,8 +302,8 @@ class Journal:
 
     def _write_checkpoint(self) -> None:
         body = json.dumps(self.guard.to_dict(), separators=(",", ":"))
-        self._conn.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (self.seq, body))
-        self._conn.execute("DELETE FROM checkpoints WHERE seq < ?", (self.seq,))
+        self._db.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (self.seq, body))
+        self._db.execute("DELETE FROM checkpoints WHERE seq < ?", (self.seq,))
         self._checkpoint_seq = self.seq
 
     def _write_unwritten(self, now: float) -> None:
@@ -301,7 +317,7 @@ class Journal:
 
     def _write_market_rows(self, markets) -> None:
         now = time.time()
-        execute = self._conn.execute
+        execute = self._db.execute
         for market in markets:
             book: MarketBook = self.guard.books[market]
             execute(_UPSERT_STATE, _state_row(book, self.seq, now))
@@ -444,10 +460,8 @@ def _create(path: Path, real: Path, bot: str) -> int | None:
     finally:
         if fd is not None:
             os.close(fd)
-        try:
+        with contextlib.suppress(OSError):  # (a read-only filesystem: nothing was created)
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # (a read-only filesystem: nothing was created)
 
 
 def _connect(path: Path, real: Path, synchronous: str, bot: str, ids_missing: bool,
@@ -615,9 +629,11 @@ def _restore(path: Path, conn: sqlite3.Connection, config: GuardConfig) -> tuple
         guard, checkpoint_seq = Guard(config), 0
         if row is not None:
             checkpoint_seq = row[0]
-            guard = _load_checkpoint(path, config, checkpoint_seq, row[1], last)
-            if guard is None:  # written by an older core: rebuild from the whole event log with today's rules
-                guard, checkpoint_seq = Guard(config), 0
+            loaded = _load_checkpoint(path, config, checkpoint_seq, row[1], last)
+            if loaded is None:  # written by an older core: rebuild from the whole event log with today's rules
+                checkpoint_seq = 0
+            else:
+                guard = loaded
         seq = checkpoint_seq
         for seq_read, body in conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (seq,)):
             if seq_read != seq + 1:
@@ -725,7 +741,7 @@ def _check_state_rows(path: Path, conn: sqlite3.Connection, seq: int) -> None:
     cursor = conn.execute("SELECT * FROM market_state")
     names = [V1_STATE_COLUMNS.get(c[0], c[0]) for c in cursor.description]  # (a version-1 journal's, renamed)
     for values in cursor:
-        row = dict(zip(names, values))
+        row = dict(zip(names, values, strict=True))
         for column in _DECIMAL_STATE_COLUMNS + _REAL_STATE_COLUMNS + ("pending_fills", "halted", "last_seq"):
             value = row[column]
             if value is None and column in nullable:

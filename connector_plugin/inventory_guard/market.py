@@ -153,8 +153,8 @@ class MarketBook:
         return (
             self.confirmed, self.confirmed_at, self.open_buy_reservations, self.open_sell_reservations, p.all_buys,
             p.all_sells, p.anchored_buys, p.anchored_sells, p.due_buys, p.due_sells, p.unexplained, p.verified,
-            f.out_buys, f.out_sells, f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells, f.settled_out_sells, f.count,
-            f.likely_count, f.suspect_count, p.proven,
+            f.out_buys, f.out_sells, f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells,
+            f.settled_out_sells, f.count, f.likely_count, f.suspect_count, p.proven,
         )
 
     # --- counters ------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ class MarketBook:
 
     def histogram_cumulative(self) -> list[tuple[str, int]]:
         out, running = [], 0
-        for bound, n in zip((*FILL_CONFIRMATION_BUCKETS, "+Inf"), self.histogram):
+        for bound, n in zip((*FILL_CONFIRMATION_BUCKETS, "+Inf"), self.histogram, strict=True):
             running += n
             out.append((str(bound), running))
         return out
@@ -208,7 +208,7 @@ class MarketBook:
         }
 
     @classmethod
-    def from_dict(cls, config: MarketConfig, data: dict) -> "MarketBook":
+    def from_dict(cls, config: MarketConfig, data: dict) -> MarketBook:
         book = cls(config)
         opt = lambda v: None if v is None else Decimal(v)  # noqa: E731
         book.confirmed = Decimal(data["confirmed"])

@@ -267,11 +267,11 @@ def _minimizer(units, weights, target: int, max_steps: int, objectives: int):
         if a is None and b is None:
             out = None
         elif b is None:
-            out = tuple(x + w for x, w in zip(a, inside))
+            out = tuple(x + w for x, w in zip(a, inside, strict=False))
         elif a is None:
-            out = tuple(x + w for x, w in zip(b, outside))
+            out = tuple(x + w for x, w in zip(b, outside, strict=False))
         else:
-            out = tuple(min(x + w, y + v) for x, w, y, v in zip(a, inside, b, outside))
+            out = tuple(min(x + w, y + v) for x, w, y, v in zip(a, inside, b, outside, strict=False))
         memo[key] = out
         return out
 
@@ -552,17 +552,16 @@ class PendingBook:
             settled = f.settled_at is not None and f.settled_at <= as_of
             inside = settled or (instant and f.arrived < as_of and not f.suspect)
             (forced if inside and not self.is_anchored(f) else rest).append(f)
-        if forced:
-            if len(rest) <= max_candidates:
-                rem = self.unexplained - sum((f.signed for f in forced), ZERO)
-                found = subset_search(self._units(rest), self._unit(rem), max_steps)
-                if found.solutions:
-                    for fill in forced:
-                        self._take(fill)
-                        exits.append(Exit(fill, "identity"))
-                    self.unexplained = rem
-                    return self._outcome(rest, found, as_of, max_age, instant, max_steps, exits, False)
-                mismatch = found.complete
+        if forced and len(rest) <= max_candidates:
+            rem = self.unexplained - sum((f.signed for f in forced), ZERO)
+            found = subset_search(self._units(rest), self._unit(rem), max_steps)
+            if found.solutions:
+                for fill in forced:
+                    self._take(fill)
+                    exits.append(Exit(fill, "identity"))
+                self.unexplained = rem
+                return self._outcome(rest, found, as_of, max_age, instant, max_steps, exits, False)
+            mismatch = found.complete
         if len(candidates) > max_candidates:
             exits += self._reanchor(as_of, max_age, instant, False)
             return Reconciliation(exits, mismatch, "capped", True)
@@ -688,7 +687,7 @@ class PendingBook:
                 totals[0] += w[0]
                 totals[1] += w[1]
                 totals[2] += w[2]
-            worst = totals if worst is None else [min(a, b) for a, b in zip(worst, totals)]
+            worst = totals if worst is None else [min(a, b) for a, b in zip(worst, totals, strict=False)]
         self.proven = self._proven(*(worst or (0, 0, 0)), fills)
 
     def _single_sum_bounds(self, max_candidates: int, max_steps: int) -> Proven | None:

@@ -48,7 +48,8 @@ class Summary:
             f"replay: {self.events} events, {self.rejected_lines} rejected lines, {self.blocks} blocks, "
             f"{self.resized} resized, {self.aged_out_fills} aged-out fills, {self.duplicate_fills} duplicate fills, "
             f"{self.failed_fills} failed fills, {self.restarts} restarts, {self.confirmed_by_identity} fills "
-            f"confirmed by identity, {self.confirmed_by_sums} by sums, {self.settlement_mismatches} settlement mismatches"
+            f"confirmed by identity, {self.confirmed_by_sums} by sums, "
+            f"{self.settlement_mismatches} settlement mismatches"
         ) + (", interrupted" if self.interrupted else "")
 
 

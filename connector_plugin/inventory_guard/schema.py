@@ -13,7 +13,8 @@ The exporter and any other reader open the database read-only and use only ``met
                          market, connector, confirmed, confirmed_at (NULL before the first snapshot), effective,
                          pending_fill_buys, pending_fill_sells, pending_fills (count), held_buys (pending buys the
                          estimate counts inside confirmed: out of effective, in conservative exposure),
-                         open_buy_reservations, open_sell_reservations, conservative_exposure, available_to_sell, max_position,
+                         open_buy_reservations, open_sell_reservations, conservative_exposure, available_to_sell,
+                         max_position,
                          pending_fill_max_age_s, halted (0/1), halted_reason, oldest_pending_fill_at (arrival time of
                          the oldest pending fill, NULL when none), oldest_pending_fill_age_s (its age at ``clock``),
                          force_reconcile_gap (|effective - API| of the last force reconcile, NULL before one),

@@ -76,7 +76,8 @@ GAUGES: tuple[GaugeSpec, ...] = (
     GaugeSpec("halted", "halted",
               "1 while the market is halted (buys blocked until resumed), else 0."),
     GaugeSpec("force_reconcile_gap", "force_reconcile_gap",
-              "Absolute gap between effective and exchange position at the last force reconcile (absent before one).", decimal=True, optional=True),
+              "Absolute gap between effective and exchange position at the last force reconcile (absent before one).",
+              decimal=True, optional=True),
     GaugeSpec("state_last_update_timestamp_seconds", "written_at",
               "Wall-clock time the journal last wrote the market's state."),
 )

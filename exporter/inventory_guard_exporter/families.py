@@ -30,12 +30,16 @@ class Labels:
         self.text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs.items())
 
 
+# (sample name, labels, extra label pairs, value); labels None: the exporter's own unlabelled scrape duration
+Sample = tuple[str, Labels | None, tuple[tuple[str, str], ...], float | int]
+
+
 @dataclass(slots=True)
 class Family:
     name: str  # counters without "_total"
     kind: str  # "gauge" | "counter" | "histogram"
     help: str
-    samples: list[tuple[str, Labels, tuple[tuple[str, str], ...], float | int]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
 
 NO_EXTRA: tuple = ()
@@ -83,9 +87,9 @@ def _add_counters(out: dict[str, list], state: BotState, labels_of: dict[str, La
             for extra in zero_extras:  # known label sets start at 0 so rate() sees the first increment
                 samples.append((sample, lab, extra, values.pop((market, extra), 0)))
         for (market, extra), value in sorted(values.items()):
-            lab = labels_of.get(market)
-            if lab is not None:  # counters exist only for markets with a state row (same transaction)
-                samples.append((sample, lab, extra, value))
+            known = labels_of.get(market)
+            if known is not None:  # counters exist only for markets with a state row (same transaction)
+                samples.append((sample, known, extra, value))
         out[PREFIX + spec.name] = samples
 
 
@@ -120,8 +124,8 @@ def assemble(per_bot: list[dict[str, list]]) -> list[Family]:
     families = []
     for spec in GAUGES:
         families.append(_merge(Family(PREFIX + spec.name, "gauge", spec.help), per_bot))
-    for spec in COUNTERS:
-        families.append(_merge(Family(PREFIX + spec.name, "counter", spec.help), per_bot))
+    for counter in COUNTERS:
+        families.append(_merge(Family(PREFIX + counter.name, "counter", counter.help), per_bot))
     for name, help_text in HISTOGRAMS.items():
         families.append(_merge(Family(PREFIX + name, "histogram", help_text), per_bot))
     return families

@@ -24,6 +24,7 @@ How connections are served (the numbers are the defaults, see exporter/README.md
 from __future__ import annotations
 
 import collections
+import contextlib
 import email.utils
 import gzip
 import http.client
@@ -41,8 +42,10 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.exposition import (
+    CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE,
+    generate_latest as generate_openmetrics,
+)
 
 from inventory_guard_exporter import __version__
 from inventory_guard_exporter.collector import StateCollector
@@ -108,7 +111,7 @@ class ScrapeFailed(Exception):
     """The shared read raised; the traceback was logged once by the request that ran it."""
 
 
-class SharedScrape:
+class SharedScrape[T]:
     """Runs ``build`` for concurrent callers: each gets the result of a build that started after its request.
 
     At most one build runs at a time. ``get(since)`` returns the newest result if its build started at or after
@@ -117,15 +120,14 @@ class SharedScrape:
     all share the next one, however many there are.
     """
 
-    def __init__(self, build: Callable[[], object]):
+    def __init__(self, build: Callable[[], T]):
         self._build = build
         self._changed = threading.Condition()
         self._building = False
         self._started_at = float("-inf")  # when the build whose outcome is in _result started
-        self._result: object = None
-        self._failed = False
+        self._result: T | None = None  # None: that build raised (a build returns a result, never None)
 
-    def get(self, since: float | None = None) -> object:
+    def get(self, since: float | None = None) -> T:
         with self._changed:
             if since is None:
                 since = time.monotonic()
@@ -137,23 +139,22 @@ class SharedScrape:
                 self._changed.wait()
             else:
                 return self._outcome()
-        failed, result = True, None
+        result = None
         try:
             result = self._build()
-            failed = False
         except Exception:
             log.exception("failed to read the journals for /metrics")
         finally:  # also on BaseException, so waiters are never stranded
             with self._changed:
                 self._building = False
-                self._started_at, self._result, self._failed = started_at, result, failed
+                self._started_at, self._result = started_at, result
                 self._changed.notify_all()
-        if failed:
+        if result is None:
             raise ScrapeFailed
         return result
 
-    def _outcome(self) -> object:
-        if self._failed:
+    def _outcome(self) -> T:
+        if self._result is None:
             raise ScrapeFailed
         return self._result
 
@@ -385,10 +386,8 @@ class ExporterHTTPServer:
         self._wake_w.close()
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # buffer full (a wake-up is pending anyway) or closed
             self._wake_w.send(b"\0")
-        except OSError:  # buffer full (a wake-up is pending anyway) or closed
-            pass
 
     def _drain_wake(self) -> None:
         try:
@@ -492,10 +491,8 @@ class ExporterHTTPServer:
                 self._close(conn, f"idle for {self.idle_timeout_s:g} s")
                 continue
             if conn.buffer:  # best effort: the socket is non-blocking and the answer is small
-                try:
+                with contextlib.suppress(OSError):
                     conn.sock.send(_response_head(HTTPStatus.REQUEST_TIMEOUT, _TEXT_PLAIN, 0, close=True))
-                except OSError:
-                    pass
             self._close(conn, f"no complete request within {self.request_timeout_s:g} s")
 
     def _close(self, conn: _Conn, why: str) -> None:

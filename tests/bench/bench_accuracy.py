@@ -27,24 +27,34 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "connector_plugin"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import logging  # noqa: E402
+import logging
 
-from inventory_guard.config import parse_config  # noqa: E402
-from inventory_guard.core import Guard  # noqa: E402
-from inventory_guard.events import (  # noqa: E402
-    Check, Fill, FillSettled, ForceReconcile, OrderClosed, OrderOpen, Snapshot, TradeFailed,
+from reference_rule import ReferenceGuard
+
+from inventory_guard.config import parse_config
+from inventory_guard.core import Guard, Outcome
+from inventory_guard.events import (
+    SIDES,
+    Check,
+    Event,
+    Fill,
+    FillSettled,
+    ForceReconcile,
+    OrderClosed,
+    OrderOpen,
+    Side,
+    Snapshot,
+    TradeFailed,
 )
-from reference_rule import ReferenceGuard  # noqa: E402
 
 D = Decimal
 LIMIT = D(100)
@@ -68,7 +78,7 @@ class Trade:
     trade_id: str
     market: str
     order_id: str
-    side: str
+    side: Side
     size: D
     matched: D
     delivered_at: D
@@ -83,7 +93,7 @@ class Trade:
 @dataclass
 class Order:
     market: str
-    side: str
+    side: Side
     remaining: D
     expires: D
 
@@ -120,7 +130,7 @@ class Sim:
         self.history = {m: [(D(0), D(0))] for m in MARKETS}
         self.trades: list[Trade] = []
         self.orders: dict[str, Order] = {}
-        self.queue: list[tuple[D, int, object]] = []  # (deliver at, tie-break, event)
+        self.queue: list[tuple[D, int, Event]] = []  # (deliver at, tie-break, event)
         self.seq = 0
         self.next_id = 0
         self.next_poll = D(0)
@@ -130,14 +140,14 @@ class Sim:
 
     # --- plumbing ------------------------------------------------------------------------------------------
 
-    def send(self, event) -> object:
+    def send(self, event: Event) -> Outcome:
         started = time.perf_counter()
         out = self.guard.apply(event)
         self.stats.seconds += time.perf_counter() - started
         self.stats.events += 1
         return out
 
-    def later(self, at: D, event) -> None:
+    def later(self, at: D, event: Event) -> None:
         self.seq += 1
         self.queue.append((at, self.seq, event))
 
@@ -210,7 +220,7 @@ class Sim:
         """Deliver every message due by now, in time order."""
         due = sorted(e for e in self.queue if e[0] <= self.now)
         self.queue = [e for e in self.queue if e[0] > self.now]
-        for at, _, event in due:
+        for _at, _, event in due:
             self.send(event)
 
     def poll(self) -> None:
@@ -237,12 +247,13 @@ class Sim:
         self.later(last + D("0.01"), OrderClosed(last + D("0.01"), oid))
 
     def quote(self, market: str) -> None:
-        for side in ("buy", "sell"):
+        for side in SIDES:
             if any(o.market == market and o.side == side for o in self.orders.values()):
                 continue
             want = D(self.rnd.randint(5, 20))
             perfect = self.perfect(market, side, want)
             decision = self.send(Check(self.now, market, side, want)).decision
+            assert decision is not None  # a check is always answered
             size = decision.size if decision.allowed else D(0)
             if side == "buy":
                 self.stats.buy_perfect += perfect

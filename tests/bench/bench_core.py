@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "connector_plugin"))
 
-from inventory_guard.config import parse_config  # noqa: E402
-from inventory_guard.core import Guard  # noqa: E402
-from inventory_guard.events import Check, Fill, FillSettled, Snapshot, Tick, event_to_dict  # noqa: E402
-from inventory_guard.journal import Journal  # noqa: E402
+from inventory_guard.config import parse_config
+from inventory_guard.core import Guard
+from inventory_guard.events import Check, Event, Fill, FillSettled, Side, Snapshot, Tick, event_to_dict
+from inventory_guard.journal import Journal
 
 D = Decimal
 CONFIG = parse_config({"max_position": "1000000000", "size_increment": "1", "pending_fill_max_age_s": 10**9,
@@ -90,7 +90,8 @@ class SeedReference:
 def steady_state_events(pending: int, cycles: int):
     """Prefill ``pending`` buys, then cycles of: fill, check, the venue reporting the oldest fill settled, a snapshot
     confirming it, tick. (Equal sizes: the sums alone could not tell which fill settled; the notice does.)"""
-    events, t = [Snapshot(D(0), "m", D(0))], D(0)
+    events: list[Event] = [Snapshot(D(0), "m", D(0))]
+    t = D(0)
     ids = [f"P{i}" for i in range(pending)]
     for trade_id in ids:
         t += 1
@@ -146,9 +147,9 @@ def per_event_cost(pending: int, cycles: int) -> tuple[float, float]:
 
 def throughput(n: int) -> tuple[float, ...]:
     """A busy bot: 100 fills a second alternating sides, a snapshot every tenth fill, the default 30 s age-out."""
-    events = []
+    events: list[Event] = []
     for i in range(n):
-        side = "buy" if i % 2 else "sell"
+        side: Side = "buy" if i % 2 else "sell"
         events.append(Fill(D(i) / 100, "m", side, D(1), trade_id=f"T{i}", order_id=f"O{i % 7}"))
         if i % 10 == 9:
             events.append(Snapshot(D(i) / 100, "m", D(0)))
@@ -179,6 +180,7 @@ def build_big_journal(path: Path, n: int, checkpoint_every: int) -> None:
     rows, checkpoint_at = [], n - checkpoint_every
     for seq in range(1, n + 1):
         i = seq
+        event: Event
         if i % 4 == 0:
             event = Snapshot(D(i) / 100, "m", D(i // 4 % 50))
         else:
@@ -216,8 +218,8 @@ def restart_time(n: int, checkpoint_every: int, repeats: int = 3) -> tuple[float
 
 def table(headers, rows) -> str:
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
-    out = ["  ".join(str(h).rjust(w) for h, w in zip(headers, widths))]
-    out += ["  ".join(str(c).rjust(w) for c, w in zip(r, widths)) for r in rows]
+    out = ["  ".join(str(h).rjust(w) for h, w in zip(headers, widths, strict=True))]
+    out += ["  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(out)
 
 
@@ -231,7 +233,8 @@ def main() -> None:
     repeats = 1 if args.quick else 5
     print("1. Per-event cost: apply one event (fill, check, settlement notice, snapshot confirming the oldest, tick)")
     print("   and read the state it publishes (confirmed, pending sums, effective, conservative exposure, available to")
-    print(f"   sell); us/event, best of {repeats} runs each (the machine is shared: the best run is the least disturbed)")
+    print(f"   sell); us/event, best of {repeats} runs each (the machine is shared: the best run is the least "
+          "disturbed)")
     rows = []
     for pending in (10, 1_000, 10_000):
         cycles = 500 if args.quick else (2_000 if pending < 10_000 else 300)
@@ -241,13 +244,13 @@ def main() -> None:
     print(table(["pending fills", "inventory-guard", "seed reference", "speed-up"], rows))
 
     n = 5_000 if args.quick else 50_000
-    runs = [throughput(n) for _ in range(1 if args.quick else 3)]
-    memory, batched, every = (max(r[i] for r in runs) for i in range(3))
+    rates = [throughput(n) for _ in range(1 if args.quick else 3)]
+    memory, batched, every = (max(r[i] for r in rates) for i in range(3))
     print(f"\n2. Throughput over {n:,} fills, 100/s of event time (+ a snapshot every 10), events per second, best of "
           f"{len(runs)}; every")
     print("   event committed before apply returns")
-    print(table(["in-memory core", "journaled (default: state rows every 0.25 s)", "journaled (state rows every event)"],
-                [[f"{memory:,.0f}", f"{batched:,.0f}", f"{every:,.0f}"]]))
+    headers = ["in-memory core", "journaled (default: state rows every 0.25 s)", "journaled (state rows every event)"]
+    print(table(headers, [[f"{memory:,.0f}", f"{batched:,.0f}", f"{every:,.0f}"]]))
 
     n = 100_000 if args.quick else 1_000_000
     every = 10_000

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,9 +33,9 @@ from inventory_guard.events import parse_event
 from inventory_guard.journal import Journal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the `support` helpers the tests use too
-from support import REPO  # noqa: E402
-from support.exporter import PROMETHEUS_2_42_ACCEPT  # noqa: E402
-from support.processes import stop_process  # noqa: E402
+from support import REPO
+from support.exporter import PROMETHEUS_2_42_ACCEPT
+from support.processes import stop_process
 
 LAYOUTS = (("1 bot x 1000 markets", 1, 1000), ("10 bots x 100 markets", 10, 100))
 RATIO_TARGET, MS_TARGET = 1.25, 120.0
@@ -74,13 +75,17 @@ class Exporter:
         for p in paths:
             args += ["--journal", str(p)]
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stderr.readline()  # the startup line comes first
+        stderr = self.proc.stderr
+        assert stderr is not None
+        line = stderr.readline()  # the startup line comes first
         match = re.search(r"serving (http://\S+)/metrics", line)
         if not match:
             self.stop()
             raise SystemExit(f"exporter did not start: {line}")
-        self.host, self.port = urlsplit(match.group(1)).hostname, urlsplit(match.group(1)).port
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()  # drain logs
+        url = urlsplit(match.group(1))
+        assert url.hostname is not None
+        self.host, self.port = url.hostname, url.port
+        threading.Thread(target=lambda: [None for _ in stderr], daemon=True).start()  # drain logs
 
     def scrape(self, headers: dict[str, str] | None = None) -> tuple[float, bytes, dict]:
         started = time.perf_counter()
@@ -139,12 +144,13 @@ def main() -> int:
                     exporter.scrape()  # warm-up
                 body = exporter.scrape()[1]
                 samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-                plain = median_ms(lambda: exporter.scrape(), args.scrapes)
+                plain = median_ms(exporter.scrape, args.scrapes)
                 prom = median_ms(
-                    lambda: exporter.scrape({"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}), args.scrapes
+                    partial(exporter.scrape, {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}),
+                    args.scrapes,
                 )
                 openm = median_ms(
-                    lambda: exporter.scrape({"Accept": "application/openmetrics-text; version=1.0.0"}), args.scrapes
+                    partial(exporter.scrape, {"Accept": "application/openmetrics-text; version=1.0.0"}), args.scrapes
                 )
                 gz = exporter.scrape({"Accept-Encoding": "gzip"})[1]
             finally:

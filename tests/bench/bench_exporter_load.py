@@ -84,13 +84,15 @@ class Server:
         )}
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
-        line = self.proc.stderr.readline()
+        stderr = self.proc.stderr
+        assert stderr is not None
+        line = stderr.readline()
         match = re.search(r"serving http://127\.0\.0\.1:(\d+)/metrics", line)
         if not match:
             self.stop()
             raise SystemExit(f"server did not start: {line}")
         self.port = int(match.group(1))
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()  # drain logs
+        threading.Thread(target=lambda: [None for _ in stderr], daemon=True).start()  # drain logs
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/task"))
@@ -126,9 +128,9 @@ def listen_drops() -> int | None:
         lines = Path("/proc/net/netstat").read_text().splitlines()
     except OSError:
         return None
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
         if names.startswith("TcpExt:"):
-            return dict(zip(names.split()[1:], map(int, values.split()[1:]))).get("ListenDrops")
+            return dict(zip(names.split()[1:], map(int, values.split()[1:]), strict=True)).get("ListenDrops")
     return None
 
 
@@ -150,7 +152,7 @@ def burst(server: Server, clients: int, headers: dict[str, str], timeout: float)
                     latencies.append(elapsed)
                 else:
                     failures.append("over the timeout")
-        except Exception as exc:  # noqa: BLE001 (a failed scrape is a measurement)
+        except Exception as exc:  # a failed scrape is a measurement
             with lock:
                 failures.append(type(exc).__name__)
 
@@ -199,7 +201,7 @@ def idle(server: Server, count: int, wait: float) -> str:
         try:
             scrape(server.port, {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}, 30)
             during = f"{(time.perf_counter() - started) * 1000:.0f} ms"
-        except Exception as exc:  # noqa: BLE001 (a failed scrape is a measurement)
+        except Exception as exc:  # a failed scrape is a measurement
             during = type(exc).__name__
         time.sleep(wait)
         closed = 0
@@ -207,7 +209,7 @@ def idle(server: Server, count: int, wait: float) -> str:
             sock.settimeout(0.01)
             try:
                 closed += sock.recv(1) == b""
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 pass
             except OSError:
                 closed += 1
@@ -228,7 +230,7 @@ def main() -> int:
     parser.add_argument("--no-reference", action="store_true", help="skip the previous server")
     parser.add_argument("--idle", type=int, default=500, help="idle connections held open (default 500; 0: skip)")
     args = parser.parse_args()
-    loads = (
+    loads: tuple[tuple[str, dict[str, str]], ...] = (
         ("Prometheus 2.42 headers (text, gzip)", {"Accept": PROMETHEUS_2_42_ACCEPT, "Accept-Encoding": "gzip"}),
         ("no Accept-Encoding (full text body)", {}),
     )

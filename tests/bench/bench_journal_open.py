@@ -23,8 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "connector_plugin"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_core import RESTART_CONFIG, build_big_journal  # noqa: E402
-from inventory_guard import journal as J  # noqa: E402
+from bench_core import RESTART_CONFIG, build_big_journal
+
+from inventory_guard import journal as J
 
 
 def timed(fn) -> float:

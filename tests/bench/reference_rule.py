@@ -62,7 +62,7 @@ class PendingFill:
                 self.kept_back, self.held, str(self.reserved)]
 
     @classmethod
-    def from_list(cls, row: list) -> "PendingFill":
+    def from_list(cls, row: list) -> PendingFill:
         trade_id, order_id, side, amount, arrived, seq, cum, kept_back, held, reserved = row
         return cls((trade_id, order_id), side, Decimal(amount), Decimal(arrived), seq, Decimal(cum), kept_back, held,
                    Decimal(reserved))
@@ -155,7 +155,8 @@ class PendingBook:
 
     # --- writing -------------------------------------------------------------------------------------------
 
-    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal, *_ignored, held: bool = False) -> PendingFill:
+    def add(self, key: FillKey, side: str, amount: Decimal, arrived: Decimal, *_ignored,
+            held: bool = False) -> PendingFill:
         signed = amount if side == "buy" else -amount
         self.total += signed
         fill = PendingFill(key, side, amount, arrived, self.next_seq, self.total, held=held)

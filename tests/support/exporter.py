@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -50,7 +49,7 @@ class RunningExporter:
         self._lock = threading.Lock()
         self.url = ""
 
-    def start(self, timeout: float = 15.0) -> "RunningExporter":
+    def start(self, timeout: float = 15.0) -> RunningExporter:
         self.proc = subprocess.Popen(
             self.args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
@@ -63,6 +62,7 @@ class RunningExporter:
         return self
 
     def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
         for line in self.proc.stderr:
             with self._lock:
                 self._lines.append(line)
@@ -82,7 +82,7 @@ class RunningExporter:
     def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
         return wait_until(lambda: text in self.log and self.log, timeout, f"log line containing {text!r}")
 
-    def get(self, path: str = "/metrics", headers: dict[str, str] | None = None) -> "Response":
+    def get(self, path: str = "/metrics", headers: dict[str, str] | None = None) -> Response:
         return http_get(self.url + path, headers)
 
     def metrics(self) -> dict[tuple, float]:
@@ -93,6 +93,8 @@ class RunningExporter:
     def stop(self) -> None:
         stop_process(self.proc)
         self._reader.join(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
 
 @contextmanager
@@ -192,7 +194,8 @@ def write_raw_journal(path: Path, bot: str, markets: dict[str, str], counters=()
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode=WAL")
     con.executescript(DDL)
-    con.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", str(SCHEMA_VERSION)), ("bot", bot), ("created_at", "0")])
+    con.executemany("INSERT INTO meta VALUES (?, ?)",
+                    [("schema_version", str(SCHEMA_VERSION)), ("bot", bot), ("created_at", "0")])
     for market, connector in markets.items():
         con.execute(
             "INSERT INTO market_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -233,20 +236,21 @@ def process_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def exporter_address(exporter: "RunningExporter") -> tuple[str, int]:
+def exporter_address(exporter: RunningExporter) -> tuple[str, int]:
     parts = urlsplit(exporter.url)
+    assert parts.hostname is not None and parts.port is not None, exporter.url
     return parts.hostname, parts.port
 
 
 def read_until_closed(sock, timeout: float = 10.0) -> bytes:
     """Everything the peer sends until it closes (AssertionError after ``timeout`` s without the close)."""
     sock.settimeout(timeout)
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             break
         except ConnectionResetError:
             return b"".join(chunks)

@@ -54,7 +54,6 @@ def _offline_binance_class():
 
 def make_binance(btc_free="1.0", btc_locked="0", usdt="100000", pairs=(BIN_PAIR,)):
     from bidict import bidict
-
     from hummingbot.connector.exchange.binance import binance_constants as CONSTANTS
     from hummingbot.connector.trading_rule import TradingRule
     ex = _offline_binance_class()(binance_api_key="k", binance_api_secret="s", trading_pairs=list(pairs))
@@ -69,7 +68,7 @@ def make_binance(btc_free="1.0", btc_locked="0", usdt="100000", pairs=(BIN_PAIR,
     async def api_get(path_url, **kwargs):
         if path_url == CONSTANTS.ACCOUNTS_PATH_URL:
             if ex.fail_account:
-                raise IOError("account endpoint down")
+                raise OSError("account endpoint down")
             return ex.account
         return []
     ex._api_get = AsyncMock(side_effect=api_get)
@@ -174,7 +173,7 @@ def failures(ex):
     """Record the connector's MarketOrderFailureEvents: returns (list, forwarder to keep alive)."""
     from hummingbot.core.event.event_forwarder import EventForwarder
     from hummingbot.core.event.events import MarketEvent
-    seen = []
+    seen: list = []
     fwd = EventForwarder(seen.append)
     ex.add_listener(MarketEvent.OrderFailure, fwd)
     return seen, fwd
@@ -201,9 +200,9 @@ def make_binance_perp(pairs=(BIN_PAIR,), hedge=False, positions=()):
     """A real ``BinancePerpetualDerivative`` (PerpetualDerivativePyBase) with order placement and REST polls mocked.
     ``positions``: (pair, "LONG"/"SHORT", amount) tuples."""
     from bidict import bidict
-
     from hummingbot.connector.derivative.binance_perpetual.binance_perpetual_derivative import (
-        BinancePerpetualDerivative)
+        BinancePerpetualDerivative,
+    )
     from hummingbot.connector.trading_rule import TradingRule
     from hummingbot.core.data_type.common import PositionMode
     from hummingbot.core.data_type.order_book import OrderBook

@@ -74,12 +74,13 @@ def require_monitoring_binaries() -> dict[str, str]:
                 f"automatic install failed: {outcome}. Install them with: {' '.join(APT_COMMAND)}",
                 pytrace=False,
             )
-    return {
+    paths = {
         "prometheus": shutil.which("prometheus"),
         "promtool": shutil.which("promtool"),
         "alertmanager": _alertmanager_binary(),
         "amtool": shutil.which("amtool"),
     }
+    return {name: path for name, path in paths.items() if path is not None}  # all of them: none is missing
 
 
 # --- processes --------------------------------------------------------------------------------------------------------
@@ -95,13 +96,12 @@ class Process:
     cwd: Path | None = None
     popen: subprocess.Popen | None = None
 
-    def start(self) -> "Process":
-        log = open(self.log_path, "wb")
-        self.popen = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd,
-            start_new_session=True,
-        )
-        log.close()
+    def start(self) -> Process:
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            self.popen = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd,
+                start_new_session=True,
+            )
         return self
 
     def alive(self) -> bool:
@@ -142,7 +142,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
+            def do_POST(self):  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     receiver.notifications.append(Notification(self.path, time.time(), json.loads(body)))
@@ -268,7 +268,7 @@ class Stack:
         self.alertmanager_url = f"http://127.0.0.1:{self.alertmanager_port}"
         self.exporter_url = f"http://127.0.0.1:{self.exporter_port}"
 
-    # configuration files ------------------------------------------------------------------------------------------------
+    # configuration files ----------------------------------------------------------------------------------------------
 
     def _write_configs(self) -> None:
         (self.workdir / "rules.yml").write_text(self.rules_yaml)
@@ -292,7 +292,7 @@ class Stack:
 
     # lifecycle ---------------------------------------------------------------------------------------------------
 
-    def start(self, timeout_s: float = 30) -> "Stack":
+    def start(self, timeout_s: float = 30) -> Stack:
         t0 = time.monotonic()
         self._write_configs()
         exporter_argv = [
@@ -335,7 +335,7 @@ class Stack:
     def close(self) -> None:
         self._exit.close()
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc) -> None:

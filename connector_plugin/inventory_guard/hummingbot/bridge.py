@@ -24,9 +24,9 @@ import math
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from inventory_guard import events as E
 from inventory_guard.config import GuardConfig
@@ -50,8 +50,8 @@ log = logging.getLogger("inventory_guard.hummingbot")
 
 STOP_GRACE_S = 60.0
 
-_BRIDGES: "weakref.WeakValueDictionary[int, GuardBridge]" = weakref.WeakValueDictionary()
-_JOURNALS: "weakref.WeakValueDictionary[str, GuardBridge]" = weakref.WeakValueDictionary()
+_BRIDGES: weakref.WeakValueDictionary[int, GuardBridge] = weakref.WeakValueDictionary()
+_JOURNALS: weakref.WeakValueDictionary[str, GuardBridge] = weakref.WeakValueDictionary()
 
 
 @atexit.register
@@ -62,7 +62,7 @@ def _close_stopped_bridges():
             bridge.close()
 
 
-def bridge_for_connector(connector) -> Optional["GuardBridge"]:
+def bridge_for_connector(connector) -> GuardBridge | None:
     """The attached bridge guarding this connector object, if any (used by guarded controllers)."""
     return _BRIDGES.get(id(connector))
 
@@ -70,9 +70,9 @@ def bridge_for_connector(connector) -> Optional["GuardBridge"]:
 class GuardBridge:
     """See the package docstring for the public API."""
 
-    def __init__(self, config, connectors: Mapping[str, object], journal_path: Optional[str | Path] = None, *,
-                 markets: Optional[Mapping[str, Iterable[str]]] = None,
-                 clock: Optional[Callable[[], float]] = None, **options):
+    def __init__(self, config, connectors: Mapping[str, object], journal_path: str | Path | None = None, *,
+                 markets: Mapping[str, Iterable[str]] | None = None,
+                 clock: Callable[[], float] | None = None, **options):
         """``options``: the adapter's own keys (``AdapterSettings``: ``user_stream_silence_s=``, ...) for a core
         ``config``; an ``InventoryGuardSettings`` carries them itself."""
         self.connectors = dict(connectors)
@@ -113,15 +113,15 @@ class GuardBridge:
         self.events = OrderEvents(self.core, self.map, self.reservations,
                                   cancel_hold_s=lambda: self.health.cancel_release_delay_s,
                                   stopping=lambda: self._stopping, after=self._maybe_close, halt=self.halt)
-        self._unhooks: List[Callable[[], None]] = []
-        self._tick_hooks: List[Callable[[float], None]] = []
+        self._unhooks: list[Callable[[], None]] = []
+        self._tick_hooks: list[Callable[[float], None]] = []
         self._synced_after_restore = False
         self._stopping = False
         self._close_timer = None
         self.attached = False
 
     # ------------------------------------------------------------------ setup
-    def _resolve_pairs(self, markets) -> List[Tuple[str, str]]:
+    def _resolve_pairs(self, markets) -> list[tuple[str, str]]:
         out = []
         for cname, conn in self.connectors.items():
             pairs = None if markets is None else markets.get(cname)
@@ -152,21 +152,21 @@ class GuardBridge:
         return self.core.guard
 
     @property
-    def halted(self) -> Dict[str, str]:
+    def halted(self) -> dict[str, str]:
         return self.core.halted
 
-    def now(self, ts: Optional[float] = None) -> float:
+    def now(self, ts: float | None = None) -> float:
         return self.core.now(ts)
 
-    def _t(self, ts: Optional[float] = None) -> Decimal:
+    def _t(self, ts: float | None = None) -> Decimal:
         return self.core.t(ts)
 
-    def market_id(self, connector_name: str, trading_pair: str) -> Optional[str]:
+    def market_id(self, connector_name: str, trading_pair: str) -> str | None:
         r = self.map.market_ref(connector_name, trading_pair)
         return r.market if r else None
 
     @property
-    def markets(self) -> List[str]:
+    def markets(self) -> list[str]:
         return [r.market for r in self.map.active_refs()]
 
     def ref(self, market: str) -> MarketRef:
@@ -175,7 +175,7 @@ class GuardBridge:
             raise KeyError(market)
         return ref
 
-    def refs_for(self, connector_name: str) -> List[MarketRef]:
+    def refs_for(self, connector_name: str) -> list[MarketRef]:
         return self.map.refs_for(connector_name)
 
     def state(self, market: str):
@@ -188,7 +188,7 @@ class GuardBridge:
         return self.map.position(r)
 
     # ------------------------------------------------------------------ fail closed
-    def halt(self, market: Optional[str], what: str, exc: BaseException):
+    def halt(self, market: str | None, what: str, exc: BaseException):
         """Halt ``market`` (every market when None) after a guard error: orders adding exposure are blocked until
         resume."""
         self.core.halt(market, what, exc, markets=[r.market for r in self.map.all_refs()])
@@ -199,7 +199,7 @@ class GuardBridge:
         self.core.resume(market)
 
     # ------------------------------------------------------------------ the gate
-    def _route(self, connector_name: str, trading_pair: str, side, position_action=None) -> Optional[Route]:
+    def _route(self, connector_name: str, trading_pair: str, side, position_action=None) -> Route | None:
         return self.events.route(connector_name, trading_pair, side, position_action)
 
     def check(self, connector_name: str, trading_pair: str, side, amount: Decimal,
@@ -228,7 +228,7 @@ class GuardBridge:
 
     # ------------------------------------------------------------------ reservations (public entry points)
     def order_opened(self, connector_name: str, trading_pair: str, order_id: str, side, amount: Decimal,
-                     price: Optional[Decimal] = None, position_action=None):
+                     price: Decimal | None = None, position_action=None):
         """Reserve an order placed outside the gate (the gate reserves its own orders)."""
         route = self._route(connector_name, trading_pair, side, position_action)
         if route is not None:
@@ -247,7 +247,7 @@ class GuardBridge:
         self.reservations.finish_executor(executor_id)
 
     # ------------------------------------------------------------------ attaching
-    def attach(self) -> "GuardBridge":
+    def attach(self) -> GuardBridge:
         from .logging_setup import keep_guard_loggers_enabled
         keep_guard_loggers_enabled()        # survive Hummingbot's later dictConfig (headless start, every `start`)
         if self.attached:
@@ -282,7 +282,7 @@ class GuardBridge:
     def sync_orders(self, when: str, release: bool = True):
         """Match reservations with the orders the connectors track: at attach (reserve what is tracked), and at the
         first tick, after Hummingbot restored the previous run's orders (also release what is not tracked)."""
-        live: Dict[str, Tuple[str, object]] = {}
+        live: dict[str, tuple[str, object]] = {}
         complete = True
         for cname, conn in self.connectors.items():
             try:
@@ -300,7 +300,7 @@ class GuardBridge:
         except Exception:
             log.exception("inventory-guard: could not sync open orders (%s)", when)
 
-    def _route_of_tracked(self, connector_name: str, order) -> Optional[Route]:
+    def _route_of_tracked(self, connector_name: str, order) -> Route | None:
         return self._route(connector_name, order.trading_pair, _side(order.trade_type),
                            getattr(order, "position", None))
 
@@ -353,11 +353,11 @@ class GuardBridge:
         return False
 
     # ------------------------------------------------------------------ the venue's reports of a trade's fate
-    def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
+    def trade_failed(self, connector_name: str, trading_pair: str, trade_id: str, order_id: str | None = None):
         """The venue reports that a matched trade failed (a phantom fill): the core's ``trade_failed``."""
         self.events.trade_failed(connector_name, trading_pair, trade_id, order_id)
 
-    def trade_settled(self, connector_name: str, trading_pair: str, trade_id: str, order_id: Optional[str] = None):
+    def trade_settled(self, connector_name: str, trading_pair: str, trade_id: str, order_id: str | None = None):
         """The venue reports a trade final: the core's ``fill_settled``."""
         self.events.trade_settled(connector_name, trading_pair, trade_id, order_id)
 
@@ -368,7 +368,7 @@ class GuardBridge:
         self.health.up(connector_name, reconnect)
 
     # ------------------------------------------------------------------ snapshots and reconciles
-    def snapshot_now(self, connector_name: Optional[str] = None, reason: Optional[str] = None):
+    def snapshot_now(self, connector_name: str | None = None, reason: str | None = None):
         self.feed.snapshot_now(connector_name, reason)
 
     def request_reconcile(self, connector_name: str, reason: str):
@@ -382,7 +382,7 @@ class GuardBridge:
         if hook in self._tick_hooks:
             self._tick_hooks.remove(hook)
 
-    def on_tick(self, ts: Optional[float] = None):
+    def on_tick(self, ts: float | None = None):
         if self.core.closed:
             return
         t = self.now(ts)
@@ -404,7 +404,7 @@ class GuardBridge:
     def snapshot_requests(self, connector_name: str) -> int:
         return self.adapter_counters[(connector_name, "snapshot_requests")]
 
-    def status_rows(self) -> List[dict]:
+    def status_rows(self) -> list[dict]:
         from .status import status_rows
         return status_rows(self)
 

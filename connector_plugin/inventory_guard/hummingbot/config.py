@@ -13,11 +13,12 @@ one asset share one market: two of its keys setting different values of one fiel
 """
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Mapping, Optional, get_args
-
-from pydantic import Field, create_model, model_validator
+from collections.abc import Mapping
+from typing import Literal, get_args
 
 from hummingbot.client.config.config_data_types import BaseClientModel
+from pydantic import Field, create_model, model_validator
+
 from inventory_guard.config import ConfigError, GuardConfig, MarketOverrides
 
 # Centralized exchanges: a fill is in the REST balance as soon as the venue reports it (``settlement: instant``).
@@ -44,7 +45,7 @@ SECTION_CHANGES = {
 }
 
 
-def default_settlement(connector_name: str) -> Optional[str]:
+def default_settlement(connector_name: str) -> str | None:
     name = connector_name[:-len("_paper_trade")] if connector_name.endswith("_paper_trade") else connector_name
     return "instant" if name in CEX_CONNECTORS else None
 
@@ -54,7 +55,7 @@ def _f(default, description: str):
                  json_schema_extra={"prompt": description, "prompt_on_new": False})
 
 
-def _from_core(model, key: str, change: Optional[dict] = None) -> tuple:
+def _from_core(model, key: str, change: dict | None = None) -> tuple:
     """The core key ``key`` of ``model`` as a section field: the core's type (with its checks), default and
     description, or the ``default`` and the ``note`` (appended to the description) of a ``SECTION_CHANGES`` entry."""
     field = model.model_fields[key]
@@ -62,7 +63,7 @@ def _from_core(model, key: str, change: Optional[dict] = None) -> tuple:
     description = f"{field.description} {change['note']}" if change else field.description
     annotation = field.rebuild_annotation()
     if default is None:
-        annotation = Optional[annotation]
+        annotation = annotation | None
     elif default is ... and type(None) in get_args(annotation):  # required here: null is not a value
         (annotation,) = (a for a in get_args(annotation) if a is not type(None))
     return annotation, _f(default, description)
@@ -76,10 +77,10 @@ def market_id(connector_name: str, trading_pair: str, multi_connector: bool) -> 
 class AdapterSettings(BaseClientModel):
     """The adapter's own keys: how Hummingbot's user stream and balance API feed the guard. The ``inventory_guard:``
     section has them; ``GuardBridge(core_config, ..., **options)`` takes them as keyword options."""
-    user_stream_silence_s: Optional[float] = _f(
+    user_stream_silence_s: float | None = _f(
         120.0, "Force a reconcile when the connector's user stream (private websocket) has been silent this long "
                "(seconds; null: off).")
-    periodic_reconcile_s: Optional[float] = _f(None, "Force a reconcile every N seconds (null: off).")
+    periodic_reconcile_s: float | None = _f(None, "Force a reconcile every N seconds (null: off).")
     websocket_balance_snapshots: bool = _f(
         True, "Balances and positions the venue pushes over the websocket count as snapshots.")
     reconcile_event: Literal["force", "snapshot"] = _f(
@@ -95,7 +96,7 @@ class AdapterSettings(BaseClientModel):
         0.0, "The balance/position API may answer with a position this many seconds old (an indexer behind the "
              "chain): snapshots are stamped that much before the request, so a settlement the venue reported after "
              "the answer's real time is not taken as inside it. Set it to what the venue documents.")
-    snapshot_request_interval_s: Optional[float] = _f(
+    snapshot_request_interval_s: float | None = _f(
         None, "At most one balance/position request per connector this often, for fills that wait for a snapshot "
               "(seconds; null: pending_fill_max_age_s / 4).")
 
@@ -108,10 +109,10 @@ InventoryGuardMarketSettings = create_model(
 _SectionKeys = create_model(
     "_SectionKeys", __base__=BaseClientModel, __module__=__name__,
     **{key: _from_core(GuardConfig, key, SECTION_CHANGES.get(key)) for key in SECTION_KEYS},
-    journal_path=(Optional[str], _f("data/inventory_guard.sqlite",
+    journal_path=(str | None, _f("data/inventory_guard.sqlite",
                                     "SQLite journal, relative to the Hummingbot root (empty or null: in memory only); "
                                     "a restart restores the guard from it. Two bots must not share one file.")),
-    markets=(Dict[str, InventoryGuardMarketSettings], _f(
+    markets=(dict[str, InventoryGuardMarketSettings], _f(
         {}, "Per-market overrides of " + ", ".join(SECTION_MARKET_KEYS) + ", keyed by asset (`BTC`), pair "
             "(`BTC-USDT`) or either prefixed with `connector:` (which wins over the bare key).")))
 
@@ -145,7 +146,7 @@ class InventoryGuardSettings(AdapterSettings, _SectionKeys):
         return GuardConfig.model_validate(data)
 
 
-def _names(ref) -> List[tuple]:
+def _names(ref) -> list[tuple]:
     """(bare, connector-prefixed) config keys naming a market, in increasing precedence."""
     c = ref.connector_name
     names = [(p, f"{c}:{p}") for p in ref.pairs]
@@ -155,11 +156,11 @@ def _names(ref) -> List[tuple]:
 
 
 def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapping, prefix: str,
-                      strict: bool) -> Dict[str, dict]:
+                      strict: bool) -> dict[str, dict]:
     """Per-market override entries keyed by the guard's market ids, with the adapter defaults filled in.
     ``strict``: a key that names no market is an error (else it is kept as a market of its own)."""
     used = set()
-    out: Dict[str, dict] = {}
+    out: dict[str, dict] = {}
     for ref in market_map.all_refs():
         merged, origin = {}, {}
         for bare, exact in _names(ref):

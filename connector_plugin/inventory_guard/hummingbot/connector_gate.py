@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable, Dict, Optional
 
 from hummingbot.core.data_type.common import OrderType, TradeType
 from hummingbot.core.event.events import MarketEvent, MarketOrderFailureEvent
@@ -58,7 +58,7 @@ class ConnectorGate:
         self.core = core
         self.map = market_map
         self.reservations = reservations
-        self.wrapped: Dict[str, object] = {}     # connector name -> connector whose buy/sell are wrapped
+        self.wrapped: dict[str, object] = {}     # connector name -> connector whose buy/sell are wrapped
 
     # ------------------------------------------------------------------ decisions
     def decide(self, route: Route, amount: Decimal) -> Decision:
@@ -185,7 +185,7 @@ class ConnectorGate:
         return order_id
 
     # ------------------------------------------------------------------ wrapping connectors
-    def install(self, connector_name: str, conn) -> Optional[Callable[[], None]]:
+    def install(self, connector_name: str, conn) -> Callable[[], None] | None:
         """Wrap the connector instance's buy/sell; None when it has no instance attributes (Cython paper trade)."""
         if not hasattr(conn, "__dict__"):
             return None

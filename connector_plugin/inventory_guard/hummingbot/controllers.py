@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 from decimal import Decimal
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.strategy_v2.models.executor_actions import CreateExecutorAction, ExecutorAction
@@ -37,10 +37,10 @@ class Leg(NamedTuple):
     side: str                  # "buy" / "sell"
     amount: Decimal            # base amount
     resizable: bool
-    position_action: Optional[str] = None
+    position_action: str | None = None
 
 
-def executor_legs(cfg, connectors=None) -> Optional[List[Leg]]:
+def executor_legs(cfg, connectors=None) -> list[Leg] | None:
     """The orders an executor config will place, in base units, or None when the guard cannot size it."""
     buying, selling = getattr(cfg, "buying_market", None), getattr(cfg, "selling_market", None)
     if buying is not None and selling is not None and getattr(cfg, "order_amount", None) is not None:
@@ -54,7 +54,7 @@ def executor_legs(cfg, connectors=None) -> Optional[List[Leg]]:
     return [Leg(cname, pair, side, amount, resizable, "OPEN" if getattr(cfg, "leverage", None) else None)]
 
 
-def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal, bool]]:
+def executor_size(cfg, connectors=None) -> tuple[str, str, str, Decimal, bool] | None:
     """(connector_name, trading_pair, side, base_amount, resizable) of a one-sided executor config, or None."""
     side = getattr(cfg, "side", None)
     cname, pair = getattr(cfg, "connector_name", None), getattr(cfg, "trading_pair", None)
@@ -64,7 +64,8 @@ def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal
     if getattr(cfg, "amount", None) is not None:
         return cname, pair, s, Decimal(cfg.amount), True
     if getattr(cfg, "amounts_quote", None) and getattr(cfg, "prices", None):
-        return cname, pair, s, sum(Decimal(q) / Decimal(p) for q, p in zip(cfg.amounts_quote, cfg.prices)), False
+        base = sum((Decimal(q) / Decimal(p) for q, p in zip(cfg.amounts_quote, cfg.prices, strict=True)), Decimal(0))
+        return cname, pair, s, base, False
     if getattr(cfg, "total_amount_quote", None) is not None:
         price = getattr(cfg, "start_price", None)     # grid: the lowest price buys the most base
         if price is None and connectors and cname in connectors:
@@ -78,7 +79,7 @@ def executor_size(cfg, connectors=None) -> Optional[Tuple[str, str, str, Decimal
 
 
 def gate_create_action(bridge, action: ExecutorAction, connectors=None,
-                       quiet: bool = False) -> Optional[ExecutorAction]:
+                       quiet: bool = False) -> ExecutorAction | None:
     """Return the action (possibly with a smaller amount) or None to drop it. Never raises. ``quiet`` logs the
     decision at DEBUG (the controller-level pre-filter; the orchestrator logs the final decision)."""
     warn = log.debug if quiet else log.warning
@@ -140,9 +141,9 @@ class ExecutorGuard:
     def __init__(self, orchestrator, bridge):
         self.orchestrator = orchestrator
         self.bridge = bridge
-        self.live: Dict[str, object] = {}
-        self.dropped: List[ExecutorAction] = []
-        self.resized: List[ExecutorAction] = []
+        self.live: dict[str, Any] = {}
+        self.dropped: list[ExecutorAction] = []
+        self.resized: list[ExecutorAction] = []
         self._orig = orchestrator.execute_action
         orchestrator.execute_action = self.execute_action
         bridge.add_tick_hook(self.sweep)
@@ -212,12 +213,18 @@ def guard_orchestrator(orchestrator, bridge) -> ExecutorGuard:
     return ExecutorGuard(orchestrator, bridge)
 
 
-class GuardedControllerMixin:
+if TYPE_CHECKING:  # to mypy, the mixin is the controller it is mixed into (Any: Hummingbot ships no type information)
+    from hummingbot.strategy_v2.controllers.controller_base import ControllerBase as _Controller
+else:
+    _Controller = object
+
+
+class GuardedControllerMixin(_Controller):
     """Put BEFORE a ``ControllerBase`` subclass. Filters the controller's own proposals through the bridge guarding
     its connector (no reservation here; the guarded strategy's orchestrator reserves). With no guard attached to the
     connector (e.g. the controller runs under an unguarded script) every buy/sell proposal is dropped: fail closed."""
 
-    def determine_executor_actions(self) -> List[ExecutorAction]:
+    def determine_executor_actions(self) -> list[ExecutorAction]:
         actions = super().determine_executor_actions()
         out = []
         for action in actions:

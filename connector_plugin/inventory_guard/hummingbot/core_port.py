@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Protocol
+from typing import Protocol
 
 from inventory_guard import events as E
 from inventory_guard.config import GuardConfig
@@ -28,7 +29,7 @@ __all__ = ["Core", "CorePort"]
 
 class Core(Protocol):
     """What the adapter needs of the core (``inventory_guard.core.Guard`` and ``inventory_guard.journal.Journal``)."""
-    markets: List[str]
+    markets: list[str]
 
     def apply(self, event: E.Event): ...
     def state(self, market: str): ...
@@ -36,7 +37,7 @@ class Core(Protocol):
 
 
 class CorePort:
-    def __init__(self, config: GuardConfig, journal_path: Optional[Path], clock: Callable[[], float]):
+    def __init__(self, config: GuardConfig, journal_path: Path | None, clock: Callable[[], float]):
         self.config = config
         self._clock = clock
         self._last_t = 0.0
@@ -51,7 +52,7 @@ class CorePort:
         self.closed = False
 
     # ------------------------------------------------------------------ time
-    def now(self, ts: Optional[float] = None) -> float:
+    def now(self, ts: float | None = None) -> float:
         t = float(ts) if ts is not None else float(self._clock())
         if not math.isfinite(t) or t <= 0:        # e.g. a TimeIterator's NaN timestamp before its clock starts
             t = time.time()
@@ -60,13 +61,13 @@ class CorePort:
         self._last_t = t
         return t
 
-    def t(self, ts: Optional[float] = None) -> Decimal:
+    def t(self, ts: float | None = None) -> Decimal:
         """Event time for the core (Decimal seconds, microsecond precision)."""
         return Decimal(repr(round(self.now(ts), 6)))
 
     # ------------------------------------------------------------------ reading
     @property
-    def markets(self) -> List[str]:
+    def markets(self) -> list[str]:
         return list(self.guard.markets)
 
     def state(self, market: str):
@@ -86,7 +87,7 @@ class CorePort:
         except KeyError:
             return {}
 
-    def halted_reason(self, market: str) -> Optional[str]:
+    def halted_reason(self, market: str) -> str | None:
         view = self.view(market)
         return None if view is None else view.halted_reason
 
@@ -96,7 +97,7 @@ class CorePort:
         return getattr(core, "orders", None) or {}
 
     # ------------------------------------------------------------------ writing
-    def apply(self, event, market: Optional[str], what: str, invalid_ok: bool = False):
+    def apply(self, event, market: str | None, what: str, invalid_ok: bool = False):
         """Apply one event; an exception halts ``market`` (every market when None). ``invalid_ok``: bad input
         (an ``InvalidEvent``, e.g. a size below size_increment) is logged and ignored instead."""
         if self.closed:
@@ -138,10 +139,10 @@ class CorePort:
 
     # ------------------------------------------------------------------ the halt latch (halts.HaltLatch)
     @property
-    def halted(self) -> Dict[str, str]:
+    def halted(self) -> dict[str, str]:
         return self.latch.halted
 
-    def halt(self, market: Optional[str], what: str, exc: BaseException, markets: Iterable[str] = ()):
+    def halt(self, market: str | None, what: str, exc: BaseException, markets: Iterable[str] = ()):
         self.latch.halt(market, what, exc, markets or list(self.config.markets))
 
     def resume(self, market: str):

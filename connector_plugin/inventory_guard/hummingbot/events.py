@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
 
 
 class GuardEvent(Enum):
@@ -29,7 +28,7 @@ class TradeNotice:
     timestamp: float
     trading_pair: str
     exchange_trade_id: str
-    order_id: Optional[str] = None
+    order_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,9 @@ imports exactly these two classes.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Dict, Optional
-
-from pydantic import Field
 
 from hummingbot.core.data_type.common import MarketDict, OrderType
+from pydantic import Field
 
 from .script import GuardedStrategyV2Base, GuardedStrategyV2ConfigBase
 
@@ -47,10 +45,10 @@ class InventoryGuardedExample(GuardedStrategyV2Base):
     def __init__(self, connectors, config: InventoryGuardedExampleConfig, *args, **kwargs):
         super().__init__(connectors, config, *args, **kwargs)
         self.config = config
-        self._next_order_at: Optional[float] = None
+        self._next_order_at: float | None = None
         self._step = 0
-        self.sent: Dict[str, int] = {"buy": 0, "sell": 0}        # orders asked of the guarded buy()/sell()
-        self.placed: Dict[str, int] = {"buy": 0, "sell": 0}      # ... that returned an order id
+        self.sent: dict[str, int] = {"buy": 0, "sell": 0}        # orders asked of the guarded buy()/sell()
+        self.placed: dict[str, int] = {"buy": 0, "sell": 0}      # ... that returned an order id
 
     def on_tick(self):
         super().on_tick()

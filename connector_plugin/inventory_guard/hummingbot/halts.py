@@ -6,7 +6,7 @@ restart ends the halt a previous run's guard error wrote into the journal."""
 from __future__ import annotations
 
 import logging
-from typing import Dict, Iterable, Optional
+from collections.abc import Iterable
 
 from inventory_guard import events as E
 
@@ -16,9 +16,9 @@ log = logging.getLogger("inventory_guard.hummingbot")
 class HaltLatch:
     def __init__(self, port):
         self.port = port                      # the CorePort (time, the core, apply)
-        self.halted: Dict[str, str] = {}      # market -> the guard error that halted it
+        self.halted: dict[str, str] = {}      # market -> the guard error that halted it
 
-    def halt(self, market: Optional[str], what: str, exc: BaseException, markets: Iterable[str] = ()):
+    def halt(self, market: str | None, what: str, exc: BaseException, markets: Iterable[str] = ()):
         """Halt ``market`` (``markets`` when None) after a guard error while doing ``what``."""
         targets = [market] if market else list(markets)
         for m in targets:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import List
 
 FILES = {
     "scripts/inventory_guarded_example.py": "inventory_guarded_example.py",
@@ -40,7 +39,7 @@ def template_text(name: str) -> str:
     return resources.files("inventory_guard.hummingbot").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def init_root(path, force: bool = False) -> List[Path]:
+def init_root(path, force: bool = False) -> list[Path]:
     """Install the shims and example confs into the Hummingbot root ``path``; return the files written."""
     root = Path(path).expanduser()
     if not root.is_dir():

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator
 
 GUARD_LOGGER = "inventory_guard"
 # created up front so that they are pinned even before the modules that use them are imported
@@ -38,7 +38,7 @@ class _AlwaysEnabled:
         pass
 
 
-_PINNED_CLASSES: Dict[type, type] = {}
+_PINNED_CLASSES: dict[type, type] = {}
 
 
 def _pinned_class(cls: type) -> type:
@@ -61,7 +61,8 @@ def keep_guard_loggers_enabled() -> None:
         if is_guard_logger(name) and isinstance(logger, logging.Logger) and not isinstance(logger, _AlwaysEnabled):
             logger.__dict__.pop("disabled", None)
             logger.__class__ = _pinned_class(type(logger))
-    logging.root.manager._clear_cache()       # isEnabledFor caches answers given while a logger was disabled
+    # isEnabledFor caches answers given while a logger was disabled (private: not in typeshed's logging stubs)
+    logging.root.manager._clear_cache()  # type: ignore[attr-defined]
 
 
 class _DropThisThread(logging.Filter):

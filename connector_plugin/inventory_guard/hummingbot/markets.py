@@ -10,9 +10,12 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any
+
+from inventory_guard.events import Side
 
 D0 = Decimal(0)
 LONG, SHORT = "long", "short"
@@ -25,8 +28,8 @@ class MarketRef:
     trading_pair: str        # spot: the first of ``pairs``; perps: the contract
     base: str
     is_perp: bool
-    leg: Optional[str] = None          # HEDGE-mode leg of a perpetual contract ("long" / "short")
-    pairs: Tuple[str, ...] = ()        # spot: every guarded pair of the asset on this connector
+    leg: str | None = None          # HEDGE-mode leg of a perpetual contract ("long" / "short")
+    pairs: tuple[str, ...] = ()        # spot: every guarded pair of the asset on this connector
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Route:
     """Where an order goes in the guard: the market, the side as the core sees it, and whether it can only reduce
     the exposure (a CLOSE order: never blocked for the limit)."""
     ref: MarketRef
-    side: str
+    side: Side
     reduce_only: bool = False
 
 
@@ -47,15 +50,15 @@ def base_asset(trading_pair: str) -> str:
 
 
 class MarketMap:
-    def __init__(self, connectors: Mapping[str, object], pairs: Iterable[Tuple[str, str]]):
+    def __init__(self, connectors: Mapping[str, Any], pairs: Iterable[tuple[str, str]]):
         self.connectors = dict(connectors)
         pairs = sorted(set(pairs))
         if not pairs:
             raise ValueError("GuardBridge: no markets to guard (pass markets={connector: [pairs]})")
         self.multi = len(self.connectors) > 1
-        self._spot: Dict[Tuple[str, str], MarketRef] = {}            # (connector, asset) -> ref
-        self._perp: Dict[Tuple[str, str], Tuple[MarketRef, MarketRef, MarketRef]] = {}   # signed, long, short
-        spot_pairs: Dict[Tuple[str, str], List[str]] = {}
+        self._spot: dict[tuple[str, str], MarketRef] = {}            # (connector, asset) -> ref
+        self._perp: dict[tuple[str, str], tuple[MarketRef, MarketRef, MarketRef]] = {}   # signed, long, short
+        spot_pairs: dict[tuple[str, str], list[str]] = {}
         for cname, pair in pairs:
             if is_perp_connector(cname, self.connectors[cname]):
                 mid = self._prefix(cname) + pair
@@ -83,14 +86,14 @@ class MarketMap:
             return False
         return getattr(mode, "name", None) == "HEDGE"
 
-    def all_refs(self) -> List[MarketRef]:
+    def all_refs(self) -> list[MarketRef]:
         """Every market the guard may use (both position modes), for the config."""
         out = list(self._spot.values())
         for trio in self._perp.values():
             out.extend(trio)
         return out
 
-    def refs_for(self, connector_name: str) -> List[MarketRef]:
+    def refs_for(self, connector_name: str) -> list[MarketRef]:
         """The markets of a connector in its current position mode."""
         out = [r for (c, _), r in self._spot.items() if c == connector_name]
         hedge = None
@@ -102,13 +105,13 @@ class MarketMap:
             out.extend((long_, short) if hedge else (signed,))
         return out
 
-    def active_refs(self) -> List[MarketRef]:
+    def active_refs(self) -> list[MarketRef]:
         out = []
         for cname in self.connectors:
             out.extend(self.refs_for(cname))
         return sorted(out, key=lambda r: r.market)
 
-    def by_market(self, market: str) -> Optional[MarketRef]:
+    def by_market(self, market: str) -> MarketRef | None:
         return next((r for r in self.all_refs() if r.market == market), None)
 
     def guards(self, connector_name: str, trading_pair: str) -> bool:
@@ -116,7 +119,7 @@ class MarketMap:
             (connector_name, base_asset(trading_pair)) in self._spot and trading_pair in
             self._spot[(connector_name, base_asset(trading_pair))].pairs)
 
-    def market_ref(self, connector_name: str, trading_pair: str) -> Optional[MarketRef]:
+    def market_ref(self, connector_name: str, trading_pair: str) -> MarketRef | None:
         """The market of a pair (spot: its asset's market; perps: the signed contract market, or in HEDGE mode the
         long leg)."""
         if (connector_name, trading_pair) in self._perp:
@@ -125,7 +128,7 @@ class MarketMap:
         ref = self._spot.get((connector_name, base_asset(trading_pair)))
         return ref if ref is not None and trading_pair in ref.pairs else None
 
-    def route(self, connector_name: str, trading_pair: str, side: str, position_action=None) -> Optional[Route]:
+    def route(self, connector_name: str, trading_pair: str, side: Side, position_action=None) -> Route | None:
         """``side``: "buy"/"sell" as sent to the connector; ``position_action``: a PositionAction, its value or
         None."""
         action = getattr(position_action, "name", position_action)
@@ -157,7 +160,7 @@ class MarketMap:
         return long_ - short
 
 
-def perp_position(connector, trading_pair: str) -> Tuple[Decimal, Decimal]:
+def perp_position(connector, trading_pair: str) -> tuple[Decimal, Decimal]:
     """(long size, short size) of a perpetual connector's positions in a contract, both >= 0."""
     long_, short = D0, D0
     for pos in list(connector.account_positions.values()):

@@ -5,9 +5,10 @@ PubSub keeps only weak references, so the forwarders are held here; an exception
 of the event (Hummingbot would swallow it silently)."""
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable, List, Optional, Tuple
 
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.event.event_forwarder import EventForwarder
@@ -29,7 +30,7 @@ D0 = Decimal(0)
 class OrderEvents:
     def __init__(self, core: CorePort, market_map: MarketMap, reservations: Reservations, *,
                  cancel_hold_s: Callable[[], float], stopping: Callable[[], bool], after: Callable[[], None],
-                 halt: Callable[[Optional[str], str, BaseException], None]):
+                 halt: Callable[[str | None, str, BaseException], None]):
         self.core = core
         self.map = market_map
         self.reservations = reservations
@@ -37,7 +38,7 @@ class OrderEvents:
         self._stopping = stopping
         self._after = after                       # after an order closed (the bridge may close once stopped)
         self._halt = halt
-        self._forwarders: List[Tuple[object, object, EventForwarder]] = []
+        self._forwarders: list[tuple[object, object, EventForwarder]] = []
 
     # ------------------------------------------------------------------ subscribing
     def subscribe(self, cname: str, conn) -> None:
@@ -68,18 +69,16 @@ class OrderEvents:
 
     def unsubscribe_all(self) -> None:
         for conn, tag, fwd in self._forwarders:
-            try:
+            with contextlib.suppress(Exception):
                 conn.remove_listener(tag, fwd)
-            except Exception:
-                pass
         self._forwarders.clear()
 
     # ------------------------------------------------------------------ handlers
-    def route(self, cname: str, trading_pair: str, side, position_action=None) -> Optional[Route]:
+    def route(self, cname: str, trading_pair: str, side, position_action=None) -> Route | None:
         side = side if isinstance(side, str) else _side(side)
         return self.map.route(cname, trading_pair, side, position_action)
 
-    def _fill_route(self, cname: str, ev) -> Optional[Route]:
+    def _fill_route(self, cname: str, ev) -> Route | None:
         known = self.reservations.side_of(_text(ev.order_id) or "")
         if known is not None:                   # the market and core side the order was reserved with
             ref = self.map.by_market(known[0])
@@ -121,7 +120,7 @@ class OrderEvents:
             self.reservations.released(cname, order_id, self.core.now(), self._cancel_hold_s() if cancelled else 0.0)
         self._after()
 
-    def trade_failed(self, cname: str, trading_pair: str, trade_id, order_id: Optional[str] = None) -> None:
+    def trade_failed(self, cname: str, trading_pair: str, trade_id, order_id: str | None = None) -> None:
         """The venue reports that a matched trade failed (a phantom fill): the core's ``trade_failed``."""
         trade_id = _text(trade_id)
         if trade_id is not None:
@@ -129,7 +128,7 @@ class OrderEvents:
             self.core.apply(E.TradeFailed(self.core.t(), trade_id), ref.market if ref else None,
                             "dropping a failed trade")
 
-    def trade_settled(self, cname: str, trading_pair: str, trade_id, order_id: Optional[str] = None) -> None:
+    def trade_settled(self, cname: str, trading_pair: str, trade_id, order_id: str | None = None) -> None:
         """The venue reports a trade final: the core's ``fill_settled``."""
         trade_id = _text(trade_id)
         if trade_id is not None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field
-
 from hummingbot.strategy_v2.controllers import market_making_controller_base as mm
 from hummingbot.strategy_v2.executors.position_executor import data_types as pe
+from pydantic import Field
 
 from . import controllers as _guard
 

@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 log = logging.getLogger("inventory_guard.hummingbot")
 
 
 class UserStreamWatch:
-    def __init__(self, health: "StreamHealth", connector_name: str, data_source):
+    def __init__(self, health: StreamHealth, connector_name: str, data_source):
         self.health = health
         self.connector_name = connector_name
         self.data_source = data_source
         self.connects = 0
-        self._silence_fired_at: Optional[float] = None
-        self._orig = None
+        self._silence_fired_at: float | None = None
+        self._orig = self._orig_int = None  # the data source's methods this watch replaced
+        self._had = self._had_int = False  # whether they were instance attributes (else class methods)
 
     @classmethod
-    def install(cls, health: "StreamHealth", connector_name: str, conn) -> Optional["UserStreamWatch"]:
+    def install(cls, health: StreamHealth, connector_name: str, conn) -> UserStreamWatch | None:
         tracker = getattr(conn, "_user_stream_tracker", None)
         ds = getattr(tracker, "data_source", None) if tracker is not None else None
         if ds is None or not hasattr(ds, "_connected_websocket_assistant"):
@@ -62,9 +63,8 @@ class UserStreamWatch:
         return watch
 
     def uninstall(self):
-        for attr, had, orig in (("_connected_websocket_assistant", getattr(self, "_had", False), self._orig),
-                                ("_on_user_stream_interruption", getattr(self, "_had_int", False),
-                                 getattr(self, "_orig_int", None))):
+        for attr, had, orig in (("_connected_websocket_assistant", self._had, self._orig),
+                                ("_on_user_stream_interruption", self._had_int, self._orig_int)):
             if had:
                 setattr(self.data_source, attr, orig)
             else:
@@ -102,19 +102,19 @@ class StreamHealth:
     """Per-connector user-stream state: down / back since when, silence and periodic reconciles."""
 
     def __init__(self, now: Callable[[], float], reconcile: Callable[[str, str], None], *,
-                 silence_s: Optional[float], periodic_s: Optional[float], cancel_release_delay_s: float):
+                 silence_s: float | None, periodic_s: float | None, cancel_release_delay_s: float):
         self.now = now
         self.reconcile = reconcile
         self.silence_s = silence_s
         self.periodic_s = periodic_s
         self.cancel_release_delay_s = float(cancel_release_delay_s or 0)
-        self.is_down: Dict[str, bool] = {}
-        self.up_at: Dict[str, float] = {}
-        self.watches: List[UserStreamWatch] = []
-        self._last_periodic: Dict[str, float] = {}
+        self.is_down: dict[str, bool] = {}
+        self.up_at: dict[str, float] = {}
+        self.watches: list[UserStreamWatch] = []
+        self._last_periodic: dict[str, float] = {}
 
-    def install(self, connector_name: str, conn) -> List[Callable[[], None]]:
-        unhooks = []
+    def install(self, connector_name: str, conn) -> list[Callable[[], None]]:
+        unhooks: list[Callable[[], None]] = []
         add_stream_listener = getattr(conn, "add_user_stream_listener", None)
         if callable(add_stream_listener):
             # A connector that reports its user stream going down and up (the simulated venue does) lets the

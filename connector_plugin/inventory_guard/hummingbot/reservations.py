@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Dict, Optional, Tuple
 
 from inventory_guard import events as E
 
@@ -22,17 +21,17 @@ class Reservations:
     def __init__(self, core: CorePort, stream_settled):
         self.core = core
         self._stream_settled = stream_settled          # connector name -> bool (fills can no longer be in flight)
-        self.orders: Dict[str, Tuple[str, str]] = {}   # open order id -> (market, core side)
-        self.connector_of: Dict[str, str] = {}          # order id -> connector name (orders of this run)
-        self.deferred: Dict[str, tuple] = {}           # order id -> (connector name, not before): release held back
-        self.awaiting_fills: Dict[str, float] = {}      # order id -> when it completed with fills not seen yet
+        self.orders: dict[str, tuple[str, str]] = {}   # open order id -> (market, core side)
+        self.connector_of: dict[str, str] = {}          # order id -> connector name (orders of this run)
+        self.deferred: dict[str, tuple] = {}           # order id -> (connector name, not before): release held back
+        self.awaiting_fills: dict[str, float] = {}      # order id -> when it completed with fills not seen yet
         self.fill_wait_s = 30.0
         # (executor id, market, side) -> [amount left, n]; its reservation id is executor:<id>:<market>:<side>#n
-        self.budgets: Dict[Tuple[str, str, str], list] = {}
+        self.budgets: dict[tuple[str, str, str], list] = {}
 
     # ------------------------------------------------------------------ orders
     def opened(self, connector_name: str, route: Route, order_id: str, amount: Decimal,
-               price: Optional[Decimal] = None) -> None:
+               price: Decimal | None = None) -> None:
         """Reserve an order (right after the connector returned its id, or from its creation event)."""
         order_id = _text(order_id)
         if order_id is None or order_id in self.orders or Decimal(amount) <= 0:
@@ -85,7 +84,7 @@ class Reservations:
             return
         self.closed(order_id)
 
-    def filled(self, order_id: Optional[str]) -> None:
+    def filled(self, order_id: str | None) -> None:
         """After a fill: a completed order whose fills have all arrived is released."""
         if order_id in self.awaiting_fills:
             o = self.core.open_orders().get(order_id)
@@ -103,7 +102,7 @@ class Reservations:
                 del self.awaiting_fills[oid]
                 self.closed(oid)
 
-    def side_of(self, order_id: str) -> Optional[Tuple[str, str]]:
+    def side_of(self, order_id: str) -> tuple[str, str] | None:
         """(market, core side) of an order the guard reserved (this run or restored from the journal)."""
         known = self.orders.get(order_id)
         if known is not None:
@@ -111,7 +110,7 @@ class Reservations:
         o = self.core.open_orders().get(order_id)
         return None if o is None else (o.market, o.side)
 
-    def sync(self, live: Dict[str, Tuple[str, object]], complete: bool, route_of) -> None:
+    def sync(self, live: dict[str, tuple[str, object]], complete: bool, route_of) -> None:
         """Match the reservations with the orders the connectors track (``live``: order id -> (connector, in-flight
         order)). Releases reservations of orders the connectors no longer track (``complete``: every connector's
         orders are known) and of executors of a previous run; reserves tracked orders the core lacks."""
@@ -163,7 +162,7 @@ class Reservations:
         self.core.apply(E.OrderOpen(self.core.t(), market, oid, side, left), market, "reserving for an executor",
                         invalid_ok=True)
 
-    def suspend_budget(self, executor_id: Optional[str], route: Route) -> Optional[tuple]:
+    def suspend_budget(self, executor_id: str | None, route: Route) -> tuple | None:
         """Before the gate checks an executor's own order: take its budget out of the exposure (the order competes
         for the same room). Returns a token for ``resume_budget``."""
         if executor_id is None:
@@ -175,7 +174,7 @@ class Reservations:
         self.closed(self._budget_oid(executor_id, route.ref.market, route.side, b[1]))
         return key
 
-    def resume_budget(self, token: Optional[tuple], used: Decimal) -> None:
+    def resume_budget(self, token: tuple | None, used: Decimal) -> None:
         """After the order was placed (``used`` = its size) or blocked (``used`` = 0): reserve what is left."""
         if token is None or token not in self.budgets:
             return

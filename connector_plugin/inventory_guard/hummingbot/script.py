@@ -15,14 +15,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-
 from decimal import Decimal
-from typing import Dict, List, Optional
-
-from pydantic import Field
+from typing import TYPE_CHECKING
 
 from hummingbot.core.data_type.common import MarketDict, OrderType, PositionAction
 from hummingbot.strategy.strategy_v2_base import StrategyV2Base, StrategyV2ConfigBase
+from pydantic import Field
+
+from inventory_guard.events import Side
 
 from .bridge import GuardBridge
 from .config import InventoryGuardSettings
@@ -31,14 +31,19 @@ from .controllers import ExecutorGuard
 log = logging.getLogger("inventory_guard.hummingbot")
 s_decimal_nan = Decimal("NaN")
 
+if TYPE_CHECKING:  # to mypy, the mixin is the strategy it is mixed into (Any: Hummingbot ships no type information)
+    from hummingbot.strategy.strategy_v2_base import StrategyV2Base as _Strategy
+else:
+    _Strategy = object
 
-class InventoryGuardMixin:
+
+class InventoryGuardMixin(_Strategy):
     """Needs ``config.inventory_guard`` (an ``InventoryGuardSettings``) or a bridge passed as ``inventory_guard``."""
 
-    inventory_guard: Optional[GuardBridge] = None
-    executor_guard: Optional[ExecutorGuard] = None
+    inventory_guard: GuardBridge | None = None
+    executor_guard: ExecutorGuard | None = None
 
-    def __init__(self, connectors, config=None, *args, inventory_guard: Optional[GuardBridge] = None, **kwargs):
+    def __init__(self, connectors, config=None, *args, inventory_guard: GuardBridge | None = None, **kwargs):
         super().__init__(connectors, config, *args, **kwargs)
         if inventory_guard is None:
             settings = getattr(config, "inventory_guard", None)
@@ -63,10 +68,10 @@ class InventoryGuardMixin:
     # ---- the gate for connectors that cannot be wrapped
     # Python connectors are gated where orders enter them (their own buy/sell, see connector_gate.py); Cython
     # connectors (paper trade) are gated here, where script orders and executors' orders pass.
-    def _connector_name_of(self, connector) -> Optional[str]:
+    def _connector_name_of(self, connector) -> str | None:
         return next((name for name, conn in self.connectors.items() if conn is connector), None)
 
-    def _gated(self, side: str, place, market_pair, amount, order_type, price, expiration_seconds, position_action):
+    def _gated(self, side: Side, place, market_pair, amount, order_type, price, expiration_seconds, position_action):
         bridge = self.inventory_guard
         cname = self._connector_name_of(market_pair.market)
         if bridge is None or cname is None or bridge.gates_connector(cname):
@@ -134,7 +139,7 @@ class InventoryGuardedV2Config(GuardedStrategyV2ConfigBase):
     """``scripts/inventory_guarded_v2.py``: runs the controllers listed in ``controllers_config`` (plus optional
     extra ``markets``) with every proposal and fill going through the guard."""
     script_file_name: str = Field(default="inventory_guarded_v2.py")
-    markets: Dict[str, List[str]] = Field(
+    markets: dict[str, list[str]] = Field(
         default={}, json_schema_extra={"prompt": "Extra markets {connector: [pairs]}: ", "prompt_on_new": False})
 
     def update_markets(self, markets: MarketDict) -> MarketDict:

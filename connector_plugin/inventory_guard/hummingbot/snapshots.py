@@ -19,8 +19,8 @@ import asyncio
 import functools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable, Dict, List, Optional
 
 from inventory_guard import events as E
 
@@ -34,13 +34,13 @@ class Watch:
     """Notices writes made outside a REST poll (websocket pushes): ``_account_balances`` is a cdef ``dict``
     attribute (no subclass can be swapped in), so the values are compared with the last ones seen."""
 
-    def __init__(self, feed: "SnapshotFeed", connector_name: str, refs: List[MarketRef]):
+    def __init__(self, feed: SnapshotFeed, connector_name: str, refs: list[MarketRef]):
         self.feed, self.connector_name, self.refs = feed, connector_name, refs
         self.in_rest = 0
-        self.last: Dict[str, Optional[Decimal]] = {}
+        self.last: dict[str, Decimal | None] = {}
         self.remember()
 
-    def _values(self) -> Dict[str, Optional[Decimal]]:
+    def _values(self) -> dict[str, Decimal | None]:
         conn = self.feed.map.connectors[self.connector_name]
         out = {}
         for r in self.feed.map.refs_for(self.connector_name):
@@ -116,7 +116,7 @@ def _wrap_iter(conn, watch):
 
 class SnapshotFeed:
     def __init__(self, core: CorePort, market_map: MarketMap, counters: Counter, *,
-                 websocket_snapshots: bool, reconcile_event: str, request_interval_s: Optional[float],
+                 websocket_snapshots: bool, reconcile_event: str, request_interval_s: float | None,
                  api_lag_s: float):
         if reconcile_event not in ("force", "snapshot"):
             raise ValueError("reconcile_event: expected 'force' or 'snapshot'")
@@ -130,13 +130,13 @@ class SnapshotFeed:
             raise ValueError("balance_api_lag_s: expected a number of seconds >= 0")
         self.api_lag_s = api_lag_s  # a REST answer may show the position this long before the request
         self.hooked: set = set()                      # connector names whose REST snapshots are captured
-        self.watches: List[Watch] = []
-        self._pending_reconcile: Dict[str, str] = {}
-        self._last_request: Dict[str, float] = {}
+        self.watches: list[Watch] = []
+        self._pending_reconcile: dict[str, str] = {}
+        self._last_request: dict[str, float] = {}
         self._tasks: set = set()
 
     # ------------------------------------------------------------------ hooks
-    def install(self, connector_name: str, conn) -> Optional[Callable[[], None]]:
+    def install(self, connector_name: str, conn) -> Callable[[], None] | None:
         """Hook an ``ExchangePyBase``-style connector instance. Returns an un-hook function, or None when it cannot
         be hooked (Cython paper/mock connectors have no instance ``__dict__`` or no ``_update_balances``)."""
         if not hasattr(conn, "_update_balances") or not hasattr(conn, "__dict__"):
@@ -199,7 +199,7 @@ class SnapshotFeed:
         if kind == "balances" and reason and any(r.is_perp for r in refs):
             self._pending_reconcile[connector_name] = reason
 
-    def _emit(self, r: MarketRef, t: Decimal, as_of: Decimal, reason: Optional[str]):
+    def _emit(self, r: MarketRef, t: Decimal, as_of: Decimal, reason: str | None):
         try:
             size = self.map.position(r)
         except Exception as exc:
@@ -211,7 +211,7 @@ class SnapshotFeed:
         else:
             self.core.apply(E.Snapshot(t, r.market, size, as_of=as_of), r.market, "applying a snapshot")
 
-    def on_ws_change(self, connector_name: str, markets: List[str]):
+    def on_ws_change(self, connector_name: str, markets: list[str]):
         """Balances / positions the venue pushed over the websocket: a snapshot as of now."""
         if not self.websocket_snapshots:
             return
@@ -220,7 +220,7 @@ class SnapshotFeed:
             if r.market in markets:
                 self._emit(r, t, t, None)
 
-    def snapshot_now(self, connector_name: Optional[str] = None, reason: Optional[str] = None):
+    def snapshot_now(self, connector_name: str | None = None, reason: str | None = None):
         """Take the connector's current balances/positions as a snapshot (paper/mock connectors, attach);
         with ``reason`` it is a ForceReconcile instead."""
         names = [connector_name] if connector_name else list(self.map.connectors)

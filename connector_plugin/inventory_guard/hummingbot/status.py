@@ -6,7 +6,6 @@ market (the names are long, the markets few).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import List, Optional
 
 VIEW_FIELDS = (  # read from the market's state (inventory_guard.market.MarketView)
     "confirmed", "effective", "pending_fill_buys", "pending_fill_sells", "held_buys", "open_buy_reservations",
@@ -21,7 +20,7 @@ def _orders_blocked(counters: dict) -> int:
     return sum(int(n) for key, n in (counters or {}).items() if key[0] == "orders_blocked")
 
 
-def status_rows(bridge) -> List[dict]:
+def status_rows(bridge) -> list[dict]:
     now = bridge.now()
     rows = []
     for market in bridge.markets:
@@ -66,7 +65,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def format_table(rows: List[dict], title: Optional[str] = "Inventory guard") -> str:
+def format_table(rows: list[dict], title: str | None = "Inventory guard") -> str:
     """Rows are the quantities (``ROWS``), columns the markets."""
     out = [] if not title else [f"  {title}:"]
     if not rows:
@@ -75,8 +74,9 @@ def format_table(rows: List[dict], title: Optional[str] = "Inventory guard") -> 
     cells = [[_fmt(r.get(key)) for r in rows] for key in ROWS]
     label_width = max(len(key) for key in ROWS)
     widths = [max(len(line[i]) for line in cells) for i in range(len(rows))]
-    for n, (key, line) in enumerate(zip(ROWS, cells)):
-        out.append("  " + key.ljust(label_width) + " | " + " | ".join(c.rjust(w) for c, w in zip(line, widths)))
+    for n, (key, line) in enumerate(zip(ROWS, cells, strict=False)):
+        row = " | ".join(c.rjust(w) for c, w in zip(line, widths, strict=True))
+        out.append("  " + key.ljust(label_width) + " | " + row)
         if n == 0:  # under the market names
             out.append("  " + "-" * label_width + "-+-" + "-+-".join("-" * w for w in widths))
     return "\n".join(out)

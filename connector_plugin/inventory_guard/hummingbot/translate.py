@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import contextvars
 from decimal import Decimal
-from typing import Optional
 
 from hummingbot.core.data_type.common import TradeType
+
+from inventory_guard.events import Side
 
 from .events import GuardEvent, TradeFailedEvent, TradeSettledEvent  # noqa: F401  (re-exported)
 from .markets import MarketRef, is_perp_connector as _is_perp  # noqa: F401  (re-exported)
@@ -15,11 +16,11 @@ D0 = Decimal(0)
 
 # The executor placing an order (set around an executor's ``place_order``, see controllers.py): the connector gate
 # checks its order against the room its approved budget holds.
-executor_context: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("inventory_guard_executor",
+executor_context: contextvars.ContextVar[str | None] = contextvars.ContextVar("inventory_guard_executor",
                                                                                 default=None)
 
 
-def _text(value) -> Optional[str]:
+def _text(value) -> str | None:
     """Venue ids as text: a re-delivery may carry the same id as a number (1001 vs "1001")."""
     if value is None:
         return None
@@ -41,7 +42,7 @@ def venue_decimal(value) -> Decimal:
     return d
 
 
-def _side(trade_type) -> str:
+def _side(trade_type) -> Side:
     return "buy" if trade_type == TradeType.BUY else "sell"
 
 

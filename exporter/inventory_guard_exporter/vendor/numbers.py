@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
 # Anything larger than this is a unit or parsing mistake, not a position: reject it instead of carrying it along.
@@ -87,6 +86,7 @@ def to_decimal(value: object, field: str) -> Decimal:
     if not number.is_finite():
         raise InvalidNumber(f"{field}: {show(value)} is not finite")
     _sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite: only NaN and the infinities have 'n', 'N' or 'F'
     if len(digits) > MAX_DIGITS:
         raise InvalidNumber(f"{field}: {show(value)} has more than {MAX_DIGITS} significant digits")
     if exponent < -MAX_PLACES:
@@ -117,6 +117,7 @@ def _decimal_grid(step: Decimal, exponent: int) -> tuple[Decimal, bool] | None:
     Keyed by the exponent too: Decimal("1.0") and Decimal("1") are equal and hash alike."""
     grid = step.normalize(CONTEXT)
     _sign, digits, grid_exponent = grid.as_tuple()
+    assert isinstance(grid_exponent, int)  # steps are finite
     if digits != (1,) or grid_exponent > 0:
         return None
     return grid, grid_exponent != exponent
@@ -124,13 +125,15 @@ def _decimal_grid(step: Decimal, exponent: int) -> tuple[Decimal, bool] | None:
 
 def quantize(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
     """Round ``value`` to a whole multiple of ``step`` (any positive step, e.g. 0.01 or 5)."""
-    fast = _decimal_grid(step, step.as_tuple()[2])
+    exponent = step.as_tuple().exponent
+    assert isinstance(exponent, int)  # steps are finite
+    fast = _decimal_grid(step, exponent)
     if fast is not None:  # one C call
         result = value.quantize(fast[0], rounding=rounding, context=CONTEXT)
         return result.quantize(step, context=CONTEXT) if fast[1] else result
     steps = CONTEXT.divide(value, step).to_integral_value(rounding=rounding)
     result = CONTEXT.multiply(steps, step)
-    return result.quantize(step, context=CONTEXT) if step.as_tuple().exponent < 0 else result
+    return result.quantize(step, context=CONTEXT) if exponent < 0 else result
 
 
 def round_down(value: Decimal, step: Decimal) -> Decimal:

@@ -94,6 +94,10 @@ def _construct_float(loader: StrictLoader, node) -> float | RejectedLiteral:
                                  "quote it")
 
 
+def _construct_text(loader: StrictLoader, node) -> str:  # an explicit !!timestamp tag: the text as written
+    return loader.construct_scalar(node)
+
+
 def _resolvers() -> dict:
     dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:merge",
                "tag:yaml.org,2002:value"}
@@ -108,13 +112,13 @@ def _resolvers() -> dict:
 StrictLoader.yaml_implicit_resolvers = _resolvers()
 StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
-StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar)
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_text)
 
 
 def loads(text: str) -> object:
     """Parse strict YAML text; raise StrictYAMLError with the position and the reason."""
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader subclass
     except StrictYAMLError:
         raise
     except yaml.YAMLError as exc:

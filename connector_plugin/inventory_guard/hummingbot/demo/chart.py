@@ -68,7 +68,7 @@ def write_svg(record: RunRecord, path: Path, title: str, width: int = 900, heigh
     out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{limit_y:.1f}" y2="{limit_y:.1f}" stroke="#d62728" '
                f'stroke-width="1.5" stroke-dasharray="6 3"/>')
     for key, _label, colour, dash in SERIES:
-        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(record.t, record.values[key]))
+        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(record.t, record.values[key], strict=True))
         if points:
             dashing = f' stroke-dasharray="{dash}"' if dash else ""
             out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.3"{dashing} points="{points}"/>')

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable, List, Optional
 
 from .settings import SessionSettings
 
 DEFAULTS = SessionSettings()
 
 
-def _positive(number: Callable[[str], object]) -> Callable[[str], object]:
+def _positive(number: Callable[[str], float | Decimal]) -> Callable[[str], float | Decimal]:
     """An argparse ``type``: ``number(text)``, which must be above 0 (argparse names the option in its error)."""
     def parse(text: str):
         try:
@@ -68,7 +68,7 @@ def run_from_args(args: argparse.Namespace, out=None) -> int:
     return run_trace_demo(out)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = add_arguments(argparse.ArgumentParser(
         prog="python -m inventory_guard.hummingbot.demo",
         description="The guarded market maker on the simulated venue (the same options as `inventory-guard demo`)."))

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 
 def any_free_port() -> int:
@@ -25,7 +24,7 @@ def _free_port_ok(port: int) -> bool:
             return False
 
 
-def start_exporter(journal: Path, port: int, out) -> Optional[subprocess.Popen]:
+def start_exporter(journal: Path, port: int, out) -> subprocess.Popen | None:
     """The exporter serving ``journal`` on 127.0.0.1:``port``; None (and a line on ``out`` saying why) when it
     cannot be started."""
     if importlib.util.find_spec("inventory_guard_exporter") is None:
@@ -43,7 +42,7 @@ def start_exporter(journal: Path, port: int, out) -> Optional[subprocess.Popen]:
         return None
 
 
-def stop_exporter(proc: Optional[subprocess.Popen]) -> None:
+def stop_exporter(proc: subprocess.Popen | None) -> None:
     if proc is None:
         return
     if proc.poll() is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
 
 from .chart import write_svg
 from .session import GuardedSimSession, count
@@ -22,7 +21,7 @@ def fmt(v) -> str:
 
 
 def opening(session: GuardedSimSession, duration_s: float, sim_total: float, journal: Path, log: Path,
-            metrics_url: Optional[str]) -> str:
+            metrics_url: str | None) -> str:
     s = session.settings
     return (f"inventory-guard demo: market making on simulated {TRADING_PAIR} (seed {s.seed}), "
             f"{sim_total / 60:g} simulated minutes in ~{duration_s:g} s; max_position {fmt(s.max_position)}, "
@@ -30,7 +29,7 @@ def opening(session: GuardedSimSession, duration_s: float, sim_total: float, jou
             f"  journal {journal}  |  log {log}" + (f"  |  metrics {metrics_url}" if metrics_url else ""))
 
 
-def format_summary(s: dict, journal: Optional[Path] = None, wall_s: Optional[float] = None) -> str:
+def format_summary(s: dict, journal: Path | None = None, wall_s: float | None = None) -> str:
     held = not s["limit_violations"]
     unlabelled = s["fills_confirmed"] - s["fills_confirmed_by_identity"] - s["fills_confirmed_by_sums"]
     over = s["max_conservative_exposure"] > s["max_position"]
@@ -81,12 +80,13 @@ def status_line(session: GuardedSimSession) -> str:
     return (f"t={(session.driver.now - session.driver.start_time):6.0f}s mid={v.mid:.3f} "
             f"venue pos={fmt(v.true_position())} settled={fmt(v.settled_base)} | guard confirmed={fmt(conf)} "
             f"exposure={fmt(cons)}/{fmt(session.settings.max_position)} pending={pend} | fills={count(c, 'fills')} "
-            f"phantom={count(c, 'fills_failed')} aged_out={count(c, 'fills_aged_out')} dup={count(c, 'duplicate_fills')} "
+            f"phantom={count(c, 'fills_failed')} aged_out={count(c, 'fills_aged_out')} "
+            f"dup={count(c, 'duplicate_fills')} "
             f"blocked={count(c, 'orders_blocked', side='buy')} resized={count(c, 'orders_resized', side='buy')} "
             f"reconciles={count(c, 'force_reconciles')}")
 
 
-def live_screen(session: GuardedSimSession, metrics: Optional[str], wall0: float, sim_total: float) -> str:
+def live_screen(session: GuardedSimSession, metrics: str | None, wall0: float, sim_total: float) -> str:
     v = session.venue
     elapsed = session.driver.now - session.driver.start_time
     head = [f"inventory-guard demo  |  sim_clob {TRADING_PAIR}  |  simulated {elapsed:5.0f}/{sim_total:.0f} s  |  "
@@ -105,7 +105,7 @@ def live_screen(session: GuardedSimSession, metrics: Optional[str], wall0: float
     return "\n".join(head) + "\n" + table + "\n" + "\n".join(tail)
 
 
-def write_chart(session: GuardedSimSession, path: Path) -> Optional[Path]:
+def write_chart(session: GuardedSimSession, path: Path) -> Path | None:
     """The run as an SVG chart (true position, confirmed, effective, conservative exposure, limit, blocks and
     phantom fills); None when nothing was recorded."""
     if not session.record.t:

@@ -12,7 +12,6 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
 
 from . import report
 from .exporter import any_free_port, start_exporter, stop_exporter
@@ -21,8 +20,8 @@ from .settings import DEMO_VENUE, SessionSettings
 
 
 def run_demo(*, duration_s: float, speed: float, seed: int, max_position: Decimal, order_amount: Decimal,
-             metrics_port: Optional[int], live: bool, journal: Optional[str], out=sys.stdout,
-             log_file: Optional[str] = None) -> int:
+             metrics_port: int | None, live: bool, journal: str | None, out=sys.stdout,
+             log_file: str | None = None) -> int:
     """Run the demo for ``duration_s`` wall seconds (``speed`` simulated seconds per wall second); the options and
     their defaults are the command line's (``cli.add_arguments``). Returns 0 when the run completed (also after
     Ctrl-C; the summary says whether the limit held).
@@ -67,7 +66,7 @@ class _Display:
     """Called every simulated step: redraws the table (at most four times a wall second) when live, else prints a
     status line per simulated minute."""
 
-    def __init__(self, session: GuardedSimSession, out, live: bool, metrics_url: Optional[str], wall0: float,
+    def __init__(self, session: GuardedSimSession, out, live: bool, metrics_url: str | None, wall0: float,
                  sim_total: float):
         self.session, self.out, self.live = session, out, live
         self.metrics_url, self.wall0, self.sim_total = metrics_url, wall0, sim_total
@@ -88,7 +87,7 @@ class _Display:
             self.out.flush()
 
 
-async def _run(settings: SessionSettings, duration_s: float, speed: float, metrics_port: Optional[int], live: bool,
+async def _run(settings: SessionSettings, duration_s: float, speed: float, metrics_port: int | None, live: bool,
                journal_path: Path, log_path: Path, out) -> int:
     sim_total = duration_s * speed
     stop = {"flag": False}

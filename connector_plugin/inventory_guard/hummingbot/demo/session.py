@@ -7,7 +7,6 @@ import contextlib
 import logging
 from decimal import Decimal
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from hummingbot.connector.markets_recorder import MarketsRecorder
 
@@ -85,7 +84,7 @@ class GuardedSimSession:
     the venue's worst-case exposure (settled + matched-unsettled buys + live buy orders) against the limit and
     against the guard's conservative exposure."""
 
-    def __init__(self, settings: SessionSettings, journal_path: Optional[Path] = None):
+    def __init__(self, settings: SessionSettings, journal_path: Path | None = None):
         self.settings = settings
         venue_kw = dict(settings.venue)
         if settings.start_time is not None:
@@ -100,29 +99,37 @@ class GuardedSimSession:
         self.bridge = GuardBridge(cfg, {CONNECTOR_NAME: self.connector}, journal_path,
                                   markets={CONNECTOR_NAME: [TRADING_PAIR]}, clock=self.connector._sim_time,
                                   balance_api_lag_s=float(self.venue.config.balance_lag_s))
-        self.market = self.bridge.market_id(CONNECTOR_NAME, TRADING_PAIR)
+        market = self.bridge.market_id(CONNECTOR_NAME, TRADING_PAIR)
+        assert market is not None  # the bridge guards exactly this pair
+        self.market = market
         self.strategy_config = DemoMarketMakerConfig(order_amount=settings.order_amount,
                                                      spread_ticks=settings.spread_ticks,
                                                      order_refresh_s=settings.order_refresh_s)
-        self.strategy: Optional[DemoMarketMaker] = None
-        self.driver: Optional[SimDriver] = None
+        self.strategy: DemoMarketMaker | None = None
+        self._driver: SimDriver | None = None  # made by start()
         self.max_true_exposure = ZERO
         self.max_conservative_exposure = ZERO
-        self.limit_violations: List[tuple] = []       # (t, true exposure)
-        self.undercounts: List[tuple] = []            # (t, conservative, true)
+        self.limit_violations: list[tuple] = []       # (t, true exposure)
+        self.undercounts: list[tuple] = []            # (t, conservative, true)
         self.record = RunRecord(limit=settings.max_position)  # one sample per simulated second, for the chart
         self._seen_blocks = self._seen_phantoms = 0
-        self.trade_statuses: Dict[str, int] = {}      # status -> notices seen by the connector
+        self.trade_statuses: dict[str, int] = {}      # status -> notices seen by the connector
 
     async def start(self) -> None:
         self.strategy = DemoMarketMaker({self.connector_name: self.connector}, self.strategy_config,
                                         inventory_guard=self.bridge)
-        self.driver = SimDriver(self.venue, self.connector, iterators=[self.strategy],
-                                poll_interval_s=self.settings.poll_interval_s)
+        self._driver = SimDriver(self.venue, self.connector, iterators=[self.strategy],
+                                 poll_interval_s=self.settings.poll_interval_s)
         self.connector.add_trade_status_listener(self._on_status)
         link_trade_statuses(self.connector, self.bridge, self.connector_name)
         self.driver.on_step.append(self._observe)
         await self.driver.start()
+
+    @property
+    def driver(self) -> SimDriver:
+        if self._driver is None:
+            raise RuntimeError("the demo session is not started (await start() first)")
+        return self._driver
 
     def _on_status(self, ev) -> None:
         self.trade_statuses[ev.status] = self.trade_statuses.get(ev.status, 0) + 1
@@ -141,7 +148,7 @@ class GuardedSimSession:
             self._record(t, st)
 
     def _record(self, t: float, st) -> None:
-        start = self.driver.start_time if self.driver is not None else t
+        start = self._driver.start_time if self._driver is not None else t
         bb, _, sb, _ = self.venue._unsettled()
         self.record.sample(t - start, true_position=self.venue.settled_base + bb - sb, confirmed=st.confirmed,
                            effective=st.effective, conservative=st.conservative_exposure)
@@ -152,7 +159,7 @@ class GuardedSimSession:
         self.record.phantoms += [t - start] * max(0, phantoms - self._seen_phantoms)
         self._seen_blocks, self._seen_phantoms = blocks, phantoms
 
-    async def run(self, sim_seconds: float, realtime_factor: Optional[float] = None, should_stop=None) -> float:
+    async def run(self, sim_seconds: float, realtime_factor: float | None = None, should_stop=None) -> float:
         return await self.driver.run(sim_seconds, realtime_factor=realtime_factor, should_stop=should_stop)
 
     async def stop(self) -> None:
@@ -177,11 +184,9 @@ class GuardedSimSession:
         c = self.counters()
         v = self.venue.stats
         st = None
-        try:
+        with contextlib.suppress(Exception):
             st = self.bridge.state(self.market)
-        except Exception:
-            pass
-        elapsed = (self.driver.now - self.driver.start_time) if self.driver else 0.0
+        elapsed = (self._driver.now - self._driver.start_time) if self._driver else 0.0
         return {
             "sim_seconds": elapsed,
             "seed": self.settings.seed,

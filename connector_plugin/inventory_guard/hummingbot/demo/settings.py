@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Dict, Optional
 
 TRADING_PAIR = "YES-USDC"
 
@@ -18,8 +17,8 @@ class SessionSettings:
     order_refresh_s: float = 10.0
     poll_interval_s: float = 5.0
     # The guard config values the demo sets itself (everything else is the config's default): only here.
-    venue: Dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
-    start_time: Optional[float] = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
+    venue: dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
+    start_time: float | None = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
 
 
 DEMO_VENUE = {

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import List
-
-from pydantic import Field
 
 from hummingbot.core.data_type.common import OrderType
 from hummingbot.strategy.strategy_v2_base import StrategyV2ConfigBase
+from pydantic import Field
 
 from ..script import GuardedStrategyV2Base
 from ..sim.connector import CONNECTOR_NAME
@@ -18,7 +16,7 @@ from .settings import TRADING_PAIR
 class DemoMarketMakerConfig(StrategyV2ConfigBase):
     """The session passes the quoting values (``SessionSettings``)."""
     script_file_name: str = Field(default="inventory_guard_demo.py")
-    controllers_config: List[str] = Field(default=[])
+    controllers_config: list[str] = Field(default=[])
     connector_name: str = Field(default=CONNECTOR_NAME)
     trading_pair: str = Field(default=TRADING_PAIR)
     order_amount: Decimal

@@ -35,14 +35,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from bidict import bidict
 from cachetools import TTLCache
-
 from hummingbot.connector.client_order_tracker import ClientOrderTracker
 from hummingbot.connector.exchange_py_base import ExchangePyBase
 from hummingbot.connector.trading_rule import TradingRule
@@ -90,7 +90,7 @@ class TradeReport:
     """The venue's report on one of our trades: what every trade event carries."""
     timestamp: float
     trade_id: str
-    order_id: Optional[str]            # client order id
+    order_id: str | None            # client order id
     exchange_order_id: str
     trading_pair: str
     trade_type: TradeType
@@ -115,29 +115,29 @@ class UserStreamEvent:
     timestamp: float
     connected: bool
     connection_id: int
-    down_since: Optional[float] = None
+    down_since: float | None = None
 
 
 @dataclass(frozen=True)
 class BalanceSnapshotEvent:
     timestamp: float                   # when the answer arrived (connector clock)
     as_of: float                       # the venue's time the balances describe
-    balances: Dict[str, Decimal] = field(default_factory=dict)   # totals
-    available: Dict[str, Decimal] = field(default_factory=dict)
+    balances: dict[str, Decimal] = field(default_factory=dict)   # totals
+    available: dict[str, Decimal] = field(default_factory=dict)
 
 
 class SimOrderBookDataSource(OrderBookTrackerDataSource):
     """Snapshots come from the venue object; nothing subscribes to anything."""
 
-    def __init__(self, trading_pairs: List[str], venue: SimExchange):
+    def __init__(self, trading_pairs: list[str], venue: SimExchange):
         super().__init__(trading_pairs)
         self._venue = venue
         self._update_id = 0
 
-    async def get_last_traded_prices(self, trading_pairs: List[str], domain: Optional[str] = None) -> Dict[str, float]:
+    async def get_last_traded_prices(self, trading_pairs: list[str], domain: str | None = None) -> dict[str, float]:
         return {tp: float(self._venue.mid) for tp in trading_pairs}
 
-    def snapshot_rows(self) -> Tuple[List[OrderBookRow], List[OrderBookRow], int]:
+    def snapshot_rows(self) -> tuple[list[OrderBookRow], list[OrderBookRow], int]:
         self._update_id += 1
         bids, asks = self._venue.book()
         return ([OrderBookRow(float(p), float(s), self._update_id) for p, s in bids],
@@ -182,22 +182,22 @@ class SimClobExchange(ExchangePyBase):
     # answers instantly, so a short wait is plenty and keeps accelerated runs from stalling.
     TRADE_FILLS_WAIT_TIMEOUT = 0.5
 
-    def __init__(self, venue: SimExchange, trading_pairs: Optional[List[str]] = None,
+    def __init__(self, venue: SimExchange, trading_pairs: list[str] | None = None,
                  trading_required: bool = True, balance_asset_limit=None):
         self._venue = venue
         self._trading_pairs = list(trading_pairs or [venue.config.trading_pair])
         self._trading_required = trading_required
         self._connection_id = venue.connection_id
         self._ws_up = True
-        self._ws_down_since: Optional[float] = None
+        self._ws_down_since: float | None = None
         self._failed_reported: set = set()
         self._statuses_reported: set = set()           # (trade id, status)
-        self._trade_status_listeners: List[Callable] = []
-        self._trade_failed_listeners: List[Callable] = []
-        self._user_stream_listeners: List[Callable] = []
-        self._balance_snapshot_listeners: List[Callable] = []
-        self.last_balance_snapshot: Optional[BalanceSnapshotEvent] = None
-        self.sim_stats: Dict[str, int] = {"ws_messages_processed": 0, "rest_requests": 0, "trade_failures_reported": 0,
+        self._trade_status_listeners: list[Callable] = []
+        self._trade_failed_listeners: list[Callable] = []
+        self._user_stream_listeners: list[Callable] = []
+        self._balance_snapshot_listeners: list[Callable] = []
+        self.last_balance_snapshot: BalanceSnapshotEvent | None = None
+        self.sim_stats: dict[str, int] = {"ws_messages_processed": 0, "rest_requests": 0, "trade_failures_reported": 0,
                                           "trade_statuses_reported": 0,
                                           "reconnects_seen": 0, "disconnects_seen": 0}
         super().__init__(balance_asset_limit=balance_asset_limit)
@@ -217,7 +217,7 @@ class SimClobExchange(ExchangePyBase):
         return None
 
     @property
-    def rate_limits_rules(self) -> List[RateLimit]:
+    def rate_limits_rules(self) -> list[RateLimit]:
         return []
 
     @property
@@ -245,7 +245,7 @@ class SimClobExchange(ExchangePyBase):
         return TIME_PATH
 
     @property
-    def trading_pairs(self) -> List[str]:
+    def trading_pairs(self) -> list[str]:
         return self._trading_pairs
 
     @property
@@ -256,7 +256,7 @@ class SimClobExchange(ExchangePyBase):
     def is_trading_required(self) -> bool:
         return self._trading_required
 
-    def supported_order_types(self) -> List[OrderType]:
+    def supported_order_types(self) -> list[OrderType]:
         return [OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET]
 
     def _is_request_exception_related_to_time_synchronizer(self, request_exception: Exception) -> bool:
@@ -291,10 +291,10 @@ class SimClobExchange(ExchangePyBase):
         return 0.0 if ts is None or math.isnan(ts) else float(ts)
 
     # ------------------------------------------------------------------ the wire: REST
-    async def _api_request(self, path_url, overwrite_url: Optional[str] = None, method: RESTMethod = RESTMethod.GET,
-                           params: Optional[Dict[str, Any]] = None, data: Optional[Dict[str, Any]] = None,
-                           is_auth_required: bool = False, return_err: bool = False, limit_id: Optional[str] = None,
-                           headers: Optional[Dict[str, Any]] = None, **kwargs) -> Dict[str, Any]:
+    async def _api_request(self, path_url, overwrite_url: str | None = None, method: RESTMethod = RESTMethod.GET,
+                           params: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+                           is_auth_required: bool = False, return_err: bool = False, limit_id: str | None = None,
+                           headers: dict[str, Any] | None = None, **kwargs) -> dict[str, Any]:
         """Route a REST call to the in-process venue. Venue refusals raise ``VenueError``."""
         v = self._venue
         params = params or {}
@@ -332,7 +332,7 @@ class SimClobExchange(ExchangePyBase):
     async def _update_trading_fees(self):
         return None
 
-    async def _format_trading_rules(self, exchange_info_dict: Dict[str, Any]) -> List[TradingRule]:
+    async def _format_trading_rules(self, exchange_info_dict: dict[str, Any]) -> list[TradingRule]:
         rules = []
         for m in exchange_info_dict["markets"]:
             rules.append(TradingRule(
@@ -343,8 +343,8 @@ class SimClobExchange(ExchangePyBase):
                 min_notional_size=Decimal("0")))
         return rules
 
-    def _initialize_trading_pair_symbols_from_exchange_info(self, exchange_info: Dict[str, Any]):
-        mapping = bidict()
+    def _initialize_trading_pair_symbols_from_exchange_info(self, exchange_info: dict[str, Any]):
+        mapping: bidict[str, str] = bidict()
         for m in exchange_info["markets"]:
             mapping[m["symbol"]] = combine_to_hb_trading_pair(m["base"], m["quote"])
         self._set_trading_pair_symbol_map(mapping)
@@ -353,14 +353,14 @@ class SimClobExchange(ExchangePyBase):
         return float(self._venue.mid)
 
     def _get_fee(self, base_currency: str, quote_currency: str, order_type: OrderType, order_side: TradeType,
-                 amount: Decimal, price: Decimal = Decimal("NaN"), is_maker: Optional[bool] = None):
+                 amount: Decimal, price: Decimal = Decimal("NaN"), is_maker: bool | None = None):
         return AddedToCostTradeFee(percent=Decimal("0"))
 
     def estimate_fee_pct(self, is_maker: bool) -> Decimal:
         return Decimal("0")      # not in AllConnectorSettings: Hummingbot's fee-schema lookup would raise
 
     async def _place_order(self, order_id: str, trading_pair: str, amount: Decimal, trade_type: TradeType,
-                           order_type: OrderType, price: Decimal, **kwargs) -> Tuple[str, float]:
+                           order_type: OrderType, price: Decimal, **kwargs) -> tuple[str, float]:
         payload = {"client_order_id": order_id, "side": trade_type.name, "order_type": order_type.name,
                    "size": str(amount),
                    "price": None if order_type == OrderType.MARKET or price is None or price.is_nan() else str(price)}
@@ -372,7 +372,7 @@ class SimClobExchange(ExchangePyBase):
         if ex_id is None:
             found = self._venue.find_order(order_id)
             if found is None:
-                raise asyncio.TimeoutError()       # "no exchange order id yet": Hummingbot retries later
+                raise TimeoutError()       # "no exchange order id yet": Hummingbot retries later
             ex_id = found["id"]
         resp = await self._api_delete(path_url=ORDER_PATH, data={"order_id": ex_id}, is_auth_required=True)
         return ex_id in resp["canceled"]
@@ -387,7 +387,7 @@ class SimClobExchange(ExchangePyBase):
                                        is_auth_required=True)
         return self._order_update_from(body, tracked_order)
 
-    async def _all_trade_updates_for_order(self, order: InFlightOrder) -> List[TradeUpdate]:
+    async def _all_trade_updates_for_order(self, order: InFlightOrder) -> list[TradeUpdate]:
         ex_id = order.exchange_order_id
         if not ex_id:
             return []
@@ -432,7 +432,7 @@ class SimClobExchange(ExchangePyBase):
         connection is processed."""
         v = self._venue
         now = self._sim_time()
-        ds: SimUserStreamDataSource = self._user_stream_tracker.data_source   # type: ignore[assignment]
+        ds: SimUserStreamDataSource = self._user_stream_tracker.data_source
         if ds.connects == 0 and v.ws_connected:
             await ds._connected_websocket_assistant()
             self._connection_id = v.connection_id
@@ -468,7 +468,7 @@ class SimClobExchange(ExchangePyBase):
                 self.logger().error(f"Unexpected error processing user stream message {msg}", exc_info=True)
         return len(messages)
 
-    def _process_user_stream_message(self, msg: Dict[str, Any]) -> None:
+    def _process_user_stream_message(self, msg: dict[str, Any]) -> None:
         self.sim_stats["ws_messages_processed"] += 1
         kind = msg.get("event_type")
         if kind == "trade":
@@ -484,7 +484,7 @@ class SimClobExchange(ExchangePyBase):
             if order is not None:
                 self._order_tracker.process_order_update(self._order_update_from(msg, order))
 
-    def _tracked_order_for(self, msg: Dict[str, Any], updatable_only: bool = False) -> Optional[InFlightOrder]:
+    def _tracked_order_for(self, msg: dict[str, Any], updatable_only: bool = False) -> InFlightOrder | None:
         t = self._order_tracker
         ex_id = msg.get("order_id") or msg.get("id")
         cid = msg.get("client_order_id")
@@ -496,7 +496,7 @@ class SimClobExchange(ExchangePyBase):
             order = by_ex.get(ex_id)
         return order
 
-    def _trade_update_from(self, tr: Dict[str, Any], order: InFlightOrder, raw_id: bool = False) -> TradeUpdate:
+    def _trade_update_from(self, tr: dict[str, Any], order: InFlightOrder, raw_id: bool = False) -> TradeUpdate:
         size, price = Decimal(tr["size"]), Decimal(tr["price"])
         fee: TradeFeeBase = AddedToCostTradeFee(percent=Decimal("0"))
         return TradeUpdate(
@@ -510,7 +510,7 @@ class SimClobExchange(ExchangePyBase):
             fill_quote_amount=size * price,
             fee=fee)
 
-    def _order_update_from(self, body: Dict[str, Any], order: InFlightOrder) -> OrderUpdate:
+    def _order_update_from(self, body: dict[str, Any], order: InFlightOrder) -> OrderUpdate:
         state = ORDER_STATE[body["status"]]
         if state == OrderState.OPEN and Decimal(body["size_matched"]) > 0:
             state = OrderState.PARTIALLY_FILLED
@@ -518,7 +518,7 @@ class SimClobExchange(ExchangePyBase):
                            trading_pair=order.trading_pair, update_timestamp=float(body["timestamp"]),
                            new_state=state)
 
-    def _report_status(self, tr: Dict[str, Any], order: Optional[InFlightOrder], source: str) -> None:
+    def _report_status(self, tr: dict[str, Any], order: InFlightOrder | None, source: str) -> None:
         tid, status = str(tr["id"]), tr["status"]
         if (tid, status) in self._statuses_reported:
             return
@@ -555,7 +555,7 @@ class SimClobExchange(ExchangePyBase):
             while callback in lst:
                 lst.remove(callback)
 
-    def _notify(self, callbacks: List[Callable], tag: SimVenueEvent, event: Any) -> None:
+    def _notify(self, callbacks: list[Callable], tag: SimVenueEvent, event: Any) -> None:
         for cb in list(callbacks):
             try:
                 cb(event)
@@ -579,7 +579,7 @@ class SimClobExchange(ExchangePyBase):
         # the stream itself is opened by the first sim_pump_user_stream() (after listeners are attached)
 
     def sim_refresh_order_book(self) -> None:
-        ds: SimOrderBookDataSource = self._orderbook_ds      # type: ignore[assignment]
+        ds: SimOrderBookDataSource = self._orderbook_ds
         for tp in self._trading_pairs:
             ob = self.order_book_tracker._order_books.get(tp)
             if ob is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable, Iterable, List, Optional
+from collections.abc import Callable, Iterable
 
 from hummingbot.core.clock import Clock
 from hummingbot.core.clock_mode import ClockMode
@@ -34,7 +34,7 @@ async def settle(rounds: int = 8) -> None:
 
 class SimDriver:
     def __init__(self, venue: SimExchange, connector: SimClobExchange, iterators: Iterable = (),
-                 tick_s: float = 1.0, poll_interval_s: float = 5.0, start_time: Optional[float] = None):
+                 tick_s: float = 1.0, poll_interval_s: float = 5.0, start_time: float | None = None):
         self.venue = venue
         self.connector = connector
         self.tick_s = tick_s
@@ -42,8 +42,8 @@ class SimDriver:
         self.start_time = float(venue.now if start_time is None else start_time)
         self.now = self.start_time
         self.clock = Clock(ClockMode.BACKTEST, tick_s, self.start_time, self.start_time + 10 * 365 * 86400)
-        self._iterators: List = []
-        self.on_step: List[Callable[[float], None]] = []
+        self._iterators: list = []
+        self.on_step: list[Callable[[float], None]] = []
         self._next_poll = self.start_time + poll_interval_s
         self._started = False
         self.steps = 0
@@ -84,8 +84,8 @@ class SimDriver:
         self.steps += 1
         return t
 
-    async def run(self, sim_seconds: float, realtime_factor: Optional[float] = None,
-                  should_stop: Optional[Callable[[], bool]] = None) -> float:
+    async def run(self, sim_seconds: float, realtime_factor: float | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> float:
         """Step for ``sim_seconds`` of simulated time. With ``realtime_factor`` f, pace the steps so one simulated
         second takes 1/f wall seconds (f=10: a 10-minute session in one minute)."""
         end = self.now + sim_seconds

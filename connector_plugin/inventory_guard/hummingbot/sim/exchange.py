@@ -44,7 +44,6 @@ import random
 from collections import deque
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
-from typing import Deque, Dict, List, Optional, Tuple
 
 D = Decimal
 ZERO = D(0)
@@ -108,7 +107,7 @@ class VenueConfig:
     def quote(self) -> str:
         return self.trading_pair.split("-")[1]
 
-    def with_overrides(self, **kw) -> "VenueConfig":
+    def with_overrides(self, **kw) -> VenueConfig:
         return replace(self, **kw)
 
 
@@ -148,8 +147,8 @@ class VenueTrade:
     liquidity: str                # "MAKER" / "TAKER"
     mine_at: float = 0.0          # when MINED (RETRYING for a failing trade) is due
     status: str = "MATCHED"       # MATCHED -> MINED -> CONFIRMED | MATCHED -> RETRYING -> FAILED
-    resolved_at: Optional[float] = None
-    updated_at: Optional[float] = None
+    resolved_at: float | None = None
+    updated_at: float | None = None
     market: str = ""
 
     @property
@@ -210,7 +209,7 @@ class VenueStats:
 class SimExchange:
     """The venue. Call ``advance(now)`` with a non-decreasing simulated time before each batch of requests."""
 
-    def __init__(self, config: Optional[VenueConfig] = None, **overrides):
+    def __init__(self, config: VenueConfig | None = None, **overrides):
         cfg = config or VenueConfig()
         if overrides:
             cfg = cfg.with_overrides(**overrides)
@@ -221,20 +220,20 @@ class SimExchange:
         self._last_second: int = int(cfg.start_time)
         self.mid: Decimal = cfg.start_mid
         self._mid_f: float = float(cfg.start_mid)
-        self.orders: Dict[str, VenueOrder] = {}
-        self.trades: Dict[int, VenueTrade] = {}
+        self.orders: dict[str, VenueOrder] = {}
+        self.trades: dict[int, VenueTrade] = {}
         self._order_seq = 0
         self._trade_seq = 1000
         # settled ledger and its history (for the lagging balance API)
         self.settled_base: Decimal = cfg.initial_base
         self.settled_quote: Decimal = cfg.initial_quote
-        self._ledger_t: List[float] = [float("-inf")]
-        self._ledger: List[Tuple[Decimal, Decimal]] = [(self.settled_base, self.settled_quote)]
+        self._ledger_t: list[float] = [float("-inf")]
+        self._ledger: list[tuple[Decimal, Decimal]] = [(self.settled_base, self.settled_quote)]
         # user stream
         self.ws_connected: bool = True
         self.connection_id: int = 1
-        self._reconnect_at: Optional[float] = None
-        self._ws_queue: Deque[dict] = deque()
+        self._reconnect_at: float | None = None
+        self._ws_queue: deque[dict] = deque()
         self.stats = VenueStats()
         self._forced_fail: set = set()
         self._forced_ok: set = set()
@@ -287,11 +286,11 @@ class SimExchange:
         return min(self.config.max_price,
                    self._q_price(self.mid) + self.config.book_half_spread_ticks * self.config.tick_size)
 
-    def book(self) -> Tuple[List[Tuple[Decimal, Decimal]], List[Tuple[Decimal, Decimal]]]:
+    def book(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """(bids, asks) as (price, size) lists, best first: the outside liquidity plus our own live orders."""
         c = self.config
-        bids: Dict[Decimal, Decimal] = {}
-        asks: Dict[Decimal, Decimal] = {}
+        bids: dict[Decimal, Decimal] = {}
+        asks: dict[Decimal, Decimal] = {}
         for i in range(c.book_levels):
             bp = self.best_bid() - i * c.tick_size
             ap = self.best_ask() + i * c.tick_size
@@ -306,7 +305,7 @@ class SimExchange:
         return (sorted(bids.items(), key=lambda x: -x[0]), sorted(asks.items(), key=lambda x: x[0]))
 
     # ------------------------------------------------------------------ balances
-    def _unsettled(self) -> Tuple[Decimal, Decimal, Decimal, Decimal]:
+    def _unsettled(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         """(buy base, buy cost, sell base, sell proceeds) of matched trades not settled and not failed."""
         bb = bc = sb = sp = ZERO
         for tr in self.trades.values():
@@ -319,7 +318,7 @@ class SimExchange:
                     sp += tr.size * tr.price
         return bb, bc, sb, sp
 
-    def _locked(self) -> Tuple[Decimal, Decimal]:
+    def _locked(self) -> tuple[Decimal, Decimal]:
         """(quote locked by live buys, base locked by live sells)."""
         lq = lb = ZERO
         for o in self.orders.values():
@@ -330,7 +329,7 @@ class SimExchange:
                     lb += o.remaining
         return lq, lb
 
-    def available(self) -> Tuple[Decimal, Decimal]:
+    def available(self) -> tuple[Decimal, Decimal]:
         """(base, quote) the venue lets us commit now: settled, minus live orders, minus matched-unsettled sales."""
         bb, bc, sb, sp = self._unsettled()
         lq, lb = self._locked()
@@ -359,7 +358,7 @@ class SimExchange:
 
     # ------------------------------------------------------------------ orders
     def place_order(self, client_order_id: str, side: str, order_type: str, size: Decimal,
-                    price: Optional[Decimal] = None) -> dict:
+                    price: Decimal | None = None) -> dict:
         c = self.config
         side = side.upper()
         order_type = order_type.upper()
@@ -438,13 +437,13 @@ class SimExchange:
             raise VenueError(f"order {order_id} not found", "not_found")
         return self._order_body(order)
 
-    def find_order(self, client_order_id: str) -> Optional[dict]:
+    def find_order(self, client_order_id: str) -> dict | None:
         for o in self.orders.values():
             if o.client_order_id == client_order_id:
                 return self._order_body(o)
         return None
 
-    def get_trades(self, order_id: str) -> List[dict]:
+    def get_trades(self, order_id: str) -> list[dict]:
         """REST trade history of one order (all statuses; ids as strings)."""
         return [t.rest() for t in self.trades.values() if t.order_id == order_id
                 and (t.status != "FAILED" or self.config.failed_trade_reports)]
@@ -566,7 +565,7 @@ class SimExchange:
             self.stats.ws_duplicates_sent += 1
             self._ws_queue.append(tr.message())
 
-    def ws_drain(self) -> List[dict]:
+    def ws_drain(self) -> list[dict]:
         """Messages delivered to the (connected) user stream since the last call."""
         if not self.ws_connected:
             return []
