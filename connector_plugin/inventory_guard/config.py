@@ -35,7 +35,7 @@ from pydantic import (
 
 from . import strict_yaml
 from .events import InvalidEvent, check_text
-from .numbers import InvalidNumber, RejectedLiteral, to_decimal
+from .numbers import InvalidNumber, refuse_rejected, to_decimal
 
 FINEST_STEP = Decimal("1e-18")
 
@@ -114,9 +114,7 @@ class _Keys(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _rejected_literal(cls, value):
-        if isinstance(value, RejectedLiteral):  # YAML 010, a 5,000-digit integer...: say why, under the key
-            raise ValueError(value.reason)
-        return value
+        return refuse_rejected(value)
 
 
 class UnknownMarket(ValueError):

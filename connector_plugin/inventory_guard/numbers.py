@@ -44,6 +44,14 @@ class RejectedLiteral:
         return show(self.text)
 
 
+def refuse_rejected(value: object) -> object:
+    """A config validator's first step: a RejectedLiteral (YAML ``010``, a 5,000-digit integer...) raises its reason,
+    so that the error names the key it sits under; any other value passes unchanged."""
+    if isinstance(value, RejectedLiteral):
+        raise ValueError(value.reason)
+    return value
+
+
 def show(value: object, limit: int = 40) -> str:
     """A short repr for error messages: never huge, never an error itself (a 5,000-digit int has no str())."""
     if isinstance(value, RejectedLiteral):

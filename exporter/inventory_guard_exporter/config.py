@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from inventory_guard_exporter.vendor import strict_yaml
-from inventory_guard_exporter.vendor.strict_yaml import RejectedLiteral
+from inventory_guard_exporter.vendor.numbers import refuse_rejected
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 # Keys of earlier versions -> their names now (the journals are called journals everywhere, durations end in _s).
@@ -68,9 +68,7 @@ class ExporterConfig(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _rejected_literal(cls, value):
-        if isinstance(value, RejectedLiteral):  # YAML 010, a 5,000-digit integer...: say why, under the key
-            raise ValueError(value.reason)
-        return value
+        return refuse_rejected(value)
 
     @field_validator("listen")
     @classmethod
