@@ -84,14 +84,10 @@ lint() {
         say "ruff reported the findings above: fix them ('ruff check --fix' applies the mechanical ones); failing"
         exit 1
     fi
-    # mypy is configured in pyproject.toml too, but not a gate yet: the tree is not type-clean since the last
-    # renames (run `python -m mypy` to see what is left); INVENTORY_GUARD_MYPY=1 makes it one.
-    if [ "${INVENTORY_GUARD_MYPY:-0}" = 1 ]; then
-        say "mypy"
-        if ! "$VENV/bin/python" -m mypy; then
-            say "mypy reported the type errors above: fix them; failing"
-            exit 1
-        fi
+    say "mypy"
+    if ! "$VENV/bin/python" -m mypy; then
+        say "mypy reported the type errors above: fix them; failing"
+        exit 1
     fi
 }
 

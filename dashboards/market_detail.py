@@ -6,7 +6,7 @@ from string import ascii_uppercase
 from grafana_foundation_sdk.builders import dashboard
 
 from dashboards import layout
-from dashboards.panels import bars, graph, heatmap_query, latency_heatmap, query
+from dashboards.panels import PanelBuilder, bars, graph, heatmap_query, latency_heatmap, query
 from dashboards.queries import MARKET_LABELS, SELECTOR, increase_by, market_legend, metric
 
 
@@ -16,7 +16,7 @@ def _gauges(panel, *series: tuple[str, str]):
         panel = panel.with_target(query(metric(name), market_legend(legend), ref_id))
     return panel
 
-def position_vs_limits() -> dashboard.Panel:
+def position_vs_limits() -> PanelBuilder:
     return _gauges(
         graph(
             "Position: confirmed vs effective vs conservative exposure vs max position",
@@ -34,7 +34,7 @@ def position_vs_limits() -> dashboard.Panel:
     )
 
 
-def pending_fill_sizes() -> dashboard.Panel:
+def pending_fill_sizes() -> PanelBuilder:
     return _gauges(
         graph("Pending fill buys and sells", "Pending fills the best estimate leaves outside confirmed, by side.",
               "none", 12),
@@ -43,7 +43,7 @@ def pending_fill_sizes() -> dashboard.Panel:
     )
 
 
-def reservations() -> dashboard.Panel:
+def reservations() -> PanelBuilder:
     return _gauges(
         graph("Open buy and sell reservations, and available to sell",
               "Size reserved by open orders on each side, and what the guard still lets the bot sell.", "none", 12),
@@ -53,7 +53,7 @@ def reservations() -> dashboard.Panel:
     )
 
 
-def oldest_pending_vs_age_out() -> dashboard.Panel:
+def oldest_pending_vs_age_out() -> PanelBuilder:
     return _gauges(
         graph("Oldest pending fill age vs age-out",
               "A pending fill older than the age-out line is dropped as a phantom fill.", "s", 12),
@@ -62,7 +62,7 @@ def oldest_pending_vs_age_out() -> dashboard.Panel:
     )
 
 
-def confirmation_latency() -> dashboard.Panel:
+def confirmation_latency() -> PanelBuilder:
     expr = (
         "sum by (le) (increase(inventory_guard_fill_confirmation_seconds_bucket"
         f"{{{SELECTOR}}}[$__rate_interval]))"
@@ -74,7 +74,7 @@ def confirmation_latency() -> dashboard.Panel:
     ).with_target(heatmap_query(expr))
 
 
-def fill_outcomes() -> dashboard.Panel:
+def fill_outcomes() -> PanelBuilder:
     return (
         bars("Fills and their outcomes", "Fills received, confirmed by a snapshot, aged out unconfirmed, and "
              "duplicates ignored, per interval.", "none", 12)
@@ -85,7 +85,7 @@ def fill_outcomes() -> dashboard.Panel:
     )
 
 
-def confirmations() -> dashboard.Panel:
+def confirmations() -> PanelBuilder:
     return (
         bars("How fills were confirmed", "Fills confirmed by identity (the venue reported the trade settled, or an "
              "instant venue's arrival times agreed), by sums (the only subset of pending fills that explains the "
@@ -101,7 +101,7 @@ def confirmations() -> dashboard.Panel:
     )
 
 
-def blocked_orders() -> dashboard.Panel:
+def blocked_orders() -> PanelBuilder:
     return bars("Blocked orders by reason", "Orders the guard blocked, by its gate's check or by the adapter without "
                 "one, per interval.", "none", 12).with_target(
         query(increase_by("orders_blocked_total", MARKET_LABELS + ("side", "reason")),
@@ -109,7 +109,7 @@ def blocked_orders() -> dashboard.Panel:
     )
 
 
-def resized_orders() -> dashboard.Panel:
+def resized_orders() -> PanelBuilder:
     return (
         bars("Checked and resized orders", "Order checks, and those the guard allowed at a reduced size.", "none", 12)
         .with_target(query(increase_by("orders_checked_total", MARKET_LABELS + ("side",)),
@@ -119,14 +119,14 @@ def resized_orders() -> dashboard.Panel:
     )
 
 
-def snapshot_age() -> dashboard.Panel:
+def snapshot_age() -> PanelBuilder:
     return graph("Snapshot age", "Seconds since confirmed_at (the last applied snapshot or force reconcile).", "s",
                  12).with_target(
         query(f"time() - {metric('confirmed_at_timestamp_seconds')}", market_legend("snapshot age"))
     )
 
 
-def out_of_order_snapshots_and_reconciles() -> dashboard.Panel:
+def out_of_order_snapshots_and_reconciles() -> PanelBuilder:
     return (
         bars("Out-of-order snapshots and force reconciles",
              "Snapshots ignored as older than the last applied one, and forced re-syncs by reason.", "none", 12)
@@ -137,7 +137,7 @@ def out_of_order_snapshots_and_reconciles() -> dashboard.Panel:
     )
 
 
-def force_reconcile_gap() -> dashboard.Panel:
+def force_reconcile_gap() -> PanelBuilder:
     return graph("Force reconcile gap", "|effective - API| found by the last force reconcile.", "none", 12).with_target(
         query(metric("force_reconcile_gap"), market_legend("gap"))
     )

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal as D
 
 import pytest
 
-from inventory_guard.config import ConfigError, UnknownMarket, load_config, parse_config
+from inventory_guard.config import (
+    PER_MARKET_KEYS,
+    ConfigError,
+    GuardConfig,
+    MarketConfig,
+    MarketOverrides,
+    UnknownMarket,
+    load_config,
+    parse_config,
+)
+from inventory_guard.config_doc import type_text
 
 
 def test_defaults():
@@ -64,3 +75,14 @@ def test_unreadable_or_invalid_yaml_files(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(listy)
+
+
+def test_market_overrides_and_market_config_have_every_per_market_key():
+    """MarketOverrides and MarketConfig spell out the per-market keys of GuardConfig: the same keys, in order,
+    and an override accepts what the top-level key accepts (or null)."""
+    assert tuple(MarketOverrides.model_fields) == PER_MARKET_KEYS
+    assert tuple(f.name for f in fields(MarketConfig)) == ("name", *PER_MARKET_KEYS)
+    for key in PER_MARKET_KEYS:
+        top, override = GuardConfig.model_fields[key], MarketOverrides.model_fields[key]
+        assert type_text(override) == type_text(top).removesuffix(" or `null`") + " or `null`", key
+        assert override.description == top.description, key

@@ -115,7 +115,7 @@ def test_an_older_checkpoint_format_is_ignored_and_the_event_log_replayed(tmp_pa
         assert {m: j.state(m) for m in j.markets} == views
         assert {m: j.counters(m) for m in j.markets} == counters
         j.checkpoint()
-        (body,) = j._conn.execute("SELECT body FROM checkpoints").fetchone()
+        (body,) = j._db.execute("SELECT body FROM checkpoints").fetchone()
     assert json.loads(body) == before  # the checkpoint written after the replay is of today's format
 
 

@@ -15,11 +15,12 @@ markets:
 
 from __future__ import annotations
 
-from dataclasses import make_dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,7 +29,6 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
-    create_model,
     field_validator,
     model_validator,
 )
@@ -99,8 +99,10 @@ Label = Annotated[str, AfterValidator(_label), Shown("text")]
 Flag = Annotated[bool, Strict(), Shown("`true` or `false`")]  # true/false only, not 1 or "yes"
 
 
-def Count(low: int, high: int):
-    return Annotated[int, Field(strict=True, ge=low, le=high)]  # an integer: `true` is not 1
+# Integers in a range: `true` is not 1.
+CandidateCount = Annotated[int, Strict(), Ge(1), Le(1024)]
+StepCount = Annotated[int, Strict(), Ge(1), Le(1_000_000)]
+FillKeyCount = Annotated[int, Strict(), Ge(1), Le(10_000_000)]
 
 
 def _key(default, description: str, *, per_market: bool = False):
@@ -154,14 +156,14 @@ class GuardConfig(_Keys):
     settlement: Literal["delayed", "instant"] = _key(
         "delayed", "`delayed`: a fill settles after the venue reports it (on-chain venues); `instant`: it is in the "
                    "balance when reported (centralized exchanges).", per_market=True)
-    reconcile_max_candidates: Count(1, 1024) = _key(
+    reconcile_max_candidates: CandidateCount = _key(
         64, "The exact reconciliation searches at most this many pending fills per snapshot; past this bound (or "
             "reconcile_max_steps) it re-anchors on the API (counted).", per_market=True)
-    reconcile_max_steps: Count(1, 1_000_000) = _key(
+    reconcile_max_steps: StepCount = _key(
         20_000, "At most this many memoized steps per exact search (a snapshot runs at most three: counting the "
                 "subsets, listing a few, the bounds' worst case); past it the snapshot re-anchors or the plain bound "
                 "applies.", per_market=True)
-    seen_fill_keys_max: Count(1, 10_000_000) = _key(
+    seen_fill_keys_max: FillKeyCount = _key(
         100_000, "How many fill keys (and early settlement notices) are remembered for de-duplication; the oldest "
                  "are forgotten first.")
     max_clock_jump_s: ClockJump | None = _key(
@@ -206,7 +208,7 @@ class GuardConfig(_Keys):
             value = None if overrides is None else getattr(overrides, key)
             return getattr(self, key) if value is None else value
 
-        return MarketConfig(name, *map(pick, PER_MARKET_KEYS))
+        return MarketConfig(name, **{key: pick(key) for key in PER_MARKET_KEYS})
 
 
 def per_market(field) -> bool:
@@ -215,17 +217,46 @@ def per_market(field) -> bool:
 
 PER_MARKET_KEYS = tuple(key for key, field in GuardConfig.model_fields.items() if per_market(field))
 
-MarketOverrides = create_model(
-    "MarketOverrides", __base__=_Keys, __module__=__name__,
-    __doc__="The keys a market may override (unset: the top-level value), with the types of ``GuardConfig``.",
-    **{key: (GuardConfig.model_fields[key].rebuild_annotation() | None,
-             Field(None, description=GuardConfig.model_fields[key].description)) for key in PER_MARKET_KEYS})
+def _override(key: str):
+    """A per-market key under ``markets.<name>``: unset (None) means the top-level value."""
+    return Field(None, description=GuardConfig.model_fields[key].description)
+
+
+class MarketOverrides(_Keys):
+    """The keys a market may override (unset: the top-level value), with the types of ``GuardConfig``."""
+
+    connector: Label | None = _override("connector")
+    max_position: NonNegativeDecimal | None = _override("max_position")
+    size_increment: Step | None = _override("size_increment")
+    min_order_size: NonNegativeDecimal | None = _override("min_order_size")
+    pending_fill_max_age_s: PositiveDecimal | None = _override("pending_fill_max_age_s")
+    force_reconcile_error_gap: NonNegativeDecimal | None = _override("force_reconcile_error_gap")
+    snapshot_max_age_s: PositiveDecimal | None = _override("snapshot_max_age_s")
+    allow_negative_position: Flag | None = _override("allow_negative_position")
+    settlement: Literal["delayed", "instant"] | None = _override("settlement")
+    reconcile_max_candidates: CandidateCount | None = _override("reconcile_max_candidates")
+    reconcile_max_steps: StepCount | None = _override("reconcile_max_steps")
+
+
 GuardConfig.model_rebuild()
 
-MarketConfig = make_dataclass(
-    "MarketConfig", [("name", str)] + [(key, GuardConfig.model_fields[key].annotation) for key in PER_MARKET_KEYS],
-    frozen=True, slots=True, module=__name__)
-MarketConfig.__doc__ = "The fully resolved settings of one market: its name and every per-market key of GuardConfig."
+
+@dataclass(frozen=True, slots=True)
+class MarketConfig:
+    """The fully resolved settings of one market: its name and every per-market key of GuardConfig."""
+
+    name: str
+    connector: str
+    max_position: Decimal
+    size_increment: Decimal
+    min_order_size: Decimal
+    pending_fill_max_age_s: Decimal
+    force_reconcile_error_gap: Decimal
+    snapshot_max_age_s: Decimal | None
+    allow_negative_position: bool
+    settlement: Literal["delayed", "instant"]
+    reconcile_max_candidates: int
+    reconcile_max_steps: int
 
 
 def describe_validation_error(exc: ValidationError, source: str = "config") -> str:

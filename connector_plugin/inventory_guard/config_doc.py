@@ -64,7 +64,8 @@ def type_text(field: FieldInfo) -> str:
     elif origin is dict:
         text = "mapping"
     else:
-        names = {bool: "`true` or `false`", int: "integer", float: "number", Decimal: "decimal", str: "text"}
+        names: dict[object, str] = {
+            bool: "`true` or `false`", int: "integer", float: "number", Decimal: "decimal", str: "text"}
         text = " ".join(filter(None, [names[annotation], _bounds(metadata)]))
     return f"{text} or `null`" if nullable else text
 
@@ -72,7 +73,7 @@ def type_text(field: FieldInfo) -> str:
 def default_text(field: FieldInfo) -> str:
     if field.default is PydanticUndefined and field.default_factory is None:
         return "required"
-    return _text(field.default_factory() if field.default_factory is not None else field.default)
+    return _text(field.get_default(call_default_factory=True))
 
 
 def _cell(text: str) -> str:

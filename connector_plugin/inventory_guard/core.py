@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal, getcontext, localcontext, setcontext
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from .config import GuardConfig, MarketConfig, UnknownMarket
 from .events import (
@@ -407,6 +408,7 @@ class Guard:
         decision = decide(book, event.side, size, now)
         book.bump_one("orders_checked", "side", event.side)
         if not decision.allowed:
+            assert decision.reason is not None  # the gate names every block
             book.bump("orders_blocked", side=event.side, reason=decision.reason)
         elif decision.resized:
             book.bump("orders_resized", side=event.side)
@@ -471,9 +473,10 @@ class Guard:
                 self.trade_fills.setdefault(trade_id, []).append((market, key))
                 book.bump("settlement_notices", result="after_failure")
             return
-        book = next(iter(self.books.values()), None)  # a notice names no market: counted in the first one
-        if book is not None:
-            step.touch(book).bump("settlement_notices", result="unmatched" if trade_id in self.done_trades else "early")
+        first = next(iter(self.books.values()), None)  # a notice names no market: counted in the first one
+        if first is not None:
+            result = "unmatched" if trade_id in self.done_trades else "early"
+            step.touch(first).bump("settlement_notices", result=result)
         if trade_id not in self.done_trades:
             self._remember(self.early_notices, trade_id, (now, order_id))
 
@@ -513,7 +516,7 @@ class Guard:
         if not entries:
             del self.trade_fills[fill.key[0]]
 
-    _HANDLERS = {
+    _HANDLERS: ClassVar[dict[type, Callable[[Guard, Any, _Step], Decision | None]]] = {
         Fill: _fill,
         Snapshot: _snapshot,
         ForceReconcile: _force_reconcile,

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -19,7 +19,7 @@ from typing import Literal
 from .numbers import InvalidNumber, RejectedLiteral, non_negative, positive, show, to_decimal
 
 Side = Literal["buy", "sell"]
-SIDES = ("buy", "sell")
+SIDES: tuple[Side, ...] = ("buy", "sell")
 FORCE_RECONCILE_REASONS = ("ws_reconnect", "sequence_gap", "periodic", "manual")
 ZERO = Decimal(0)
 
@@ -272,16 +272,18 @@ class _Fields:
             raise InvalidEvent(f"{name}: required")
         return value
 
-    def time(self, name: str = "t", required: bool = True) -> Decimal | None:
-        value = self._get(name, required)
-        if value is None:
-            return None
-        return non_negative(value, name)
+    def time(self, name: str = "t") -> Decimal:
+        return non_negative(self._get(name, True), name)
 
-    def text(self, name: str, required: bool = True) -> str | None:
-        value = self._get(name, required)
-        if value is None:
-            return None
+    def text(self, name: str) -> str:
+        return self._text(self._get(name, True), name)
+
+    def optional_text(self, name: str) -> str | None:
+        value = self._get(name, False)
+        return None if value is None else self._text(value, name)
+
+    @staticmethod
+    def _text(value: object, name: str) -> str:
         if type(value) is str:
             return check_text(value, name)
         if isinstance(value, RejectedLiteral):
@@ -296,7 +298,7 @@ class _Fields:
         value = self._get("side", True)
         if value not in SIDES:
             raise InvalidEvent(f"side: expected 'buy' or 'sell', got {show(value)}")
-        return value  # type: ignore[return-value]
+        return value
 
     def size(self, name: str = "size") -> Decimal:
         return positive(self._get(name, True), name)
@@ -304,7 +306,7 @@ class _Fields:
     def signed(self, name: str = "size") -> Decimal:
         return to_decimal(self._get(name, True), name)
 
-    def optional(self, name: str, convert) -> Decimal | None:
+    def optional(self, name: str, convert: Callable[[object, str], Decimal]) -> Decimal | None:
         value = self._get(name, False)
         return None if value is None else convert(value, name)
 
@@ -316,18 +318,18 @@ def _fill(f: _Fields) -> Fill:
         side=f.side(),
         size=f.size(),
         price=f.optional("price", positive),
-        trade_id=f.text("trade_id", required=False),
-        order_id=f.text("order_id", required=False),
+        trade_id=f.optional_text("trade_id"),
+        order_id=f.optional_text("order_id"),
         fee_base=f.optional("fee_base", to_decimal) or ZERO,  # negative: a rebate paid in the base asset
     )
 
 
 def _snapshot(f: _Fields) -> Snapshot:
-    return Snapshot(t=f.time(), market=f.text("market"), size=f.signed(), as_of=f.time("as_of", required=False))
+    return Snapshot(t=f.time(), market=f.text("market"), size=f.signed(), as_of=f.optional("as_of", non_negative))
 
 
 def _force_reconcile(f: _Fields) -> ForceReconcile:
-    reason = f.text("reason", required=False) or "manual"
+    reason = f.optional_text("reason") or "manual"
     if reason not in FORCE_RECONCILE_REASONS:
         raise InvalidEvent(f"reason: expected one of {', '.join(FORCE_RECONCILE_REASONS)}, got {show(reason)}")
     return ForceReconcile(t=f.time(), market=f.text("market"), size=f.signed(), reason=reason)
@@ -368,7 +370,7 @@ def _trade_failed(f: _Fields) -> TradeFailed:
 
 
 def _fill_settled(f: _Fields) -> FillSettled:
-    return FillSettled(t=f.time(), trade_id=f.text("trade_id"), order_id=f.text("order_id", required=False))
+    return FillSettled(t=f.time(), trade_id=f.text("trade_id"), order_id=f.optional_text("order_id"))
 
 
 def _halt(f: _Fields) -> Halt:
@@ -379,7 +381,7 @@ def _resume(f: _Fields) -> Resume:
     return Resume(t=f.time(), market=f.text("market"))
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[_Fields], Event]] = {
     "fill": _fill,
     "snapshot": _snapshot,
     "force_reconcile": _force_reconcile,

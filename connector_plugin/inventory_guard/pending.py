@@ -60,7 +60,7 @@ re-anchors, which only touches the fills that arrived after its ``as_of`` and th
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
@@ -93,6 +93,10 @@ class PendingFill:
     @property
     def signed(self) -> Decimal:
         return self.amount if self.side == "buy" else -self.amount
+
+    def settled_by(self, t: Decimal) -> bool:
+        """The venue reported the trade final at or before ``t``."""
+        return self.settled_at is not None and self.settled_at <= t
 
     def to_list(self) -> list:
         return [self.key[0], self.key[1], self.side, str(self.amount), str(self.arrived), self.seq, self.status,
@@ -171,7 +175,7 @@ class _Sums:
 
 class _Search(NamedTuple):
     solutions: int  # 0, 1 or 2 (2 means "two or more")
-    first: frozenset[int] | None  # indices of the first subset found (oldest fills tried inside first)
+    first: frozenset[int]  # indices of the first subset found (oldest fills tried inside first); empty if none
     complete: bool  # False: the step bound was hit, so 0 or 1 proves nothing
 
 
@@ -215,9 +219,9 @@ def subset_search(units: list[int], target: int, max_steps: int) -> _Search:
     try:
         total = count(0, 0)
     except _StepsExhausted:
-        return _Search(0, None, False)
+        return _Search(0, frozenset(), False)
     if not total:
-        return _Search(0, None, True)
+        return _Search(0, frozenset(), True)
     steps, max_steps = 0, 1 << 62  # the walk below reads what the count computed (and prunes the rest)
     chosen, s = [], 0
     for i in range(n):  # walk the memo: take the fill whenever a completion exists with it (oldest first)
@@ -264,12 +268,10 @@ def _minimizer(units, weights, target: int, max_steps: int, objectives: int):
         inside, outside = weights[i]
         a = best(i + 1, s + units[i])
         b = best(i + 1, s)
-        if a is None and b is None:
-            out = None
+        if a is None:
+            out = None if b is None else tuple(x + w for x, w in zip(b, outside, strict=False))
         elif b is None:
             out = tuple(x + w for x, w in zip(a, inside, strict=False))
-        elif a is None:
-            out = tuple(x + w for x, w in zip(b, outside, strict=False))
         else:
             out = tuple(min(x + w, y + v) for x, w, y, v in zip(a, inside, b, outside, strict=False))
         memo[key] = out
@@ -518,15 +520,15 @@ class PendingBook:
                    max_candidates: int, max_steps: int) -> Reconciliation:
         self.unexplained += move
         if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
-            exits = []
-            settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_at <= as_of]
+            exits: list[Exit] = []
+            settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_by(as_of)]
             if settled and self.unexplained == sum((f.signed for f in settled), ZERO):
                 for fill in settled:
                     self._take(fill)
                     exits.append(Exit(fill, "identity"))
                 self.unexplained = self.zero
             return Reconciliation(exits + self._reanchor(as_of, max_age, instant, False), False, "capped", True)
-        exits: list[Exit] = []
+        exits = []
         candidates: list[PendingFill] = []
         for fill in self.fills.values():  # (nothing leaves the book in this pass)
             anchored = self.is_anchored(fill)
@@ -536,10 +538,10 @@ class PendingBook:
                 continue
             # past the window, or (anchored) reported final by as_of: inside this answer if real, in neither bound
             self._set_due(fill, fill.arrived <= as_of - max_age
-                          or (anchored and fill.settled_at is not None and fill.settled_at <= as_of))
+                          or (anchored and fill.settled_by(as_of)))
             candidates.append(fill)
         if self.hypotheses is not None and not instant:
-            extended = self._extend(candidates, as_of, max_age, max_steps)
+            extended = self._extend(self.hypotheses, candidates, as_of, max_age, max_steps)
             if extended is not None:
                 return extended
             self._keep_hypotheses(None)  # the chain broke, or its search hit the bound: the single sum decides
@@ -547,10 +549,10 @@ class PendingBook:
         # Identity: a fill the venue reported settled by as_of is inside this answer, and on an instant venue so is
         # every fill that arrived before as_of — if the sums agree: an answer older than its as_of says (a stale or
         # cached balance, a lagging API) and then the sums decide alone.
-        forced, rest = [], []
+        forced: list[PendingFill] = []
+        rest: list[PendingFill] = []
         for f in candidates:
-            settled = f.settled_at is not None and f.settled_at <= as_of
-            inside = settled or (instant and f.arrived < as_of and not f.suspect)
+            inside = f.settled_by(as_of) or (instant and f.arrived < as_of and not f.suspect)
             (forced if inside and not self.is_anchored(f) else rest).append(f)
         if forced and len(rest) <= max_candidates:
             rem = self.unexplained - sum((f.signed for f in forced), ZERO)
@@ -570,18 +572,18 @@ class PendingBook:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
-    def _extend(self, candidates: list[PendingFill], as_of: Decimal, max_age: Decimal,
-                max_steps: int) -> Reconciliation | None:
+    def _extend(self, hypotheses: list[frozenset[int]], candidates: list[PendingFill], as_of: Decimal,
+                max_age: Decimal, max_steps: int) -> Reconciliation | None:
         """Extend every hypothesis by the subsets of its other candidates that explain the move (a fill inside
         stays inside; the ones reported settled by as_of must be inside). None: no hypothesis extends (the
         chain's model broke), too many, or the search hit its bound."""
         by_seq = {f.seq: f for f in candidates}
         forced = [f for f in candidates
-                  if f.settled_at is not None and f.settled_at <= as_of and not self.is_anchored(f)]
+                  if f.settled_by(as_of) and not self.is_anchored(f)]
         forced_seqs = {f.seq for f in forced}
-        budget = max(1, max_steps // len(self.hypotheses))
+        budget = max(1, max_steps // len(hypotheses))
         extended: list[frozenset[int]] = []
-        for h in self.hypotheses:
+        for h in hypotheses:
             if not h <= by_seq.keys():
                 return None
             base = h | forced_seqs
@@ -618,7 +620,7 @@ class PendingBook:
                 ambiguous[fill.seq] = fill
                 if not anchored:
                     self._restatus(fill, CANDIDATE, likely_in=fill.seq in first)
-            elif anchored and fill.settled_at is not None and fill.settled_at <= as_of:
+            elif anchored and fill.settled_by(as_of):
                 self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
                 exits.append(Exit(fill, "identity"))
             elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
@@ -667,7 +669,9 @@ class PendingBook:
         settled_out = units if fill.settled_at is not None and not self.is_anchored(fill) else 0
         return (0, units, 0), (settled_out, 0, -units)
 
-    def _proven(self, credit: int, sells_in: int, sellable: int, fills) -> Proven:
+    def _proven(self, worst: Sequence[int], fills) -> Proven:
+        """``worst``: the least credit, sells inside and sellable over the cases, in units of the step."""
+        credit, sells_in, sellable = worst
         step, zero = self.step, self.zero
         sells = sum((f.amount for f in fills if f.side == "sell" and not f.due), zero)
         return Proven(zero + credit * step, zero + sells_in * step, zero + sellable * step, sells)
@@ -688,7 +692,7 @@ class PendingBook:
                 totals[1] += w[1]
                 totals[2] += w[2]
             worst = totals if worst is None else [min(a, b) for a, b in zip(worst, totals, strict=False)]
-        self.proven = self._proven(*(worst or (0, 0, 0)), fills)
+        self.proven = self._proven(worst or (0, 0, 0), fills)
 
     def _single_sum_bounds(self, max_candidates: int, max_steps: int) -> Proven | None:
         """Without hypotheses: the worst case of each bound over every subset of the candidates that sums to
@@ -698,7 +702,7 @@ class PendingBook:
             return None
         worst = subset_minima(self._units(fills), [self._weights(f) for f in fills], self._unit(self.unexplained),
                               max_steps)
-        return None if worst is None else self._proven(*worst, fills)
+        return None if worst is None else self._proven(worst, fills)
 
     def _outcome(self, candidates, found: _Search, as_of, max_age, instant, max_steps, exits,
                  mismatch) -> Reconciliation:
@@ -723,7 +727,7 @@ class PendingBook:
                     self._take(fill)
                     self.unexplained -= fill.signed
                     exits.append(Exit(fill, "sums"))
-                elif self.is_anchored(fill) and fill.settled_at is not None and fill.settled_at <= as_of:
+                elif self.is_anchored(fill) and fill.settled_by(as_of):
                     self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
                     exits.append(Exit(fill, "identity"))
                 elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
@@ -796,7 +800,7 @@ class PendingBook:
         exits = []
         for key in [k for k in self.settled_keys if self.fills[k].seq < boundary]:
             fill = self.fills[key]
-            if fill.settled_at <= as_of:  # reported final before the anchor's answer: inside it
+            if fill.settled_by(as_of):  # reported final before the anchor's answer: inside it
                 self._take(fill)
                 exits.append(Exit(fill, "identity"))
         # Leaving at the anchor, oldest first (so this stops early): on an instant venue every fill that arrived by

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from prometheus_client.metrics_core import Metric
 
 from inventory_guard_exporter import catalogue
-from inventory_guard_exporter.families import Family, Labels, assemble, bot_samples
+from inventory_guard_exporter.families import Family, Labels, Sample, assemble, bot_samples
 from inventory_guard_exporter.reader import JournalUnreadable, read_state
 from inventory_guard_exporter.render import to_client_metrics
 from inventory_guard_exporter.targets import Targets
@@ -58,7 +58,7 @@ class StateCollector:
     def families(self) -> list[Family]:
         started = time.perf_counter()
         per_bot: list[dict[str, list]] = []
-        up_samples = []
+        up_samples: list[Sample] = []
         served_by: dict[str, str] = {}  # bot name -> path, to refuse two files claiming the same bot
         targets, busy_timeout_s = self._watch
         for path in targets.resolve():

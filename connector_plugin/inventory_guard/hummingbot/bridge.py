@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from inventory_guard import events as E
 from inventory_guard.config import GuardConfig
@@ -117,12 +118,12 @@ class GuardBridge:
         self._tick_hooks: list[Callable[[float], None]] = []
         self._synced_after_restore = False
         self._stopping = False
-        self._close_timer = None
+        self._close_timer: asyncio.TimerHandle | None = None
         self.attached = False
 
     # ------------------------------------------------------------------ setup
     def _resolve_pairs(self, markets) -> list[tuple[str, str]]:
-        out = []
+        out: list[tuple[str, str]] = []
         for cname, conn in self.connectors.items():
             pairs = None if markets is None else markets.get(cname)
             if pairs is None:
@@ -215,7 +216,7 @@ class GuardBridge:
             self._halt(route.ref.market, "checking an order", exc)
             return self.gate.block(route.ref.market, route.side, E.BlockReason.GUARD_ERROR)
 
-    def place(self, connector_name: str, side: str, trading_pair: str, amount, order_type, price, kwargs: dict,
+    def place(self, connector_name: str, side: E.Side, trading_pair: str, amount, order_type, price, kwargs: dict,
               send: Callable[[Decimal], str]) -> str:
         """Gate one order and place it with ``send(size)`` (the strategy-level gate for connectors that cannot be
         wrapped). Returns the order id, of a failing order when blocked."""
@@ -282,7 +283,7 @@ class GuardBridge:
     def sync_orders(self, when: str, release: bool = True):
         """Match reservations with the orders the connectors track: at attach (reserve what is tracked), and at the
         first tick, after Hummingbot restored the previous run's orders (also release what is not tracked)."""
-        live: dict[str, tuple[str, object]] = {}
+        live: dict[str, tuple[str, Any]] = {}
         complete = True
         for cname, conn in self.connectors.items():
             try:

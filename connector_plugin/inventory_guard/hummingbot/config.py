@@ -14,10 +14,10 @@ one asset share one market: two of its keys setting different values of one fiel
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from hummingbot.client.config.config_data_types import BaseClientModel
-from pydantic import Field, create_model, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from inventory_guard.config import ConfigError, GuardConfig, MarketOverrides
 
@@ -36,7 +36,7 @@ SECTION_KEYS = ("max_position", "bot_name", "size_increment", "min_order_size", 
 SECTION_MARKET_KEYS = ("max_position", "size_increment", "min_order_size", "pending_fill_max_age_s",
                        "snapshot_max_age_s", "allow_negative_position", "settlement")
 # What the section changes of a core key: its default and a note appended to the core's description.
-SECTION_CHANGES = {
+SECTION_CHANGES: dict[str, dict[str, Any]] = {
     "max_position": dict(default=..., note="In this section it is required at the top level."),
     "allow_negative_position": dict(default=None, note="Unset: true on perpetual connectors (false for a HEDGE-mode "
                                                        "leg), false elsewhere."),
@@ -50,12 +50,12 @@ def default_settlement(connector_name: str) -> str | None:
     return "instant" if name in CEX_CONNECTORS else None
 
 
-def _f(default, description: str):
+def _f(default, description: str | None):
     return Field(default=default, description=description,
                  json_schema_extra={"prompt": description, "prompt_on_new": False})
 
 
-def _from_core(model, key: str, change: dict | None = None) -> tuple:
+def _from_core(model: type[BaseModel], key: str, change: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """The core key ``key`` of ``model`` as a section field: the core's type (with its checks), default and
     description, or the ``default`` and the ``note`` (appended to the description) of a ``SECTION_CHANGES`` entry."""
     field = model.model_fields[key]
@@ -101,14 +101,19 @@ class AdapterSettings(BaseClientModel):
               "(seconds; null: pending_fill_max_age_s / 4).")
 
 
+# The field definitions of the models below, by key. (Typed Any: mypy checks a ``**`` mapping's values against
+# create_model's own keyword parameters too, ``__base__`` and ``__doc__`` included.)
+_MARKET_FIELDS: dict[str, Any] = {key: _from_core(MarketOverrides, key) for key in SECTION_MARKET_KEYS}
+_SECTION_FIELDS: dict[str, Any] = {key: _from_core(GuardConfig, key, SECTION_CHANGES.get(key)) for key in SECTION_KEYS}
+
 InventoryGuardMarketSettings = create_model(
     "InventoryGuardMarketSettings", __base__=BaseClientModel, __module__=__name__,
     __doc__="Per-market overrides (keyed by trading pair, ``connector:pair``, asset or ``connector:asset``).",
-    **{key: _from_core(MarketOverrides, key) for key in SECTION_MARKET_KEYS})
+    **_MARKET_FIELDS)
 
 _SectionKeys = create_model(
     "_SectionKeys", __base__=BaseClientModel, __module__=__name__,
-    **{key: _from_core(GuardConfig, key, SECTION_CHANGES.get(key)) for key in SECTION_KEYS},
+    **_SECTION_FIELDS,
     journal_path=(str | None, _f("data/inventory_guard.sqlite",
                                     "SQLite journal, relative to the Hummingbot root (empty or null: in memory only); "
                                     "a restart restores the guard from it. Two bots must not share one file.")),
@@ -162,7 +167,8 @@ def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapp
     used = set()
     out: dict[str, dict] = {}
     for ref in market_map.all_refs():
-        merged, origin = {}, {}
+        merged: dict[str, object] = {}
+        origin: dict[str, str] = {}  # field -> the override entry that set it
         for bare, exact in _names(ref):
             entry, src = {}, {}
             for key in (bare, exact):
@@ -191,11 +197,11 @@ def resolve_overrides(overrides: Mapping[str, Mapping], market_map, *, top: Mapp
             if settlement:
                 merged["settlement"] = settlement
         out[ref.market] = merged
-    for key, entry in overrides.items():
+    for key, given in overrides.items():
         if key in used or key in out:
             continue
         if strict:
             known = sorted({n for r in market_map.all_refs() if r.leg is None for pair in _names(r) for n in pair})
             raise ConfigError(f"{prefix}{key}: not a market of this strategy (markets: {', '.join(known)})")
-        out[key] = dict(entry)
+        out[key] = dict(given)
     return out

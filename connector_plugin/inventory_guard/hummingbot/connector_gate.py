@@ -32,7 +32,7 @@ from hummingbot.core.event.events import MarketEvent, MarketOrderFailureEvent
 from hummingbot.core.utils.async_utils import safe_ensure_future
 
 from inventory_guard.core import Decision
-from inventory_guard.events import BlockReason, InvalidEvent
+from inventory_guard.events import BlockReason, InvalidEvent, Side
 
 from .core_port import CorePort
 from .events import BLOCKED_ERROR_TYPE
@@ -90,14 +90,14 @@ class ConnectorGate:
             self.core.halt(market, f"checking a {side}", exc)
             return self.block(market, side, BlockReason.GUARD_ERROR) if adds else Decision(True, amount)
 
-    def unknown_market(self, connector_name: str, trading_pair: str, side: str, amount) -> Decision:
+    def unknown_market(self, connector_name: str, trading_pair: str, side: Side, amount) -> Decision:
         """Block an order for a pair the guard does not guard; counted under the connector's first market."""
         log.error("inventory-guard blocked %s %s %s on %s: %s (the guard does not know this pair)", side.upper(),
                   amount, trading_pair, connector_name, BlockReason.UNKNOWN_MARKET)
         refs = self.map.refs_for(connector_name) or self.map.all_refs()
         return self.block(min(r.market for r in refs), side, BlockReason.UNKNOWN_MARKET)
 
-    def block(self, market: str, side: str, reason: BlockReason) -> Decision:
+    def block(self, market: str, side: Side, reason: BlockReason) -> Decision:
         """A block made without the gate's check, reported to the core (which counts it in orders_blocked)."""
         self.core.blocked(market, side, reason)
         return Decision(False, D0, reason)
@@ -128,7 +128,7 @@ class ConnectorGate:
         return (amount // step) * step
 
     # ------------------------------------------------------------------ placing
-    def place(self, connector_name: str, conn, send: Callable[[Decimal], str], side: str, trading_pair: str,
+    def place(self, connector_name: str, conn, send: Callable[[Decimal], str], side: Side, trading_pair: str,
               amount, order_type, price, kwargs: dict) -> str:
         """Gate one order; ``send(size)`` places it. Returns the order id (of the failing order when blocked)."""
         amount = Decimal(amount)
@@ -145,12 +145,14 @@ class ConnectorGate:
             if D0 < size < amount:
                 size = self._quantize(conn, trading_pair, size)
             if size <= 0:
-                reason = why = decision.reason
+                reason = decision.reason
+                why = f"{reason}"
                 if decision.allowed:                  # the connector's own step rounds the allowed size to 0
                     reason = self.block(route.ref.market, route.side, BlockReason.INVALID_SIZE).reason
                     why = f"{reason} (the connector rounds the allowed {decision.size} to 0)"
                 log.warning("inventory-guard blocked %s %s %s on %s (market %s): %s", side.upper(), amount,
                             trading_pair, connector_name, route.ref.market, why)
+                assert reason is not None  # the gate names every block
                 return self.fail_blocked(conn, side, trading_pair, amount, order_type, price, kwargs, reason)
             if size < amount and decision.reason:     # reason None: only rounded to size_increment
                 log.warning("inventory-guard resized %s %s on %s (market %s) from %s to %s: %s", side.upper(),
@@ -189,7 +191,7 @@ class ConnectorGate:
         """Wrap the connector instance's buy/sell; None when it has no instance attributes (Cython paper trade)."""
         if not hasattr(conn, "__dict__"):
             return None
-        unhooks = []
+        unhooks: list[Callable[[], None]] = []
         for side in ("buy", "sell"):
             orig = getattr(conn, side)
             had = side in conn.__dict__

@@ -29,7 +29,8 @@ __all__ = ["Core", "CorePort"]
 
 class Core(Protocol):
     """What the adapter needs of the core (``inventory_guard.core.Guard`` and ``inventory_guard.journal.Journal``)."""
-    markets: list[str]
+    @property
+    def markets(self) -> list[str]: ...
 
     def apply(self, event: E.Event): ...
     def state(self, market: str): ...
@@ -115,14 +116,14 @@ class CorePort:
             self.halt(market, what, exc)
             return None
 
-    def check(self, market: str, side: str, amount: Decimal) -> Decision:
+    def check(self, market: str, side: E.Side, amount: Decimal) -> Decision:
         """The core's gate decision; raises what the core raises (the caller fails closed)."""
         out = self.guard.apply(E.Check(self.t(), market, side, amount))
         if out is None or out.decision is None:
             raise RuntimeError("the core returned no decision")
         return out.decision
 
-    def blocked(self, market: str, side: str, reason: E.BlockReason):
+    def blocked(self, market: str, side: E.Side, reason: E.BlockReason):
         """Count a block the adapter made without the gate (``OrderBlocked``). Never raises: a failure halts the
         market, unless it is halted already (a broken core fails again; the first guard error keeps its cause)."""
         if self.closed:

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, cast
 
 from hummingbot.core.data_type.common import TradeType
 from hummingbot.core.event.event_forwarder import EventForwarder
@@ -29,7 +30,7 @@ D0 = Decimal(0)
 
 class OrderEvents:
     def __init__(self, core: CorePort, market_map: MarketMap, reservations: Reservations, *,
-                 cancel_hold_s: Callable[[], float], stopping: Callable[[], bool], after: Callable[[], None],
+                 cancel_hold_s: Callable[[], float], stopping: Callable[[], bool], after: Callable[[], object],
                  halt: Callable[[str | None, str, BaseException], None]):
         self.core = core
         self.map = market_map
@@ -38,7 +39,7 @@ class OrderEvents:
         self._stopping = stopping
         self._after = after                       # after an order closed (the bridge may close once stopped)
         self._halt = halt
-        self._forwarders: list[tuple[object, object, EventForwarder]] = []
+        self._forwarders: list[tuple[Any, object, EventForwarder]] = []
 
     # ------------------------------------------------------------------ subscribing
     def subscribe(self, cname: str, conn) -> None:
@@ -75,8 +76,9 @@ class OrderEvents:
 
     # ------------------------------------------------------------------ handlers
     def route(self, cname: str, trading_pair: str, side, position_action=None) -> Route | None:
-        side = side if isinstance(side, str) else _side(side)
-        return self.map.route(cname, trading_pair, side, position_action)
+        """``side``: "buy"/"sell" as the caller gave it (``GuardBridge.check``'s argument), or a TradeType."""
+        core_side = cast(E.Side, side) if isinstance(side, str) else _side(side)
+        return self.map.route(cname, trading_pair, core_side, position_action)
 
     def _fill_route(self, cname: str, ev) -> Route | None:
         known = self.reservations.side_of(_text(ev.order_id) or "")
@@ -84,7 +86,7 @@ class OrderEvents:
             ref = self.map.by_market(known[0])
             if ref is not None:
                 return Route(ref, known[1])
-        side = "buy" if ev.trade_type == TradeType.BUY else "sell"
+        side: E.Side = "buy" if ev.trade_type == TradeType.BUY else "sell"
         return self.route(cname, ev.trading_pair, side, getattr(ev, "position", None))
 
     def on_fill(self, cname: str, ev) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from inventory_guard import events as E
 
@@ -21,7 +22,7 @@ class Reservations:
     def __init__(self, core: CorePort, stream_settled):
         self.core = core
         self._stream_settled = stream_settled          # connector name -> bool (fills can no longer be in flight)
-        self.orders: dict[str, tuple[str, str]] = {}   # open order id -> (market, core side)
+        self.orders: dict[str, tuple[str, E.Side]] = {}   # open order id -> (market, core side)
         self.connector_of: dict[str, str] = {}          # order id -> connector name (orders of this run)
         self.deferred: dict[str, tuple] = {}           # order id -> (connector name, not before): release held back
         self.awaiting_fills: dict[str, float] = {}      # order id -> when it completed with fills not seen yet
@@ -30,7 +31,7 @@ class Reservations:
         self.budgets: dict[tuple[str, str, str], list] = {}
 
     # ------------------------------------------------------------------ orders
-    def opened(self, connector_name: str, route: Route, order_id: str, amount: Decimal,
+    def opened(self, connector_name: str, route: Route, order_id: object, amount: Decimal,
                price: Decimal | None = None) -> None:
         """Reserve an order (right after the connector returned its id, or from its creation event)."""
         order_id = _text(order_id)
@@ -46,7 +47,7 @@ class Reservations:
         self.core.apply(E.OrderOpen(self.core.t(), market, order_id, route.side, Decimal(amount), price), market,
                         "opening an order", invalid_ok=True)
 
-    def closed(self, order_id: str) -> None:
+    def closed(self, order_id: object) -> None:
         """Release an order's reservation (idempotent; also for orders restored from the journal)."""
         order_id = _text(order_id)
         if order_id is None:
@@ -102,7 +103,7 @@ class Reservations:
                 del self.awaiting_fills[oid]
                 self.closed(oid)
 
-    def side_of(self, order_id: str) -> tuple[str, str] | None:
+    def side_of(self, order_id: str) -> tuple[str, E.Side] | None:
         """(market, core side) of an order the guard reserved (this run or restored from the journal)."""
         known = self.orders.get(order_id)
         if known is not None:
@@ -110,7 +111,7 @@ class Reservations:
         o = self.core.open_orders().get(order_id)
         return None if o is None else (o.market, o.side)
 
-    def sync(self, live: dict[str, tuple[str, object]], complete: bool, route_of) -> None:
+    def sync(self, live: dict[str, tuple[str, Any]], complete: bool, route_of) -> None:
         """Match the reservations with the orders the connectors track (``live``: order id -> (connector, in-flight
         order)). Releases reservations of orders the connectors no longer track (``complete``: every connector's
         orders are known) and of executors of a previous run; reserves tracked orders the core lacks."""

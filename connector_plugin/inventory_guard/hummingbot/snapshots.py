@@ -42,7 +42,7 @@ class Watch:
 
     def _values(self) -> dict[str, Decimal | None]:
         conn = self.feed.map.connectors[self.connector_name]
-        out = {}
+        out: dict[str, Decimal | None] = {}
         for r in self.feed.map.refs_for(self.connector_name):
             if r.is_perp:
                 try:
@@ -189,12 +189,12 @@ class SnapshotFeed:
         """After a successful REST balance (``kind='balances'``) or position poll."""
         reason = self._pending_reconcile.pop(connector_name, None)
         t = self.core.t()
-        as_of = min(Decimal(repr(round(float(as_of) - self.api_lag_s, 6))), t)
+        answer_at = min(Decimal(repr(round(float(as_of) - self.api_lag_s, 6))), t)
         refs = self.map.refs_for(connector_name)
         for r in refs:
             if r.is_perp != (kind == "positions"):
                 continue
-            self._emit(r, t, as_of, reason if self.reconcile_event == "force" else None)
+            self._emit(r, t, answer_at, reason if self.reconcile_event == "force" else None)
         # a perp connector polls balances and positions separately; keep the reason for the positions poll
         if kind == "balances" and reason and any(r.is_perp for r in refs):
             self._pending_reconcile[connector_name] = reason

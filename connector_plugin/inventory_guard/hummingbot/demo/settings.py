@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 TRADING_PAIR = "YES-USDC"
 
@@ -17,7 +18,7 @@ class SessionSettings:
     order_refresh_s: float = 10.0
     poll_interval_s: float = 5.0
     # The guard config values the demo sets itself (everything else is the config's default): only here.
-    venue: dict[str, object] = field(default_factory=dict)   # VenueConfig overrides
+    venue: dict[str, Any] = field(default_factory=dict)   # VenueConfig overrides (of its fields' types)
     start_time: float | None = None      # simulated epoch of the first tick (default: VenueConfig's fixed one)
 
 
