@@ -597,14 +597,14 @@ class PendingBook:
                 return None
         if not extended:
             return None
-        return self._apply_hypotheses(candidates, list(dict.fromkeys(extended)), forced_seqs, as_of, max_age,
-                                      False, [], False)
+        return self._apply_hypotheses(candidates, list(dict.fromkeys(extended)), forced_seqs, as_of, max_age, [],
+                                      False)
 
     def _apply_hypotheses(self, candidates: list[PendingFill], hypotheses: list[frozenset[int]],
-                          forced_seqs: set[int], as_of: Decimal, max_age: Decimal, instant: bool,
-                          exits: list[Exit], mismatch: bool) -> Reconciliation:
+                          forced_seqs: set[int], as_of: Decimal, max_age: Decimal, exits: list[Exit],
+                          mismatch: bool) -> Reconciliation:
         """The fills in every hypothesis are confirmed, the ones in none are outside (or phantoms, past the window),
-        the rest stay ambiguous and the bounds take the worst hypothesis."""
+        the rest stay ambiguous and the bounds take the worst hypothesis. (Delayed venues only.)"""
         due = as_of - max_age
         inside = frozenset.intersection(*hypotheses)
         union = frozenset().union(*hypotheses)
@@ -630,10 +630,9 @@ class PendingBook:
                 self._take(fill)
                 exits.append(Exit(fill, "aged_out"))
             elif not anchored:
-                self._restatus(fill, OUT, suspect=instant and fill.arrived <= as_of)
+                self._restatus(fill, OUT)
         self.verified = True
         self.missed = self.zero
-        fallback = None
         if ambiguous and all(f.arrived <= due for f in ambiguous.values()):  # all inside if real: none stays
             for fill in ambiguous.values():
                 self._take(fill)
@@ -641,10 +640,10 @@ class PendingBook:
             self.unexplained = self.zero
             ambiguous, hypotheses, inside = {}, [frozenset()], frozenset()
         elif ambiguous and min(f.arrived for f in ambiguous.values()) <= due - 3 * max_age:  # undecided too long
-            return Reconciliation(exits + self._reanchor(as_of, max_age, instant, False), mismatch, "overdue", False)
+            return Reconciliation(exits + self._reanchor(as_of, max_age, False, False), mismatch, "overdue", False)
         self.ambiguous = ambiguous
         self._keep_hypotheses(list(dict.fromkeys(h - inside for h in hypotheses)))
-        return Reconciliation(exits, mismatch, fallback, False)
+        return Reconciliation(exits, mismatch, None, False)
 
     def _keep_hypotheses(self, hypotheses: list[frozenset[int]] | None) -> None:
         """Set the hypotheses (None: stop tracking them); the ambiguous fills and the bounds follow."""
@@ -691,7 +690,7 @@ class PendingBook:
                 totals[0] += w[0]
                 totals[1] += w[1]
                 totals[2] += w[2]
-            worst = totals if worst is None else [min(a, b) for a, b in zip(worst, totals, strict=False)]
+            worst = totals if worst is None else [min(a, b) for a, b in zip(worst, totals, strict=True)]
         self.proven = self._proven(worst or (0, 0, 0), fills)
 
     def _single_sum_bounds(self, max_candidates: int, max_steps: int) -> Proven | None:
@@ -715,8 +714,7 @@ class PendingBook:
                                     MAX_HYPOTHESES + 1)
             if sols is not None and 0 < len(sols) <= MAX_HYPOTHESES:
                 hypotheses = [frozenset(candidates[i].seq for i in sol) for sol in sols]
-                return self._apply_hypotheses(candidates, hypotheses, set(), as_of, max_age, instant, exits,
-                                              mismatch)
+                return self._apply_hypotheses(candidates, hypotheses, set(), as_of, max_age, exits, mismatch)
         if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
             for i, fill in enumerate(candidates):
                 if i in found.first and instant and fill.arrived >= as_of and fill.arrived > due:
