@@ -666,6 +666,78 @@ def test_instant_a_fill_that_arrives_exactly_at_as_of_is_not_taken_as_inside_it(
     assert (g.state.conservative_exposure, g.counter("fills_confirmed")) == (D(5), 0)
 
 
+# --- instant venues: exact bounds once nothing inside the last snapshot can still be on its way -------------------
+
+
+def test_instant_fills_that_arrived_after_the_answer_are_credited_once_none_can_be_on_its_way():
+    g = Driver(settlement="instant", size_increment="1")  # fill_message_max_delay_s: 2 (the default)
+    g.snapshot(0, "10")  # (a first snapshot is an anchor: a fill arriving within 2 s of it may be inside it)
+    g.snapshot(5, "10")
+    g.fill(6, "sell", "4", trade_id="S")  # 1 s after as_of a fill inside the answer could still be on its way
+    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(10), D(6))
+    g.fill(7.5, "buy", "3", trade_id="B")  # past the delay: both settled at their match, neither is inside
+    assert (g.state.conservative_exposure, g.state.available_to_sell, g.state.effective) == (D(9), D(9), D(9))
+
+
+def test_instant_without_a_delivery_bound_pending_sells_wait_for_a_snapshot():
+    g = Driver(settlement="instant", size_increment="1", fill_message_max_delay_s=None)
+    g.snapshot(0, "10")
+    g.snapshot(5, "10")
+    g.fill(10, "sell", "4", trade_id="S")
+    g.fill(11, "buy", "3", trade_id="B")
+    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(13), D(6))
+
+
+def test_instant_a_fill_inside_a_force_reconcile_that_arrives_after_it_is_not_credited_twice():
+    # hypothesis found both: a match at the force reconcile's as_of whose message comes 2 s later (the delay bound)
+    # is inside the anchor, which unexplained (0 at an anchor) does not count. Credited as a late fill, a sell
+    # passed conservative exposure below the truth, a buy passed available to sell above what the account holds.
+    g = Driver(settlement="instant", allow_negative_position=True, size_increment="1", max_position="40")
+    g.snapshot(0, "0")
+    g.order_open(0, "OS", "sell", "1")
+    g.order_open(0, "OB", "buy", "4")
+    g.force_reconcile(0, "-1")
+    g.fill(2, "sell", "1", trade_id="S", order_id="OS")
+    g.order_closed(2, "OS")
+    g.tick(3)
+    assert g.state.conservative_exposure == D(3)  # -1 settled + the open buy order's 4
+    g = Driver(settlement="instant", size_increment="1")
+    g.snapshot(0, "0")
+    g.order_open(0, "O1", "buy", "2")
+    g.fill(1.5, "buy", "1", trade_id="A", order_id="O1")
+    g.force_reconcile(2.5, "2")  # A and a second match at 2.5
+    g.fill(4.5, "buy", "1", trade_id="B", order_id="O1")
+    g.order_closed(4.5, "O1")
+    g.tick(5.5)
+    assert g.state.available_to_sell == D(2)
+
+
+def test_instant_a_failed_trade_pauses_the_exact_credit(caplog):
+    g = Driver(settlement="instant", size_increment="1")
+    g.snapshot(0, "10")
+    g.snapshot(1, "10")
+    g.fill(3.5, "sell", "4", trade_id="S")
+    assert g.state.conservative_exposure == D(6)
+    with caplog.at_level(logging.WARNING, logger="inventory_guard"):
+        g.trade_failed(4, "S")  # the fill message was not the settlement it claims to be
+    assert "contradicted its instant settlement" in caplog.text
+    g.fill(5, "sell", "2", trade_id="S2")
+    assert g.state.conservative_exposure == D(10)  # instant_credit_pause_s (300) from 4
+    g.tick(304)
+    assert g.state.conservative_exposure == D(8)
+
+
+def test_instant_a_snapshot_that_does_not_show_a_fill_pauses_the_exact_credit():
+    g = Driver(settlement="instant", size_increment="1")
+    g.snapshot(0, "10")
+    g.snapshot(1, "10")
+    g.fill(3.5, "sell", "4", trade_id="PHANTOM")
+    assert g.state.conservative_exposure == D(6)
+    g.snapshot(5, "10", as_of=4.5)  # arrived before as_of, yet not in the answer: a phantom (or a stale answer)
+    g.fill(7.5, "sell", "2", trade_id="S2")
+    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(10), D(4))
+
+
 # --- the chain of snapshots and the worst case over every possible inside set ---------------------------------------
 
 

@@ -96,6 +96,7 @@ class Harness:
         self.guard = Guard(self.config)
         self.shadow = Guard(self.config)  # never restarted
         self.v = Venue(regime)
+        self.ever_credited: set[str] = set()  # phantom sells an instant venue's exact bounds credited
         self.apply(Snapshot(D(0), M, D(0)))
 
     def apply(self, event):
@@ -139,14 +140,34 @@ class Harness:
                 return
             v.now = min(target, v.now + D("0.5"))
 
+    def phantom_sells_credited(self) -> set[str]:
+        """Instant venue, the documented exception: a fill message is the venue's word that the trade settled, so
+        once the bounds are exact (``MarketBook.instant_exact``) a phantom sell that arrived after the last as_of is
+        credited like a settled one, until a snapshot after it does not show it."""
+        book = self.guard.books[M]
+        horizon = book.last_as_of
+        if self.v.regime != "instant" or not book.instant_exact or horizon is None:
+            return set()
+        out = set()
+        for t in self.v.trades:
+            fill = book.pending.get((t.trade_id, t.order_id))
+            if t.settles_at is None and t.side == "sell" and fill is not None and fill.arrived > horizon:
+                out.add(t.trade_id)
+        return out
+
     def check_bounds(self) -> None:
         state, v = self.guard.state(M), self.v
         assert state == self.shadow.state(M), "a restart changed the state"
-        assert state.conservative_exposure >= v.true_exposure(), (state, v.true_exposure())
+        credited = self.phantom_sells_credited()
+        self.ever_credited |= credited
+        sizes = {t.trade_id: t.size for t in v.trades}
+        credit = sum((sizes[i] for i in credited), D(0))
+        assert state.conservative_exposure >= v.true_exposure() - credit, (state, v.true_exposure())
         phantom_credit = sum((t.size for t in v.trades if t.settles_at is None and t.side == "buy" and t.delivered),
                              D(0))
         assert state.available_to_sell <= v.will_hold() + phantom_credit, (state, v.will_hold())
-        assert v.true_exposure() <= LIMIT
+        # (buys allowed against a phantom sell's credit stay open after it: at most its size past the limit)
+        assert v.true_exposure() <= LIMIT + sum((sizes[i] for i in self.ever_credited), D(0))
 
     # --- operations ---------------------------------------------------------------------------------------------
 
@@ -327,7 +348,8 @@ def test_no_settlement_order_breaks_either_bound(fills, rnd, regime):
 )
 def test_an_instant_venue_with_a_slow_websocket_never_breaks_either_bound(fills, snapshot_gaps):
     """Instant settlement: a fill is inside every snapshot taken after its match, even one answered before its
-    websocket message arrives (lag 0-1 s). Phantoms (the flag) never settle."""
+    websocket message arrives (lag 0-1 s, within the default fill_message_max_delay_s). Phantoms (the flag) never
+    settle."""
     guard = Guard(parse_config({"max_position": "1000", "size_increment": "1", "allow_negative_position": True,
                                 "settlement": "instant"}))
     guard.apply(Snapshot(D(0), M, D(0)))
@@ -365,6 +387,11 @@ def test_an_instant_venue_with_a_slow_websocket_never_breaks_either_bound(fills,
         phantom_buys = sum((D(fills[j][1]) for j in delivered if fills[j][3] and fills[j][0] == "buy"), D(0))
         real_buys = sum((D(s) for side, s, _, _ in unsettled_real if side == "buy"), D(0))
         real_net = sum((D(s) if side == "buy" else -D(s) for side, s, _, _ in unsettled_real), D(0))
-        assert state.conservative_exposure >= settled + real_buys
+        book = guard.books[M]  # the documented exception: phantom sells the exact bounds credit (see the Harness)
+        horizon = book.last_as_of if book.instant_exact and book.last_as_of is not None else None
+        credited = sum((D(fills[j][1]) for j in delivered if fills[j][3] and fills[j][0] == "sell"
+                        and horizon is not None and (fill := book.pending.get((f"T{j}", f"O{j}"))) is not None
+                        and fill.arrived > horizon), D(0))
+        assert state.conservative_exposure >= settled + real_buys - credited
         # fills not yet delivered but already settled are inside `settled`: what the account will hold
         assert state.available_to_sell <= settled + real_net + phantom_buys

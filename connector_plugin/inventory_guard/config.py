@@ -156,6 +156,17 @@ class GuardConfig(_Keys):
     settlement: Literal["delayed", "instant"] = _key(
         "delayed", "`delayed`: a fill settles after the venue reports it (on-chain venues); `instant`: it is in the "
                    "balance when reported (centralized exchanges).", per_market=True)
+    fill_message_max_delay_s: NonNegativeDecimal | None = _key(
+        Decimal("2"), "`instant` venues: the most a fill's websocket message can arrive after its match (seconds). "
+                      "Once this long has passed since a snapshot's as_of, every fill inside it has arrived, so the "
+                      "bounds credit the pending fills that arrived since (settled, by the venue's instant "
+                      "settlement) exactly; null: never (pending sells are then credited only once a snapshot shows "
+                      "them).",
+        per_market=True)
+    instant_credit_pause_s: NonNegativeDecimal = _key(
+        Decimal("300"), "`instant` venues: after the venue contradicts its instant settlement (a snapshot does not "
+                        "show a fill that arrived before its as_of, a trade fails, a settlement mismatch), the pending "
+                        "fills are not credited for this long (seconds; logged).", per_market=True)
     reconcile_max_candidates: CandidateCount = _key(
         64, "The exact reconciliation searches at most this many pending fills per snapshot; past this bound (or "
             "reconcile_max_steps) it re-anchors on the API (counted).", per_market=True)
@@ -234,6 +245,8 @@ class MarketOverrides(_Keys):
     snapshot_max_age_s: PositiveDecimal | None = _override("snapshot_max_age_s")
     allow_negative_position: Flag | None = _override("allow_negative_position")
     settlement: Literal["delayed", "instant"] | None = _override("settlement")
+    fill_message_max_delay_s: NonNegativeDecimal | None = _override("fill_message_max_delay_s")
+    instant_credit_pause_s: NonNegativeDecimal | None = _override("instant_credit_pause_s")
     reconcile_max_candidates: CandidateCount | None = _override("reconcile_max_candidates")
     reconcile_max_steps: StepCount | None = _override("reconcile_max_steps")
 
@@ -255,6 +268,8 @@ class MarketConfig:
     snapshot_max_age_s: Decimal | None
     allow_negative_position: bool
     settlement: Literal["delayed", "instant"]
+    fill_message_max_delay_s: Decimal | None
+    instant_credit_pause_s: Decimal
     reconcile_max_candidates: int
     reconcile_max_steps: int
 

@@ -45,7 +45,7 @@ ZERO = Decimal(0)
 # 3: the chain of snapshots (hypotheses); 4: the keys named as the replay contract and the metrics name them
 # (open_buys -> open_buy_reservations, last_force_reconcile_gap -> force_reconcile_gap). An older checkpoint is
 # ignored and the event log replayed.
-CHECKPOINT_FORMAT = 4
+CHECKPOINT_FORMAT = 5
 
 
 _FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"
@@ -290,9 +290,14 @@ class Guard:
         if first:  # the first snapshot includes whatever was held before the guard started: an anchor
             self._exits(book, book.pending.first_snapshot(as_of, config.pending_fill_max_age_s, instant), as_of)
             return
+        suspects = book.pending.free.suspect_count
         result = book.pending.reconcile(move, as_of, config.pending_fill_max_age_s, instant,
                                         config.reconcile_max_candidates, config.reconcile_max_steps)
         self._exits(book, result.exits, as_of)
+        if instant and (result.mismatch or book.pending.free.suspect_count > suspects
+                        or any(how == "aged_out" for _, how in result.exits)):
+            self._pause_instant_credit(book, f"the snapshot at as_of {fmt(as_of)} does not show a fill that "
+                                             "arrived before it")
         if result.mismatch:
             book.bump("settlement_mismatches")
             log.info("%s: snapshot move %s at as_of %s is not explained by the pending fills (a stale answer, a "
@@ -310,6 +315,17 @@ class Guard:
             book.last_fallback = result.fallback
         else:
             book.last_fallback = None
+
+    @staticmethod
+    def _pause_instant_credit(book: MarketBook, why: str) -> None:
+        """The venue contradicted its instant settlement: no exact credit for instant_credit_pause_s."""
+        until = book.clock + book.config.instant_credit_pause_s
+        paused = book.instant_credit_paused_until
+        if paused is None or paused <= book.clock:
+            log.warning("%s: the venue contradicted its instant settlement (%s): pending fills are not credited "
+                        "until %s (instant_credit_pause_s %s)", book.config.name, why, fmt(until),
+                        fmt(book.config.instant_credit_pause_s))
+        book.instant_credit_paused_until = until
 
     def _exits(self, book: MarketBook, exits: list[Exit], as_of: Decimal) -> None:
         name = book.config.name
@@ -445,6 +461,8 @@ class Guard:
                 after = f" after reporting it settled at {fmt(fill.settled_at)} (the later report wins)"
             log.log(level, "%s: dropped pending %s fill %s (trade %s, order %s): the venue reported the trade failed%s",
                     market, fill.side, fmt(fill.amount), key[0], key[1] or "-", after)
+            if book.instant:
+                self._pause_instant_credit(book, f"trade {key[0]} failed")
             self._remember(self.failed_fills, event.trade_id, []).append((market, key, fill.side, fill.amount))
 
     def _fill_settled(self, event: FillSettled, step: _Step) -> None:

@@ -81,6 +81,8 @@ class MarketBook:
         self.halted_reason: str | None = None
         self.clock = ZERO
         self.force_reconcile_gap: Decimal | None = None
+        # instant venues: the venue contradicted its instant settlement; the exact credit waits until this time
+        self.instant_credit_paused_until: Decimal | None = None
         self.last_fallback: str | None = None  # the previous snapshot's fallback (for logging; not journaled)
         self.counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
         self.histogram = [0] * (len(BUCKET_BOUNDS) + 1)  # per-bucket (not cumulative) counts; last is +Inf
@@ -97,12 +99,16 @@ class MarketBook:
     def conservative_exposure(self) -> Decimal:
         """Every pending buy settles, no unsettled sell does: buys the sums prove are inside confirmed
         (``PendingBook.buys_shown``), and sells the venue reported settled that confirmed does not include yet, are
-        the only credits; fills past the settlement window add nothing. On an instant venue a snapshot may include
-        fills whose websocket message has not arrived, so sums prove nothing there: no credit (its pending fills are
-        confirmed by identity at the next snapshot that agrees)."""
+        the only credits; fills past the settlement window add nothing. On an instant venue see ``instant_exact``;
+        otherwise no credit there (a snapshot may include fills whose websocket message has not arrived)."""
         p = self.pending
         if self.instant:
-            return self.confirmed + p.live_buys + self.open_buy_reservations
+            plain = self.confirmed + p.live_buys + self.open_buy_reservations
+            if not self.instant_exact:
+                return plain
+            credit = p.free.late_sells + p.unexplained
+            exact = self.confirmed + p.all_buys - (credit if credit > 0 else p.zero) + self.open_buy_reservations
+            return exact if exact < plain else plain
         return self.confirmed + p.live_buys - p.conservative_credit + self.open_buy_reservations
 
     @property
@@ -111,8 +117,34 @@ class MarketBook:
         confirmed (a buy that may already be inside it is never credited twice), minus the open sell reservations."""
         p = self.pending
         if self.instant:
-            return self.confirmed - p.live_sells - self.open_sell_reservations
+            plain = self.confirmed - p.live_sells - self.open_sell_reservations
+            if not self.instant_exact:
+                return plain
+            exact = self.confirmed + p.free.late_buys - p.all_sells - p.unexplained - self.open_sell_reservations
+            return exact if exact > plain else plain
         return self.confirmed + p.sellable - self.open_sell_reservations
+
+    @property
+    def instant_exact(self) -> bool:
+        """Instant venues: every fill settled before its websocket message, so once ``fill_message_max_delay_s`` has
+        passed since the last snapshot's as_of every fill inside that snapshot has arrived, and ``unexplained`` is
+        exactly the signed sum of the pending ones inside it (a fill still on its way is in its order's
+        reservation). Then, whichever they are, the pending fills that arrived after as_of ("late") give both bounds
+        exactly: conservative exposure = confirmed + every pending buy - (late sells + unexplained), available to
+        sell = confirmed + late buys - every pending sell - unexplained (each with the reservations; a fill that
+        arrived before as_of and is still pending is inside if real, so it is credited on neither side). Not while
+        fills are anchored, after an unexplained move, or while the venue has lately contradicted its instant
+        settlement (``instant_credit_pause_s``): a phantom sell would be credited like a settled one."""
+        config, p = self.config, self.pending
+        delay, as_of, paused = config.fill_message_max_delay_s, self.last_as_of, self.instant_credit_paused_until
+        if delay is None or as_of is None or not p.verified or p.anchored_count or self.clock <= as_of + delay:
+            return False
+        if paused is not None and self.clock < paused:
+            return False
+        # A fill that arrived within the delay after the anchor may be inside the anchor, which unexplained does not
+        # count: none may be pending (with nothing anchored, the oldest pending fill is the first after the anchor).
+        oldest, anchor = p.oldest(), p.anchor_as_of
+        return oldest is None or anchor is None or oldest.arrived > anchor + delay
 
     @property
     def pending_fills(self) -> int:
@@ -202,6 +234,7 @@ class MarketBook:
             "halted_reason": self.halted_reason,
             "clock": str(self.clock),
             "force_reconcile_gap": fmt(self.force_reconcile_gap),
+            "instant_credit_paused_until": fmt(self.instant_credit_paused_until),
             "counters": [[name, list(map(list, labels)), n] for (name, labels), n in self.counters.items()],
             "histogram": self.histogram,
             "histogram_sum": str(self.histogram_sum),
@@ -214,12 +247,14 @@ class MarketBook:
         book.confirmed = Decimal(data["confirmed"])
         book.confirmed_at = opt(data["confirmed_at"])
         book.last_as_of = opt(data["last_as_of"])
-        book.pending = PendingBook.from_dict(data["pending"], book.pending.zero, config.size_increment)
+        book.pending = PendingBook.from_dict(data["pending"], book.pending.zero, config.size_increment,
+                                             book.last_as_of)
         book.open_buy_reservations = Decimal(data["open_buy_reservations"])
         book.open_sell_reservations = Decimal(data["open_sell_reservations"])
         book.halted_reason = data["halted_reason"]
         book.clock = Decimal(data["clock"])
         book.force_reconcile_gap = opt(data["force_reconcile_gap"])
+        book.instant_credit_paused_until = opt(data["instant_credit_paused_until"])
         for name, labels, n in data["counters"]:
             book.counters[(name, tuple(tuple(pair) for pair in labels))] = n
         book.histogram = list(data["histogram"])

@@ -142,16 +142,23 @@ class _Sums:
     """Running sums of the fills outside the anchored prefix, by status (all O(1) to read and update)."""
 
     __slots__ = ("out_buys", "out_sells", "likely_buys", "likely_sells", "suspect_buys", "suspect_sells",
-                 "settled_out_sells", "count", "likely_count", "suspect_count")
+                 "settled_out_sells", "late_buys", "late_sells", "horizon", "count", "likely_count", "suspect_count")
 
-    def __init__(self, zero: Decimal) -> None:
+    def __init__(self, zero: Decimal, horizon: Decimal | None = None) -> None:
         self.out_buys = self.out_sells = self.likely_buys = self.likely_sells = zero
         self.suspect_buys = self.suspect_sells = self.settled_out_sells = zero
+        self.late_buys = self.late_sells = zero  # fills that arrived after the horizon (the last snapshot's as_of)
+        self.horizon = horizon
         self.count = self.likely_count = self.suspect_count = 0
 
     def add(self, f: PendingFill, sign: int) -> None:
         amount = f.amount if sign > 0 else -f.amount
         self.count += sign
+        if self.horizon is None or f.arrived > self.horizon:
+            if f.side == "buy":
+                self.late_buys += amount
+            else:
+                self.late_sells += amount
         if f.status == OUT:
             if f.suspect:
                 self.suspect_count += sign
@@ -336,6 +343,9 @@ class PendingBook:
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
         self.missed = zero  # unexplained at that miss (tried as a transfer if the next snapshot misses too)
         self.anchor_seq = 0  # fills with seq below this are anchored
+        # the anchor's as_of: on an instant venue a fill that arrives soon after it may be inside it, and unexplained
+        # (0 at the anchor) does not count it
+        self.anchor_as_of: Decimal | None = None
         self.next_seq = 0
         # The chain of snapshots (delayed venues): every set of pending fills (by seq) that may be the ones inside
         # confirmed since the anchor, each summing to unexplained; the true one is among them. None: not tracked
@@ -502,15 +512,18 @@ class PendingBook:
 
     def force_reconcile(self, as_of: Decimal, max_age: Decimal, instant: bool) -> list[Exit]:
         """Trust the API: the snapshot becomes the anchor (see the module docstring)."""
+        self._advance_horizon(as_of)
         return self._reanchor(as_of, max_age, instant, everything=True)
 
     def first_snapshot(self, as_of: Decimal, max_age: Decimal, instant: bool) -> list[Exit]:
         """A market's first snapshot includes whatever was held before the guard started: it is an anchor."""
+        self._advance_horizon(as_of)
         return self._reanchor(as_of, max_age, instant, everything=False)
 
     def reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
                   max_candidates: int, max_steps: int) -> Reconciliation:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
+        self._advance_horizon(as_of)
         result = self._reconcile(move, as_of, max_age, instant, max_candidates, max_steps)
         if self.hypotheses is None:
             self.proven = None if instant or not self.verified else self._single_sum_bounds(max_candidates, max_steps)
@@ -734,7 +747,7 @@ class PendingBook:
                     self._take(fill)
                     exits.append(Exit(fill, "aged_out"))
                 elif not self.is_anchored(fill):
-                    self._restatus(fill, OUT, suspect=instant and fill.arrived <= as_of)
+                    self._restatus(fill, OUT, suspect=instant and fill.arrived < as_of)
             self.verified = True
             return Reconciliation(exits, mismatch, None, False)
         if found.solutions:  # several subsets (or a bounded search that found one): the sum still bounds both sides
@@ -791,6 +804,7 @@ class PendingBook:
                 self.free.add(fill, -1)
                 self._count_anchored(fill, +1)
         self.anchor_seq = boundary
+        self.anchor_as_of = as_of
         self.unexplained = self.missed = self.zero
         self.verified = True
         self.ambiguous = {}
@@ -812,6 +826,23 @@ class PendingBook:
             how = "at_anchor" if instant else "identity" if fill.settled_at is not None else "aged_out"
             exits.append(Exit(fill, how))
         return exits
+
+    def _advance_horizon(self, as_of: Decimal) -> None:
+        """The late sums count the free fills that arrived after the newest as_of: walk back over the ones it passes
+        (the fills after the previous horizon only)."""
+        free = self.free
+        old = free.horizon
+        if old is not None and as_of <= old:
+            return
+        for fill in reversed(self.fills.values()):
+            if old is not None and fill.arrived <= old:
+                break
+            if fill.arrived <= as_of and not self.is_anchored(fill):  # no longer late
+                if fill.side == "buy":
+                    free.late_buys -= fill.amount
+                else:
+                    free.late_sells -= fill.amount
+        free.horizon = as_of
 
     def _unit(self, value: Decimal) -> int:
         return int(value / self.step)
@@ -870,18 +901,23 @@ class PendingBook:
             "verified": self.verified,
             "missed": str(self.missed),
             "anchor_seq": self.anchor_seq,
+            "anchor_as_of": None if self.anchor_as_of is None else str(self.anchor_as_of),
             "next_seq": self.next_seq,
             "hypotheses": None if self.hypotheses is None else [sorted(h) for h in self.hypotheses],
             "proven": None if self.proven is None else [str(v) for v in self.proven],
         }
 
     @classmethod
-    def from_dict(cls, data: dict, zero: Decimal = ZERO, step: Decimal = Decimal(1)) -> PendingBook:
+    def from_dict(cls, data: dict, zero: Decimal = ZERO, step: Decimal = Decimal(1),
+                  horizon: Decimal | None = None) -> PendingBook:
         book = cls(zero, step)
+        book.free.horizon = horizon  # (the market's last as_of: before the fills are counted)
         book.unexplained = Decimal(data["unexplained"])
         book.verified = _exact(data["verified"], bool)
         book.missed = Decimal(data.get("missed", "0"))
         book.anchor_seq = _exact(data["anchor_seq"], int)
+        anchor_as_of = data["anchor_as_of"]
+        book.anchor_as_of = None if anchor_as_of is None else Decimal(_exact(anchor_as_of, str))
         book.next_seq = _exact(data["next_seq"], int)
         hypotheses = data.get("hypotheses")
         if hypotheses is not None:
