@@ -666,6 +666,34 @@ def test_instant_a_fill_that_arrives_exactly_at_as_of_is_not_taken_as_inside_it(
     assert (g.state.conservative_exposure, g.counter("fills_confirmed")) == (D(5), 0)
 
 
+# --- a status feed with a known notice delay: a late notice places the fill outside the snapshot ------------------
+
+
+def test_a_notice_later_than_its_delay_after_as_of_puts_the_fill_outside_and_decides_the_move():
+    g = Driver(size_increment="1", settlement_notice_max_delay_s="1")
+    g.snapshot(0, "10")
+    g.fill(1, "sell", "3", trade_id="S")
+    g.fill(2, "sell", "3", trade_id="T")
+    g.snapshot(4, "7", as_of=3)  # S or T settled by 3: ambiguous, and neither sell is known settled
+    assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(7), D(4))
+    settled(g, 4.5, "S")  # 4.5 > 3 + 1: S settled after as_of, so T is the one inside
+    assert g.counter("fills_confirmed", how="sums") == 1
+    assert [f.key[0] for f in g.guard.books["m"].pending] == ["S"]
+    assert (g.state.conservative_exposure, g.state.available_to_sell, g.state.effective) == (D(4), D(4), D(4))
+
+
+def test_a_notice_within_its_delay_after_as_of_places_nothing():
+    # (the rule's boundary: S may have settled at as_of and been reported a second later; crediting it as outside
+    # would count its sale twice)
+    g = Driver(size_increment="1", settlement_notice_max_delay_s="1")
+    g.snapshot(0, "10")
+    g.fill(1, "sell", "3", trade_id="S")
+    g.fill(2, "sell", "3", trade_id="T")
+    g.snapshot(4, "7", as_of=3)
+    settled(g, 4, "S")
+    assert (g.counter("fills_confirmed"), g.state.conservative_exposure) == (0, D(7))
+
+
 # --- instant venues: exact bounds once nothing inside the last snapshot can still be on its way -------------------
 
 

@@ -92,6 +92,7 @@ class Harness:
         self.config = parse_config({
             "max_position": str(LIMIT), "size_increment": "1", "pending_fill_max_age_s": str(AGE_OUT),
             "allow_negative_position": True, "settlement": "instant" if regime == "instant" else "delayed",
+            "settlement_notice_max_delay_s": "1" if regime == "feed_bound" else None,
         })
         self.guard = Guard(self.config)
         self.shadow = Guard(self.config)  # never restarted
@@ -205,7 +206,7 @@ class Harness:
         else:
             settles_at = delivered_at + delay  # after the message arrives, within the settlement window
         notice_at = None
-        if reported and v.regime == "feed":
+        if reported and v.regime.startswith("feed"):  # (feed_bound: the guard is told the notice's 1 s lag)
             notice_at = (settles_at if settles_at is not None else delivered_at) + D(1)
         elif reported and phantom:
             notice_at = delivered_at + delay
@@ -278,14 +279,14 @@ def run(regime: str, plan) -> Harness:
     return h
 
 
-@pytest.mark.parametrize("regime", ["instant", "delayed", "feed"])
+@pytest.mark.parametrize("regime", ["instant", "delayed", "feed", "feed_bound"])
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=steps)
 def test_both_bounds_hold_under_any_interleaving(regime, plan):
     run(regime, plan)
 
 
-@pytest.mark.parametrize("regime", ["instant", "delayed", "feed"])
+@pytest.mark.parametrize("regime", ["instant", "delayed", "feed", "feed_bound"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=steps)
 def test_the_position_is_known_exactly_once_the_venue_is_quiet(regime, plan):

@@ -167,6 +167,11 @@ class GuardConfig(_Keys):
         Decimal("300"), "`instant` venues: after the venue contradicts its instant settlement (a snapshot does not "
                         "show a fill that arrived before its as_of, a trade fails, a settlement mismatch), the pending "
                         "fills are not credited for this long (seconds; logged).", per_market=True)
+    settlement_notice_max_delay_s: NonNegativeDecimal | None = _key(
+        None, "`delayed` venues with a status feed: the most a `fill_settled` notice can arrive after the trade "
+              "settled (seconds). A notice later than this after a snapshot's as_of says the fill settled after it: "
+              "outside that snapshot (a settled sell is credited at once, and the sums have one candidate less); "
+              "null: unknown (no such inference).", per_market=True)
     reconcile_max_candidates: CandidateCount = _key(
         64, "The exact reconciliation searches at most this many pending fills per snapshot; past this bound (or "
             "reconcile_max_steps) it re-anchors on the API (counted).", per_market=True)
@@ -247,6 +252,7 @@ class MarketOverrides(_Keys):
     settlement: Literal["delayed", "instant"] | None = _override("settlement")
     fill_message_max_delay_s: NonNegativeDecimal | None = _override("fill_message_max_delay_s")
     instant_credit_pause_s: NonNegativeDecimal | None = _override("instant_credit_pause_s")
+    settlement_notice_max_delay_s: NonNegativeDecimal | None = _override("settlement_notice_max_delay_s")
     reconcile_max_candidates: CandidateCount | None = _override("reconcile_max_candidates")
     reconcile_max_steps: StepCount | None = _override("reconcile_max_steps")
 
@@ -270,6 +276,7 @@ class MarketConfig:
     settlement: Literal["delayed", "instant"]
     fill_message_max_delay_s: Decimal | None
     instant_credit_pause_s: Decimal
+    settlement_notice_max_delay_s: Decimal | None
     reconcile_max_candidates: int
     reconcile_max_steps: int
 

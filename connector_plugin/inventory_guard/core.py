@@ -292,7 +292,8 @@ class Guard:
             return
         suspects = book.pending.free.suspect_count
         result = book.pending.reconcile(move, as_of, config.pending_fill_max_age_s, instant,
-                                        config.reconcile_max_candidates, config.reconcile_max_steps)
+                                        config.reconcile_max_candidates, config.reconcile_max_steps,
+                                        None if instant else config.settlement_notice_max_delay_s)
         self._exits(book, result.exits, as_of)
         if instant and (result.mismatch or book.pending.free.suspect_count > suspects
                         or any(how == "aged_out" for _, how in result.exits)):
@@ -477,6 +478,11 @@ class Guard:
                 if fill is not None and fill.settled_at is None:
                     book.pending.settle(fill, now)
                     book.bump("settlement_notices", result="applied")
+                    config, as_of = book.config, book.last_as_of
+                    delay = config.settlement_notice_max_delay_s
+                    if not book.instant and delay is not None and as_of is not None and now > as_of + delay:
+                        self._exits(book, book.pending.settled_after_snapshot(
+                            fill, config.reconcile_max_candidates, config.reconcile_max_steps), as_of)
             return
         if trade_id in self.failed_trades:
             self.failed_trades.discard(trade_id)

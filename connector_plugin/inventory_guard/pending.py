@@ -510,6 +510,45 @@ class PendingBook:
         if fill.seq in self.ambiguous:
             self._hypothesis_bounds()  # (without hypotheses the proven bounds stay sound: a settled sell only adds)
 
+    def settled_after_snapshot(self, fill: PendingFill, max_candidates: int, max_steps: int) -> list[Exit]:
+        """Delayed venues: the venue reported the fill settled too late for it to be inside the last snapshot (see
+        ``settlement_notice_max_delay_s``), so it is outside ``confirmed``: no longer a candidate of the sums. With
+        hypotheses, those holding it are false: a fill in every one left is confirmed (returned), a fill in none is
+        outside. Without them the estimate is picked again among the other candidates. (Anchored and past-the-window
+        fills stay as they are.)"""
+        if self.is_anchored(fill) or fill.status == OUT or fill.due:
+            return []
+        self._restatus(fill, OUT)
+        exits: list[Exit] = []
+        if self.hypotheses is not None and self.ambiguous.pop(fill.seq, None) is not None:
+            remaining = [h for h in self.hypotheses if fill.seq not in h]
+            if remaining:
+                inside, union, first = frozenset.intersection(*remaining), frozenset().union(*remaining), remaining[0]
+                for seq, f in list(self.ambiguous.items()):
+                    if seq in inside:
+                        del self.ambiguous[seq]
+                        self._take(f)
+                        self.unexplained -= f.signed
+                        exits.append(Exit(f, "sums"))
+                    elif seq not in union:
+                        del self.ambiguous[seq]
+                        if not self.is_anchored(f):
+                            self._restatus(f, OUT)
+                    elif not self.is_anchored(f):
+                        self._restatus(f, CANDIDATE, likely_in=seq in first)
+                remaining = list(dict.fromkeys(h - inside for h in remaining))
+            self._keep_hypotheses(remaining)  # none left: the chain broke, the single sum decides
+        if self.hypotheses is None and self.verified:
+            candidates = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
+            if len(candidates) <= max_candidates:
+                found = subset_search(self._units(candidates), self._unit(self.unexplained), max_steps)
+                if found.solutions and found.complete:
+                    for i, f in enumerate(candidates):
+                        if not self.is_anchored(f):
+                            self._restatus(f, CANDIDATE, likely_in=i in found.first)
+            self.proven = self._single_sum_bounds(max_candidates, max_steps)
+        return exits
+
     def force_reconcile(self, as_of: Decimal, max_age: Decimal, instant: bool) -> list[Exit]:
         """Trust the API: the snapshot becomes the anchor (see the module docstring)."""
         self._advance_horizon(as_of)
@@ -521,16 +560,18 @@ class PendingBook:
         return self._reanchor(as_of, max_age, instant, everything=False)
 
     def reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
-                  max_candidates: int, max_steps: int) -> Reconciliation:
-        """Apply a snapshot's move (see the module docstring); return the fills that left and what happened."""
+                  max_candidates: int, max_steps: int, notice_delay: Decimal | None = None) -> Reconciliation:
+        """Apply a snapshot's move (see the module docstring); return the fills that left and what happened.
+        ``notice_delay``: settlement_notice_max_delay_s (a fill reported settled later than this after as_of is
+        outside this snapshot)."""
         self._advance_horizon(as_of)
-        result = self._reconcile(move, as_of, max_age, instant, max_candidates, max_steps)
+        result = self._reconcile(move, as_of, max_age, instant, max_candidates, max_steps, notice_delay)
         if self.hypotheses is None:
             self.proven = None if instant or not self.verified else self._single_sum_bounds(max_candidates, max_steps)
         return result
 
     def _reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
-                   max_candidates: int, max_steps: int) -> Reconciliation:
+                   max_candidates: int, max_steps: int, notice_delay: Decimal | None) -> Reconciliation:
         self.unexplained += move
         if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
             exits: list[Exit] = []
@@ -545,7 +586,9 @@ class PendingBook:
         candidates: list[PendingFill] = []
         for fill in self.fills.values():  # (nothing leaves the book in this pass)
             anchored = self.is_anchored(fill)
-            if not anchored and fill.status == OUT and (instant or fill.arrived <= as_of):
+            if not anchored and fill.status == OUT and (instant or fill.arrived <= as_of) and not (
+                    notice_delay is not None and fill.settled_at is not None
+                    and fill.settled_at > as_of + notice_delay):  # settled after as_of: outside
                 self._restatus(fill, CANDIDATE)
             if not anchored and fill.status == OUT:
                 continue

@@ -11,8 +11,9 @@ down for 25 s now and then, and the user stream reconnects (a force reconcile) a
 Regimes: instant (settled at the match, before the websocket message; ``settlement: instant``), lagged (settles
 0.5-6 s after the message), slow (5-25 s), slow + status feed (5-25 s, 90 % of settlements reported by
 ``fill_settled``); the guard is told the default 30 s settlement window, except in "lagged, window 8 s", where
-``pending_fill_max_age_s`` is set to what that venue guarantees. Phantom runs: 8 % of matched trades never settle,
-half of them reported failed.
+``pending_fill_max_age_s`` is set to what that venue guarantees, and "slow + status feed, notice delay 1 s", where
+``settlement_notice_max_delay_s`` is (the simulated feed reports a settlement 0-1 s after it). Phantom runs: 8 % of
+matched trades never settle, half of them reported failed.
 
 Columns: breach steps (true exposure = settled + unsettled real buys + open buy orders above the limit); oversells
 (sells the guard allowed beyond what the account will hold once every real trade settles, minus open sells: the
@@ -64,12 +65,14 @@ STEP = D("0.5")
 MARKETS = ("m1", "m2")
 REGIMES = {
     # name: (settlement key, settle delay after the websocket message (None: at the match), status-feed share,
-    #        pending_fill_max_age_s: the settlement window the guard is told)
-    "instant": ("instant", None, 0.0, MAX_AGE),
-    "lagged": ("delayed", (0.5, 6.0), 0.0, MAX_AGE),
-    "lagged, window 8 s": ("delayed", (0.5, 6.0), 0.0, D(8)),
-    "slow": ("delayed", (5.0, 25.0), 0.0, MAX_AGE),
-    "slow + status feed": ("delayed", (5.0, 25.0), 0.9, MAX_AGE),
+    #        pending_fill_max_age_s: the settlement window the guard is told,
+    #        settlement_notice_max_delay_s: the notice delay the guard is told (None: unknown, the default))
+    "instant": ("instant", None, 0.0, MAX_AGE, None),
+    "lagged": ("delayed", (0.5, 6.0), 0.0, MAX_AGE, None),
+    "lagged, window 8 s": ("delayed", (0.5, 6.0), 0.0, D(8), None),
+    "slow": ("delayed", (5.0, 25.0), 0.0, MAX_AGE, None),
+    "slow + status feed": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, None),
+    "slow + status feed, notice delay 1 s": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1)),
 }
 
 
@@ -116,13 +119,14 @@ class Stats:
 
 class Sim:
     def __init__(self, regime: str, phantoms: bool, seed: int, guard_cls, duration: float) -> None:
-        self.settlement, self.delay, self.feed, max_age = REGIMES[regime]
+        self.settlement, self.delay, self.feed, max_age, notice_delay = REGIMES[regime]
         self.phantoms = phantoms
         self.rnd = random.Random(seed)
         self.guard = guard_cls(parse_config({
             "max_position": str(LIMIT), "size_increment": "1", "min_order_size": "1",
             "pending_fill_max_age_s": str(max_age), "snapshot_max_age_s": str(SNAPSHOT_MAX_AGE),
             "settlement": self.settlement,
+            "settlement_notice_max_delay_s": None if notice_delay is None else str(notice_delay),
         }))
         self.duration = D(str(duration))
         self.now = D(0)
