@@ -707,6 +707,15 @@ def test_instant_fills_that_arrived_after_the_answer_are_credited_once_none_can_
     assert (g.state.conservative_exposure, g.state.available_to_sell, g.state.effective) == (D(9), D(9), D(9))
 
 
+def test_instant_the_clock_alone_can_make_the_bounds_exact_and_the_state_says_so():
+    g = Driver(settlement="instant", size_increment="1")
+    g.snapshot(0, "10")
+    g.snapshot(5, "10")
+    g.fill(6, "sell", "4", trade_id="S")
+    outcome = g.tick(7.5)  # nothing but time: the replay's output lists the market whose state changed
+    assert outcome.changed == ("m",) and g.state.conservative_exposure == D(6)
+
+
 def test_instant_without_a_delivery_bound_pending_sells_wait_for_a_snapshot():
     g = Driver(settlement="instant", size_increment="1", fill_message_max_delay_s=None)
     g.snapshot(0, "10")

@@ -187,6 +187,7 @@ class MarketBook:
             p.all_sells, p.anchored_buys, p.anchored_sells, p.due_buys, p.due_sells, p.unexplained, p.verified,
             f.out_buys, f.out_sells, f.likely_buys, f.likely_sells, f.suspect_buys, f.suspect_sells,
             f.settled_out_sells, f.count, f.likely_count, f.suspect_count, p.proven,
+            self.instant and self.instant_exact,  # (instant venues: time alone can make the bounds exact)
         )
 
     # --- counters ------------------------------------------------------------------------------------------
