@@ -144,11 +144,11 @@ class _Sums:
     __slots__ = ("out_buys", "out_sells", "likely_buys", "likely_sells", "suspect_buys", "suspect_sells",
                  "settled_out_sells", "late_buys", "late_sells", "horizon", "count", "likely_count", "suspect_count")
 
-    def __init__(self, zero: Decimal, horizon: Decimal | None = None) -> None:
+    def __init__(self, zero: Decimal) -> None:
         self.out_buys = self.out_sells = self.likely_buys = self.likely_sells = zero
         self.suspect_buys = self.suspect_sells = self.settled_out_sells = zero
         self.late_buys = self.late_sells = zero  # fills that arrived after the horizon (the last snapshot's as_of)
-        self.horizon = horizon
+        self.horizon: Decimal | None = None  # (moved by PendingBook._advance_horizon only)
         self.count = self.likely_count = self.suspect_count = 0
 
     def add(self, f: PendingFill, sign: int) -> None:
