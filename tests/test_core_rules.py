@@ -818,3 +818,66 @@ def test_a_settled_sell_is_credited_whichever_subset_is_inside(g):
     g.snapshot(4, "10", as_of=3)
     assert g.counter("fills_confirmed") == 0
     assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(10), D(10))
+
+
+def test_fills_past_the_window_that_no_sum_can_place_leave_once_every_inside_set_gives_them_the_same_sum():
+    # A buy and a sell of the same size every 4 s, both settled by the next snapshot: each pair is "both inside" or
+    # "neither", which no sum separates. Past the 10 s window either way puts it inside (if real), in no later
+    # move, so it leaves the book; before, the pairs piled up until the book re-anchored as "overdue".
+    g = Driver(pending_fill_max_age_s="10")
+    g.snapshot(0, "50")
+    for k in range(20):
+        t = 4 * k + 1
+        g.fill(t, "buy", "2", trade_id=f"B{k}")
+        g.fill(t, "sell", "2", trade_id=f"S{k}")
+        g.snapshot(t + 2, "50")
+        assert len(g.guard.books["m"].pending) <= 4 * 2  # the pairs within the window, and the one just past it
+    assert (g.counter("reconcile_fallbacks"), g.counter("fills_aged_out")) == (0, 0)  # (before: 2 and 36)
+    assert g.counter("fills_confirmed", how="sums") == 2 * 16
+    s = g.state
+    # at as_of 79 the pairs of 65 and 69 are past the window (in neither bound); those of 73 and 77 count at worst
+    assert (s.effective, s.conservative_exposure, s.available_to_sell) == (D(50), D(54), D(46))
+
+
+def test_a_fill_past_the_window_may_still_be_inside_the_first_snapshot_that_shows_it():
+    # A (arrived 1) settles at 7, after the snapshot of 5; at the snapshot of 10 it is past the 8 s window, and
+    # inside it: +1 is A or B (arrived 4, not settled). Only at a later snapshot is A in no move any more.
+    # (Hypothesis counter-example, shrunk: excluding A from this move took B for inside and A for a phantom.)
+    g = Driver(pending_fill_max_age_s="8")
+    g.snapshot(0, "50")
+    g.fill(1, "buy", "1", trade_id="A")
+    g.fill(4, "buy", "1", trade_id="B")
+    g.snapshot(5, "50")
+    g.snapshot(10, "51")
+    assert g.counter("fills_confirmed") + g.counter("fills_aged_out") == 0
+    assert g.state.conservative_exposure == D(52)  # 51 + B, which may be unsettled
+
+
+def test_every_inside_set_is_kept_when_the_next_snapshot_repeats_the_move():
+    # Three buys and two sells of 3, a move of 0 twice: "nothing settled" stays possible at the second snapshot
+    # (hypothesis counter-example: a listing cut short at the hypotheses' bound lost it, and the bound credited 3).
+    g = Driver(max_position="1000", allow_negative_position=True)
+    g.snapshot(0, "0")
+    for i, side in enumerate(["buy", "buy", "buy", "sell", "sell"]):
+        g.fill(1, side, "3", trade_id=f"T{i}")
+    g.snapshot(D("2.5"), "0")
+    g.snapshot(D("3.5"), "0")
+    assert g.state.conservative_exposure == D(9)
+
+
+def test_an_anchored_fill_reported_settled_later_than_the_notice_delay_after_the_anchor_settled_since():
+    # A force reconcile at 10 anchors buys X and Y of 3 (inside it or not). X is reported settled at 12, more than
+    # the 1 s notice delay after the anchor: it settled after it, so the +3 at the next snapshot is X, by identity,
+    # and only Y stays (without the delay X or Y may be the one inside the anchor: both stay). Y may be unsettled
+    # either way, so conservative exposure is 13 + 3. A notice at 11, within the delay, may be of a trade settled
+    # before 10.
+    for delay, notice, confirmed, pending in (("1", 12, 1, 1), (None, 12, 0, 2), ("1", 11, 0, 2)):
+        g = Driver(settlement_notice_max_delay_s=delay)
+        g.snapshot(0, "10")
+        g.fill(1, "buy", "3", trade_id="X")
+        g.fill(2, "buy", "3", trade_id="Y")
+        g.force_reconcile(10, "10")
+        settled(g, notice, "X")
+        g.snapshot(14, "13", as_of=13)
+        assert g.counter("fills_confirmed", how="identity") == confirmed
+        assert (len(g.guard.books["m"].pending), g.state.conservative_exposure) == (pending, D(16))

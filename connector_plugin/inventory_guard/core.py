@@ -43,9 +43,10 @@ ZERO = Decimal(0)
 
 
 # 3: the chain of snapshots (hypotheses); 4: the keys named as the replay contract and the metrics name them
-# (open_buys -> open_buy_reservations, last_force_reconcile_gap -> force_reconcile_gap). An older checkpoint is
-# ignored and the event log replayed.
-CHECKPOINT_FORMAT = 5
+# (open_buys -> open_buy_reservations, last_force_reconcile_gap -> force_reconcile_gap); 5: instant venues' exact
+# bounds; 6: fills past the window leave the hypotheses (frozen). An older checkpoint is ignored and the event log
+# replayed.
+CHECKPOINT_FORMAT = 6
 
 
 _FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"
@@ -482,7 +483,8 @@ class Guard:
                     delay = config.settlement_notice_max_delay_s
                     if not book.instant and delay is not None and as_of is not None and now > as_of + delay:
                         self._exits(book, book.pending.settled_after_snapshot(
-                            fill, config.reconcile_max_candidates, config.reconcile_max_steps), as_of)
+                            fill, as_of, config.pending_fill_max_age_s, config.reconcile_max_candidates,
+                            config.reconcile_max_steps), as_of)
             return
         if trade_id in self.failed_trades:
             self.failed_trades.discard(trade_id)

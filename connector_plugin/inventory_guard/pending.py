@@ -24,9 +24,11 @@ unknown, and every rule below is about that:
   keeps, while they are few (``MAX_HYPOTHESES``), every inside set the snapshots so far allow (*hypotheses*), and
   extends each by the subsets of its other candidates that explain the next move. A fill in every hypothesis is
   confirmed by sums, a fill in none is outside (or, past the window, a phantom); the rest stay *ambiguous*. The true
-  set is always among them, so their worst case bounds both sides. When no hypothesis extends (a transfer, a stale
-  answer) or there are too many, the book stops tracking them and the single sum decides as above; an anchor, or a
-  snapshot with few subsets, starts tracking again.
+  set is always among them, so their worst case bounds both sides. A fill past the window (*frozen*) is inside that
+  snapshot if real and in no later move: hypotheses that differ only in frozen fills are one, and once all give the
+  frozen ambiguous fills the same sum those leave (see _apply_hypotheses). When no hypothesis extends (a transfer, a
+  stale answer) or there are too many, the book stops tracking them and the single sum decides as above; an anchor,
+  or a snapshot with few subsets, starts tracking again.
 * **Re-anchor** (also a force reconcile and a market's first snapshot): ``confirmed`` becomes the new starting
   point, ``unexplained := 0``, and every candidate becomes *anchored*: it may or may not be inside ``confirmed``, so the
   estimate counts it inside (a *held* fill, like a likely-inside one of an ambiguous move) and the bounds keep it.
@@ -70,6 +72,7 @@ FillKey = tuple[str, str]
 
 MAX_HYPOTHESES = 16  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
 SEED_MAX_CANDIDATES = 24  # the single sum's subsets are listed to start tracking only over this many candidates
+SEED_LISTED = 4  # ... listing up to this many times MAX_HYPOTHESES + 1 of them (frozen fills merge some)
 WORST_CASE_MAX_CANDIDATES = 24  # ... and its worst case computed (its pass explores every subset sum: O(n x range))
 
 OUT = "out"  # known to be outside confirmed (as of the last applied snapshot)
@@ -318,6 +321,20 @@ def subset_solutions(units: list[int], target: int, max_steps: int, limit: int) 
     return out
 
 
+def _merged(hypotheses: list[frozenset[int]], frozen: set[int]) -> list[frozenset[int]]:
+    """One hypothesis per set of fills not frozen (the first, in order)."""
+    seen: dict[frozenset[int], frozenset[int]] = {}
+    for h in hypotheses:
+        seen.setdefault(h - frozen, h)
+    return list(seen.values())
+
+
+def _frozen(fill: PendingFill, as_of: Decimal, due: Decimal) -> bool:
+    """Past the settlement window (``due``) at a snapshot, and not reported settled after its ``as_of``: inside that
+    snapshot if real, so in no later move."""
+    return fill.arrived <= due and (fill.settled_at is None or fill.settled_at <= as_of)
+
+
 def _exact(value, kind: type):
     """A checkpoint value of exactly this JSON type (no "11" for 11, no true for 1)."""
     if type(value) is not kind:
@@ -490,8 +507,10 @@ class PendingBook:
         fill = self.fills.pop(key, None)
         if fill is not None:
             self._uncount(fill)
-            if self.hypotheses is not None and fill.seq in self.ambiguous:  # a failed trade was never inside
-                self._keep_hypotheses([h for h in self.hypotheses if fill.seq not in h])
+            if self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses):  # never inside
+                # (past the window, the hypotheses that differed only in such fills were merged: the one without it
+                # may be gone, so the single sum decides)
+                self._keep_hypotheses(None if fill.due else [h for h in self.hypotheses if fill.seq not in h])
             elif self.hypotheses is None and (self.is_anchored(fill) or fill.status != OUT):
                 self.proven = None  # the single sum's worst case counted on it: recomputed at the next snapshot
         return fill
@@ -507,45 +526,38 @@ class PendingBook:
         self.settled_keys.add(fill.key)
         if not anchored:
             self.free.add(fill, +1)
-        if fill.seq in self.ambiguous:
-            self._hypothesis_bounds()  # (without hypotheses the proven bounds stay sound: a settled sell only adds)
+        if self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses):
+            self.ambiguous[fill.seq] = fill  # (a frozen fill reported settled is no longer frozen; a fill in every
+            self._keep_hypotheses(self.hypotheses)  # hypothesis leaves the ambiguous ones again)
+        # (without hypotheses the proven bounds stay sound: a settled sell only adds)
 
-    def settled_after_snapshot(self, fill: PendingFill, max_candidates: int, max_steps: int) -> list[Exit]:
+    def settled_after_snapshot(self, fill: PendingFill, as_of: Decimal, max_age: Decimal, max_candidates: int,
+                               max_steps: int) -> list[Exit]:
         """Delayed venues: the venue reported the fill settled too late for it to be inside the last snapshot (see
         ``settlement_notice_max_delay_s``), so it is outside ``confirmed``: no longer a candidate of the sums. With
-        hypotheses, those holding it are false: a fill in every one left is confirmed (returned), a fill in none is
-        outside. Without them the estimate is picked again among the other candidates. (Anchored and past-the-window
-        fills stay as they are.)"""
+        hypotheses, those holding it are false, and the rest are applied as at that snapshot: a fill in every one
+        left is confirmed (returned), a fill in none is outside. Without them the estimate is picked again among the
+        other candidates. (Anchored and past-the-window fills stay as they are.) ``as_of``: the last snapshot's."""
         if self.is_anchored(fill) or fill.status == OUT or fill.due:
             return []
         self._restatus(fill, OUT)
         exits: list[Exit] = []
-        if self.hypotheses is not None and self.ambiguous.pop(fill.seq, None) is not None:
+        if self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses):
             remaining = [h for h in self.hypotheses if fill.seq not in h]
-            if remaining:
-                inside, union, first = frozenset.intersection(*remaining), frozenset().union(*remaining), remaining[0]
-                for seq, f in list(self.ambiguous.items()):
-                    if seq in inside:
-                        del self.ambiguous[seq]
-                        self._take(f)
-                        self.unexplained -= f.signed
-                        exits.append(Exit(f, "sums"))
-                    elif seq not in union:
-                        del self.ambiguous[seq]
-                        if not self.is_anchored(f):
-                            self._restatus(f, OUT)
-                    elif not self.is_anchored(f):
-                        self._restatus(f, CANDIDATE, likely_in=seq in first)
-                remaining = list(dict.fromkeys(h - inside for h in remaining))
-            self._keep_hypotheses(remaining)  # none left: the chain broke, the single sum decides
+            if not remaining:
+                self._keep_hypotheses(None)  # none left: the chain broke, the single sum decides
+            else:
+                candidates = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
+                exits = self._apply_hypotheses(candidates, remaining, set(), as_of, max_age, [], False).exits
         if self.hypotheses is None and self.verified:
             candidates = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
             if len(candidates) <= max_candidates:
                 found = subset_search(self._units(candidates), self._unit(self.unexplained), max_steps)
                 if found.solutions and found.complete:
+                    due = as_of - max_age
                     for i, f in enumerate(candidates):
                         if not self.is_anchored(f):
-                            self._restatus(f, CANDIDATE, likely_in=i in found.first)
+                            self._restatus(f, CANDIDATE, likely_in=i in found.first or _frozen(f, as_of, due))
             self.proven = self._single_sum_bounds(max_candidates, max_steps)
         return exits
 
@@ -564,14 +576,15 @@ class PendingBook:
         """Apply a snapshot's move (see the module docstring); return the fills that left and what happened.
         ``notice_delay``: settlement_notice_max_delay_s (a fill reported settled later than this after as_of is
         outside this snapshot)."""
+        previous = self.free.horizon  # the previous snapshot's as_of
         self._advance_horizon(as_of)
-        result = self._reconcile(move, as_of, max_age, instant, max_candidates, max_steps, notice_delay)
+        result = self._reconcile(move, as_of, max_age, instant, max_candidates, max_steps, notice_delay, previous)
         if self.hypotheses is None:
             self.proven = None if instant or not self.verified else self._single_sum_bounds(max_candidates, max_steps)
         return result
 
-    def _reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool,
-                   max_candidates: int, max_steps: int, notice_delay: Decimal | None) -> Reconciliation:
+    def _reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool, max_candidates: int,
+                   max_steps: int, notice_delay: Decimal | None, previous: Decimal | None) -> Reconciliation:
         self.unexplained += move
         if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
             exits: list[Exit] = []
@@ -597,7 +610,7 @@ class PendingBook:
                           or (anchored and fill.settled_by(as_of)))
             candidates.append(fill)
         if self.hypotheses is not None and not instant:
-            extended = self._extend(self.hypotheses, candidates, as_of, max_age, max_steps)
+            extended = self._extend(self.hypotheses, candidates, as_of, max_age, max_steps, previous, notice_delay)
             if extended is not None:
                 return extended
             self._keep_hypotheses(None)  # the chain broke, or its search hit the bound: the single sum decides
@@ -609,7 +622,7 @@ class PendingBook:
         rest: list[PendingFill] = []
         for f in candidates:
             inside = f.settled_by(as_of) or (instant and f.arrived < as_of and not f.suspect)
-            (forced if inside and not self.is_anchored(f) else rest).append(f)
+            (forced if inside and self._since_anchor(f, notice_delay) else rest).append(f)
         if forced and len(rest) <= max_candidates:
             rem = self.unexplained - sum((f.signed for f in forced), ZERO)
             found = subset_search(self._units(rest), self._unit(rem), max_steps)
@@ -628,43 +641,74 @@ class PendingBook:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
+    def _since_anchor(self, fill: PendingFill, notice_delay: Decimal | None) -> bool:
+        """Not inside the anchor: a free fill, or an anchored one the venue reported settled later than
+        ``notice_delay`` (settlement_notice_max_delay_s) after the anchor's as_of — it settled after it."""
+        if not self.is_anchored(fill):
+            return True
+        anchor = self.anchor_as_of
+        return (notice_delay is not None and anchor is not None and fill.settled_at is not None
+                and fill.settled_at > anchor + notice_delay)
+
     def _extend(self, hypotheses: list[frozenset[int]], candidates: list[PendingFill], as_of: Decimal,
-                max_age: Decimal, max_steps: int) -> Reconciliation | None:
+                max_age: Decimal, max_steps: int, previous: Decimal | None,
+                notice_delay: Decimal | None) -> Reconciliation | None:
         """Extend every hypothesis by the subsets of its other candidates that explain the move (a fill inside
-        stays inside; the ones reported settled by as_of must be inside). None: no hypothesis extends (the
-        chain's model broke), too many, or the search hit its bound."""
+        stays inside; the ones reported settled by as_of since the anchor must be inside; one frozen at the
+        ``previous`` snapshot and outside the hypothesis never settles). None: no hypothesis extends (the chain's
+        model broke), too many, or the search hit its bound."""
         by_seq = {f.seq: f for f in candidates}
-        forced = [f for f in candidates
-                  if f.settled_by(as_of) and not self.is_anchored(f)]
+        forced = [f for f in candidates if f.settled_by(as_of) and self._since_anchor(f, notice_delay)]
         forced_seqs = {f.seq for f in forced}
+        due = as_of - max_age
+        frozen = {f.seq for f in candidates if _frozen(f, as_of, due)}  # past the window: they join no later move
+        stays = set() if previous is None else {f.seq for f in candidates if _frozen(f, previous, previous - max_age)}
         budget = max(1, max_steps // len(hypotheses))
-        extended: list[frozenset[int]] = []
+        extended: dict[frozenset[int], frozenset[int]] = {}  # by the fills not frozen (see _apply_hypotheses)
         for h in hypotheses:
             if not h <= by_seq.keys():
                 return None
             base = h | forced_seqs
-            rest = [f for f in candidates if f.seq not in base]
+            rest = [f for f in candidates if f.seq not in base and f.seq not in stays]
             need = self.unexplained - sum((by_seq[seq].signed for seq in base), ZERO)
-            sols = subset_solutions(self._units(rest), self._unit(need), budget, MAX_HYPOTHESES + 1 - len(extended))
-            if sols is None:
+            listed = SEED_LISTED * (MAX_HYPOTHESES + 1)  # (subsets that differ in frozen fills only are one)
+            sols = subset_solutions(self._units(rest), self._unit(need), budget, listed)
+            if sols is None or len(sols) == listed:  # (a listing cut short may miss the true one)
                 return None
-            extended += [base | {rest[i].seq for i in sol} for sol in sols]
+            for sol in sols:
+                new = base | {rest[i].seq for i in sol}
+                extended.setdefault(new - frozen, new)
             if len(extended) > MAX_HYPOTHESES:
                 return None
         if not extended:
             return None
-        return self._apply_hypotheses(candidates, list(dict.fromkeys(extended)), forced_seqs, as_of, max_age, [],
-                                      False)
+        return self._apply_hypotheses(candidates, list(extended.values()), forced_seqs, as_of, max_age, [], False)
 
     def _apply_hypotheses(self, candidates: list[PendingFill], hypotheses: list[frozenset[int]],
                           forced_seqs: set[int], as_of: Decimal, max_age: Decimal, exits: list[Exit],
                           mismatch: bool) -> Reconciliation:
         """The fills in every hypothesis are confirmed, the ones in none are outside (or phantoms, past the window),
-        the rest stay ambiguous and the bounds take the worst hypothesis. (Delayed venues only.)"""
+        the rest stay ambiguous and the bounds take the worst hypothesis. (Delayed venues only.)
+
+        A fill past the window (not reported settled after as_of) is inside this answer if real and in no later
+        move, so
+        hypotheses that differ only in such fills are one (their sums agree: each sums to ``unexplained``); once
+        every hypothesis gives those fills the same sum, they leave the book — the estimate's inside confirmed by
+        sums, the rest as phantoms — and ``unexplained`` loses that sum. Until then they stay, in neither bound."""
         due = as_of - max_age
+        frozen = {f.seq for f in candidates if _frozen(f, as_of, due)}
+        hypotheses = _merged(hypotheses, frozen)
         inside = frozenset.intersection(*hypotheses)
         union = frozenset().union(*hypotheses)
         first = hypotheses[0]  # the best estimate: oldest fills inside first
+        kept = (union - inside) & frozen  # ambiguous past the window
+        sums = {sum((f.signed for f in candidates if f.seq in h and f.seq in kept), ZERO) for h in hypotheses}
+        overdue = False
+        if len(sums) == 1:  # every hypothesis gives them the same sum: they leave, the estimate says which are inside
+            self.unexplained -= sums.pop()
+        else:  # they stay; undecided for four age-outs, the book starts again from here
+            overdue = min(f.arrived for f in candidates if f.seq in kept) <= due - 3 * max_age
+            kept = frozenset()
         ambiguous = {}
         for fill in candidates:
             anchored = self.is_anchored(fill)
@@ -672,10 +716,15 @@ class PendingBook:
                 self._take(fill)
                 self.unexplained -= fill.signed
                 exits.append(Exit(fill, "identity" if fill.seq in forced_seqs else "sums"))
+            elif fill.seq in kept:  # past the window: inside if real (unexplained already lost their sum)
+                self._take(fill)
+                how = "sums" if fill.seq in first else "at_anchor" if anchored else "aged_out"
+                exits.append(Exit(fill, how))
             elif fill.seq in union:
-                ambiguous[fill.seq] = fill
-                if not anchored:
-                    self._restatus(fill, CANDIDATE, likely_in=fill.seq in first)
+                if fill.seq not in frozen:
+                    ambiguous[fill.seq] = fill
+                if not anchored:  # (past the window: inside if real, so never in effective)
+                    self._restatus(fill, CANDIDATE, likely_in=fill.seq in first or fill.seq in frozen)
             elif anchored and fill.settled_by(as_of):
                 self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
                 exits.append(Exit(fill, "identity"))
@@ -689,16 +738,10 @@ class PendingBook:
                 self._restatus(fill, OUT)
         self.verified = True
         self.missed = self.zero
-        if ambiguous and all(f.arrived <= due for f in ambiguous.values()):  # all inside if real: none stays
-            for fill in ambiguous.values():
-                self._take(fill)
-                exits.append(Exit(fill, "sums" if fill.seq in first else "aged_out"))
-            self.unexplained = self.zero
-            ambiguous, hypotheses, inside = {}, [frozenset()], frozenset()
-        elif ambiguous and min(f.arrived for f in ambiguous.values()) <= due - 3 * max_age:  # undecided too long
+        if overdue:
             return Reconciliation(exits + self._reanchor(as_of, max_age, False, False), mismatch, "overdue", False)
         self.ambiguous = ambiguous
-        self._keep_hypotheses(list(dict.fromkeys(h - inside for h in hypotheses)))
+        self._keep_hypotheses(list(dict.fromkeys(h - inside - kept for h in hypotheses)))
         return Reconciliation(exits, mismatch, None, False)
 
     def _keep_hypotheses(self, hypotheses: list[frozenset[int]] | None) -> None:
@@ -766,10 +809,12 @@ class PendingBook:
             self.missed = self.zero
         if found.solutions and found.complete and not instant and (
                 found.solutions == 1 or len(candidates) <= SEED_MAX_CANDIDATES):  # few subsets: track them
-            sols = subset_solutions(self._units(candidates), self._unit(self.unexplained), max_steps,
-                                    MAX_HYPOTHESES + 1)
-            if sols is not None and 0 < len(sols) <= MAX_HYPOTHESES:
-                hypotheses = [frozenset(candidates[i].seq for i in sol) for sol in sols]
+            listed = SEED_LISTED * (MAX_HYPOTHESES + 1)  # (subsets that differ in frozen fills only are one)
+            sols = subset_solutions(self._units(candidates), self._unit(self.unexplained), max_steps, listed)
+            frozen = {f.seq for f in candidates if _frozen(f, as_of, due)}
+            hypotheses = _merged([frozenset(candidates[i].seq for i in sol) for sol in sols or ()], frozen)
+            if sols is not None and 0 < len(hypotheses) <= MAX_HYPOTHESES and (
+                    len(sols) < listed or len(hypotheses) == len(sols) == 1):
                 return self._apply_hypotheses(candidates, hypotheses, set(), as_of, max_age, exits, mismatch)
         if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
             for i, fill in enumerate(candidates):
@@ -802,8 +847,8 @@ class PendingBook:
                 self.unexplained = self.zero
                 return Reconciliation(exits, mismatch, None, not found.complete)
             for i, fill in enumerate(candidates):
-                if not self.is_anchored(fill):
-                    self._restatus(fill, CANDIDATE, likely_in=i in found.first)
+                if not self.is_anchored(fill):  # (past the window: inside if real, so never in effective)
+                    self._restatus(fill, CANDIDATE, likely_in=i in found.first or _frozen(fill, as_of, due))
             if candidates[0].arrived <= due - 3 * max_age:  # undecided for four age-outs: start again from here
                 exits += self._reanchor(as_of, max_age, instant, False)
                 return Reconciliation(exits, mismatch, "overdue", not found.complete)
@@ -969,7 +1014,8 @@ class PendingBook:
         for row in data["fills"]:
             fill = PendingFill.from_list(row)
             book.fills[fill.key] = fill
-            if fill.seq in union:
+            if fill.seq in union and not (fill.due and (fill.settled_at is None or (
+                    horizon is not None and fill.settled_at <= horizon))):  # (frozen: see _apply_hypotheses)
                 book.ambiguous[fill.seq] = fill
             if fill.settled_at is not None:
                 book.settled_keys.add(fill.key)
