@@ -171,7 +171,9 @@ class GuardConfig(_Keys):
         None, "`delayed` venues with a status feed: the most a `fill_settled` notice can arrive after the trade "
               "settled (seconds). A notice later than this after a snapshot's as_of says the fill settled after it: "
               "outside that snapshot (a settled sell is credited at once, and the sums have one candidate less); "
-              "null: unknown (no such inference).", per_market=True)
+              "likewise a fill held by a re-anchor and reported settled later than this after the anchor's as_of "
+              "settled after it (confirmed by identity at the next snapshot); null: unknown (no such inference).",
+        per_market=True)
     reconcile_max_candidates: CandidateCount = _key(
         64, "The exact reconciliation searches at most this many pending fills per snapshot; past this bound (or "
             "reconcile_max_steps) it re-anchors on the API (counted).", per_market=True)

@@ -12,8 +12,9 @@ Regimes: instant (settled at the match, before the websocket message; ``settleme
 0.5-6 s after the message), slow (5-25 s), slow + status feed (5-25 s, 90 % of settlements reported by
 ``fill_settled``); the guard is told the default 30 s settlement window, except in "lagged, window 8 s", where
 ``pending_fill_max_age_s`` is set to what that venue guarantees, and "slow + status feed, notice delay 1 s", where
-``settlement_notice_max_delay_s`` is (the simulated feed reports a settlement 0-1 s after it). Phantom runs: 8 % of
-matched trades never settle, half of them reported failed.
+``settlement_notice_max_delay_s`` is (the simulated feed reports a settlement 0-1 s after it); the rows "reconnect as
+snapshot" send the reconnect's balance as an ordinary snapshot (the adapter's ``reconcile_event: snapshot``) instead of
+a force reconcile. Phantom runs: 8 % of matched trades never settle, half of them reported failed.
 
 Columns: breach steps (true exposure = settled + unsettled real buys + open buy orders above the limit); oversells
 (sells the guard allowed beyond what the account will hold once every real trade settles, minus open sells: the
@@ -66,13 +67,17 @@ MARKETS = ("m1", "m2")
 REGIMES = {
     # name: (settlement key, settle delay after the websocket message (None: at the match), status-feed share,
     #        pending_fill_max_age_s: the settlement window the guard is told,
-    #        settlement_notice_max_delay_s: the notice delay the guard is told (None: unknown, the default))
-    "instant": ("instant", None, 0.0, MAX_AGE, None),
-    "lagged": ("delayed", (0.5, 6.0), 0.0, MAX_AGE, None),
-    "lagged, window 8 s": ("delayed", (0.5, 6.0), 0.0, D(8), None),
-    "slow": ("delayed", (5.0, 25.0), 0.0, MAX_AGE, None),
-    "slow + status feed": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, None),
-    "slow + status feed, notice delay 1 s": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1)),
+    #        settlement_notice_max_delay_s: the notice delay the guard is told (None: unknown, the default),
+    #        reconnect: what a user-stream reconnect sends, the adapter's reconcile_event ("force" by default))
+    "instant": ("instant", None, 0.0, MAX_AGE, None, "force"),
+    "lagged": ("delayed", (0.5, 6.0), 0.0, MAX_AGE, None, "force"),
+    "lagged, window 8 s": ("delayed", (0.5, 6.0), 0.0, D(8), None, "force"),
+    "lagged, window 8 s, reconnect as snapshot": ("delayed", (0.5, 6.0), 0.0, D(8), None, "snapshot"),
+    "slow": ("delayed", (5.0, 25.0), 0.0, MAX_AGE, None, "force"),
+    "slow + status feed": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, None, "force"),
+    "slow + status feed, notice delay 1 s": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1), "force"),
+    "slow + status feed, notice delay 1 s, reconnect as snapshot": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1),
+                                                                    "snapshot"),
 }
 
 
@@ -88,6 +93,7 @@ class Trade:
     settles_at: D | None  # None: a phantom
     signed: D = D(0)
     settled: bool = False
+    notice: tuple | None = None  # the status feed's report, while queued: (its queue entry, its lag after settling)
 
     def __post_init__(self) -> None:
         self.signed = self.size if self.side == "buy" else -self.size
@@ -119,7 +125,7 @@ class Stats:
 
 class Sim:
     def __init__(self, regime: str, phantoms: bool, seed: int, guard_cls, duration: float) -> None:
-        self.settlement, self.delay, self.feed, max_age, notice_delay = REGIMES[regime]
+        self.settlement, self.delay, self.feed, max_age, notice_delay, self.reconnect = REGIMES[regime]
         self.phantoms = phantoms
         self.rnd = random.Random(seed)
         self.guard = guard_cls(parse_config({
@@ -131,7 +137,6 @@ class Sim:
         self.duration = D(str(duration))
         self.now = D(0)
         self.settled = {m: D(0) for m in MARKETS}
-        self.history = {m: [(D(0), D(0))] for m in MARKETS}
         self.trades: list[Trade] = []
         self.orders: dict[str, Order] = {}
         self.queue: list[tuple[D, int, Event]] = []  # (deliver at, tie-break, event)
@@ -157,14 +162,6 @@ class Sim:
 
     def uniform(self, lo: float, hi: float) -> D:
         return D(str(round(self.rnd.uniform(lo, hi), 2)))
-
-    def settled_at(self, market: str, as_of: D) -> D:
-        value = D(0)
-        for t, v in self.history[market]:
-            if t > as_of:
-                break
-            value = v
-        return value
 
     # --- the truth ---------------------------------------------------------------------------------------------
 
@@ -203,7 +200,10 @@ class Sim:
                 self.next_reconnect = self.now + self.uniform(100, 200).quantize(STEP)
                 self.deliver()  # every message due by now first, as the stream does before a reconnect
                 for market in MARKETS:
-                    self.send(ForceReconcile(self.now, market, self.settled[market], "ws_reconnect"))
+                    if self.reconnect == "force":
+                        self.send(ForceReconcile(self.now, market, self.settled[market], "ws_reconnect"))
+                    else:  # reconcile_event: snapshot (the balance API's answer, taken as an ordinary snapshot)
+                        self.send(Snapshot(self.now, market, self.settled[market]))
             self.expire()
             for market in MARKETS:
                 self.quote(market)
@@ -213,12 +213,19 @@ class Sim:
 
     def settle(self) -> None:
         for t in self.trades:
+            if t.settles_at is None or t.settled or t.settles_at > self.now:
+                continue
             if t.side == "sell" and t.size > self.settled[t.market]:
-                continue  # spot: a sell's transfer waits for the shares it sells (a buy settling first)
-            if t.settles_at is not None and not t.settled and t.settles_at <= self.now:
-                t.settled = True
-                self.settled[t.market] += t.signed
-                self.history[t.market].append((t.settles_at, self.settled[t.market]))
+                # spot: a sell's transfer waits for the shares it sells (a buy settling first); the feed reports it
+                # once it has settled, as late after that as it would have been
+                if t.notice is not None and t.notice[0] in self.queue:
+                    self.queue.remove(t.notice[0])
+                continue
+            t.settled = True
+            self.settled[t.market] += t.signed
+            if t.notice is not None and t.notice[0] not in self.queue:
+                notice = self.now + t.notice[1]
+                self.later(notice, FillSettled(notice, t.trade_id))
 
     def deliver(self) -> None:
         """Deliver every message due by now, in time order."""
@@ -312,8 +319,10 @@ class Sim:
                 failed = delivered + self.uniform(1, 10)
                 self.later(failed, TradeFailed(failed, trade.trade_id))
             if settles is not None and self.rnd.random() < self.feed:
-                notice = max(settles, delivered) + self.uniform(0.0, 1.0)
+                lag = self.uniform(0.0, 1.0)
+                notice = max(settles, delivered) + lag
                 self.later(notice, FillSettled(notice, trade.trade_id))
+                trade.notice = (self.queue[-1], lag)
             if order.remaining == 0:
                 del self.orders[oid]
                 self.close_after_fills(oid)
