@@ -87,7 +87,8 @@ class AdapterSettings(BaseClientModel):
         "force", "How a reconnect, a silence or the period reconciles: `force` trusts the balance API (a re-anchor: "
                  "pending fills are held, in both bounds but not in effective, until shown, settled, failed or aged "
                  "out); `snapshot` takes it as an ordinary snapshot (keeps pending fills the API does not show yet; "
-                 "for venues whose balance API lags).")
+                 "for venues whose balance API lags, such as `settlement: delayed` ones: the sums keep placing the "
+                 "pending fills, see the accuracy benchmark).")
     cancel_release_delay_s: float = _f(
         5.0, "A cancelled or expired order keeps its reservation this long, since fills matched before the cancel "
              "may still arrive; while the user stream is down, and this long after it is back, a failed order keeps "
