@@ -56,6 +56,7 @@ class JournalCorrupt(JournalError):
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _DAMAGE_ADVICE = "it was left untouched; restore it from a backup, or move it aside to start a new, empty journal"
 _KEEP_ADVICE = "the journal is not damaged by this and every event acknowledged before it is in it: keep it"
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(..., separators=...) builds an encoder per call
 
 
 def _failure(path: Path, exc: BaseException, doing: str) -> JournalError:
@@ -206,7 +207,7 @@ class Journal:
         canonical = event_to_dict(event)
         # Apply exactly what a restart will read back: an event the parser refuses is refused now, not at restart.
         event = parse_event(canonical)
-        body = json.dumps(canonical, separators=(",", ":"))
+        body = _COMPACT.encode(canonical)
         try:
             outcome = self.guard.apply(event)  # raises InvalidEvent before any state change
         except InvalidEvent:
@@ -301,7 +302,7 @@ class Journal:
             raise
 
     def _write_checkpoint(self) -> None:
-        body = json.dumps(self.guard.to_dict(), separators=(",", ":"))
+        body = _COMPACT.encode(self.guard.to_dict())
         self._db.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (self.seq, body))
         self._db.execute("DELETE FROM checkpoints WHERE seq < ?", (self.seq,))
         self._checkpoint_seq = self.seq

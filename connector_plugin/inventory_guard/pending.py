@@ -610,7 +610,8 @@ class PendingBook:
                           or (anchored and fill.settled_by(as_of)))
             candidates.append(fill)
         if self.hypotheses is not None and not instant:
-            extended = self._extend(self.hypotheses, candidates, as_of, max_age, max_steps, previous, notice_delay)
+            extended = None if len(candidates) > max_candidates else self._extend(  # (past the cap: no search)
+                self.hypotheses, candidates, as_of, max_age, max_steps, previous, notice_delay)
             if extended is not None:
                 return extended
             self._keep_hypotheses(None)  # the chain broke, or its search hit the bound: the single sum decides
