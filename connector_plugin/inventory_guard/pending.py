@@ -70,7 +70,7 @@ from typing import NamedTuple
 ZERO = Decimal(0)
 FillKey = tuple[str, str]
 
-MAX_HYPOTHESES = 16  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
+MAX_HYPOTHESES = 48  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
 SEED_MAX_CANDIDATES = 24  # the single sum's subsets are listed to start tracking only over this many candidates
 SEED_LISTED = 4  # ... listing up to this many times MAX_HYPOTHESES + 1 of them (frozen fills merge some)
 WORST_CASE_MAX_CANDIDATES = 24  # ... and its worst case computed (its pass explores every subset sum: O(n x range))
