@@ -72,7 +72,8 @@ FillKey = tuple[str, str]
 
 MAX_HYPOTHESES = 48  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
 SEED_MAX_CANDIDATES = 24  # the single sum's subsets are listed to start tracking only over this many candidates
-SEED_LISTED = 4  # ... listing up to this many times MAX_HYPOTHESES + 1 of them (frozen fills merge some)
+LISTED = 4 * (MAX_HYPOTHESES + 1)  # subsets listed per search of the chain (those differing only in frozen fills
+# merge): a listing this long may be cut short, and then proves nothing
 WORST_CASE_MAX_CANDIDATES = 24  # ... and its worst case computed (its pass explores every subset sum: O(n x range))
 
 OUT = "out"  # known to be outside confirmed (as of the last applied snapshot)
@@ -335,6 +336,11 @@ def _frozen(fill: PendingFill, as_of: Decimal, due: Decimal) -> bool:
     return fill.arrived <= due and (fill.settled_at is None or fill.settled_at <= as_of)
 
 
+def _frozen_seqs(fills: list[PendingFill], as_of: Decimal, max_age: Decimal) -> set[int]:
+    due = as_of - max_age
+    return {f.seq for f in fills if _frozen(f, as_of, due)}
+
+
 def _exact(value, kind: type):
     """A checkpoint value of exactly this JSON type (no "11" for 11, no true for 1)."""
     if type(value) is not kind:
@@ -507,7 +513,7 @@ class PendingBook:
         fill = self.fills.pop(key, None)
         if fill is not None:
             self._uncount(fill)
-            if self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses):  # never inside
+            if self.hypotheses is not None and self._in_hypotheses(fill):  # a failed trade was never inside
                 # (past the window, the hypotheses that differed only in such fills were merged: the one without it
                 # may be gone, so the single sum decides)
                 self._keep_hypotheses(None if fill.due else [h for h in self.hypotheses if fill.seq not in h])
@@ -526,10 +532,12 @@ class PendingBook:
         self.settled_keys.add(fill.key)
         if not anchored:
             self.free.add(fill, +1)
-        if self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses):
-            self.ambiguous[fill.seq] = fill  # (a frozen fill reported settled is no longer frozen; a fill in every
-            self._keep_hypotheses(self.hypotheses)  # hypothesis leaves the ambiguous ones again)
-        # (without hypotheses the proven bounds stay sound: a settled sell only adds)
+        # A frozen fill reported settled after its snapshot is no longer frozen: ambiguous again (_keep_hypotheses
+        # drops it from the ambiguous ones if every hypothesis holds it). Without hypotheses the proven bounds stay
+        # sound: a settled sell only adds.
+        if self._in_hypotheses(fill):
+            self.ambiguous[fill.seq] = fill
+            self._keep_hypotheses(self.hypotheses)
 
     def settled_after_snapshot(self, fill: PendingFill, as_of: Decimal, max_age: Decimal, max_candidates: int,
                                max_steps: int) -> list[Exit]:
@@ -542,15 +550,14 @@ class PendingBook:
             return []
         self._restatus(fill, OUT)
         exits: list[Exit] = []
-        if self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses):
+        if self.hypotheses is not None and self._in_hypotheses(fill):
             remaining = [h for h in self.hypotheses if fill.seq not in h]
             if not remaining:
                 self._keep_hypotheses(None)  # none left: the chain broke, the single sum decides
             else:
-                candidates = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
-                exits = self._apply_hypotheses(candidates, remaining, set(), as_of, max_age, [], False).exits
+                exits = self._apply_hypotheses(self._candidates(), remaining, set(), as_of, max_age, [], False).exits
         if self.hypotheses is None and self.verified:
-            candidates = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
+            candidates = self._candidates()
             if len(candidates) <= max_candidates:
                 found = subset_search(self._units(candidates), self._unit(self.unexplained), max_steps)
                 if found.solutions and found.complete:
@@ -642,6 +649,13 @@ class PendingBook:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
+    def _candidates(self) -> list[PendingFill]:
+        """The fills that may be inside confirmed (anchored, or not known outside), in book order."""
+        return [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
+
+    def _in_hypotheses(self, fill: PendingFill) -> bool:
+        return self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses)
+
     def _since_anchor(self, fill: PendingFill, notice_delay: Decimal | None) -> bool:
         """Not inside the anchor: a free fill, or an anchored one the venue reported settled later than
         ``notice_delay`` (settlement_notice_max_delay_s) after the anchor's as_of — it settled after it."""
@@ -661,9 +675,8 @@ class PendingBook:
         by_seq = {f.seq: f for f in candidates}
         forced = [f for f in candidates if f.settled_by(as_of) and self._since_anchor(f, notice_delay)]
         forced_seqs = {f.seq for f in forced}
-        due = as_of - max_age
-        frozen = {f.seq for f in candidates if _frozen(f, as_of, due)}  # past the window: they join no later move
-        stays = set() if previous is None else {f.seq for f in candidates if _frozen(f, previous, previous - max_age)}
+        frozen = _frozen_seqs(candidates, as_of, max_age)  # past the window: they join no later move
+        stays = set() if previous is None else _frozen_seqs(candidates, previous, max_age)
         budget = max(1, max_steps // len(hypotheses))
         extended: dict[frozenset[int], frozenset[int]] = {}  # by the fills not frozen (see _apply_hypotheses)
         for h in hypotheses:
@@ -672,9 +685,8 @@ class PendingBook:
             base = h | forced_seqs
             rest = [f for f in candidates if f.seq not in base and f.seq not in stays]
             need = self.unexplained - sum((by_seq[seq].signed for seq in base), ZERO)
-            listed = SEED_LISTED * (MAX_HYPOTHESES + 1)  # (subsets that differ in frozen fills only are one)
-            sols = subset_solutions(self._units(rest), self._unit(need), budget, listed)
-            if sols is None or len(sols) == listed:  # (a listing cut short may miss the true one)
+            sols = subset_solutions(self._units(rest), self._unit(need), budget, LISTED)
+            if sols is None or len(sols) == LISTED:  # (a listing cut short may miss the true one)
                 return None
             for sol in sols:
                 new = base | {rest[i].seq for i in sol}
@@ -692,12 +704,12 @@ class PendingBook:
         the rest stay ambiguous and the bounds take the worst hypothesis. (Delayed venues only.)
 
         A fill past the window (not reported settled after as_of) is inside this answer if real and in no later
-        move, so
-        hypotheses that differ only in such fills are one (their sums agree: each sums to ``unexplained``); once
-        every hypothesis gives those fills the same sum, they leave the book — the estimate's inside confirmed by
-        sums, the rest as phantoms — and ``unexplained`` loses that sum. Until then they stay, in neither bound."""
+        move, so hypotheses that differ only in such fills are one (their sums agree: each sums to
+        ``unexplained``); once every hypothesis gives those fills the same sum, they leave the book — the
+        estimate's inside confirmed by sums, the rest as phantoms — and ``unexplained`` loses that sum. Until then
+        they stay, in neither bound."""
         due = as_of - max_age
-        frozen = {f.seq for f in candidates if _frozen(f, as_of, due)}
+        frozen = _frozen_seqs(candidates, as_of, max_age)
         hypotheses = _merged(hypotheses, frozen)
         inside = frozenset.intersection(*hypotheses)
         union = frozenset().union(*hypotheses)
@@ -796,7 +808,7 @@ class PendingBook:
     def _single_sum_bounds(self, max_candidates: int, max_steps: int) -> Proven | None:
         """Without hypotheses: the worst case of each bound over every subset of the candidates that sums to
         unexplained (one memoized pass; None past the bounds)."""
-        fills = [f for f in self.fills.values() if self.is_anchored(f) or f.status != OUT]
+        fills = self._candidates()
         if len(fills) > min(max_candidates, WORST_CASE_MAX_CANDIDATES):
             return None
         worst = subset_minima(self._units(fills), [self._weights(f) for f in fills], self._unit(self.unexplained),
@@ -810,12 +822,10 @@ class PendingBook:
             self.missed = self.zero
         if found.solutions and found.complete and not instant and (
                 found.solutions == 1 or len(candidates) <= SEED_MAX_CANDIDATES):  # few subsets: track them
-            listed = SEED_LISTED * (MAX_HYPOTHESES + 1)  # (subsets that differ in frozen fills only are one)
-            sols = subset_solutions(self._units(candidates), self._unit(self.unexplained), max_steps, listed)
-            frozen = {f.seq for f in candidates if _frozen(f, as_of, due)}
+            sols = subset_solutions(self._units(candidates), self._unit(self.unexplained), max_steps, LISTED)
+            frozen = _frozen_seqs(candidates, as_of, max_age)
             hypotheses = _merged([frozenset(candidates[i].seq for i in sol) for sol in sols or ()], frozen)
-            if sols is not None and 0 < len(hypotheses) <= MAX_HYPOTHESES and (
-                    len(sols) < listed or len(hypotheses) == len(sols) == 1):
+            if sols is not None and 0 < len(hypotheses) <= MAX_HYPOTHESES and len(sols) < LISTED:
                 return self._apply_hypotheses(candidates, hypotheses, set(), as_of, max_age, exits, mismatch)
         if found.solutions == 1 and found.complete:  # exactly one subset explains the move: confirm it whole
             for i, fill in enumerate(candidates):

@@ -93,7 +93,7 @@ class Trade:
     settles_at: D | None  # None: a phantom
     signed: D = D(0)
     settled: bool = False
-    notice: tuple | None = None  # the status feed's report, while queued: (its queue entry, its lag after settling)
+    notice: tuple | None = None  # the status feed's report: (its queue entry, None once withdrawn; its lag)
 
     def __post_init__(self) -> None:
         self.signed = self.size if self.side == "buy" else -self.size
@@ -218,12 +218,13 @@ class Sim:
             if t.side == "sell" and t.size > self.settled[t.market]:
                 # spot: a sell's transfer waits for the shares it sells (a buy settling first); the feed reports it
                 # once it has settled, as late after that as it would have been
-                if t.notice is not None and t.notice[0] in self.queue:
-                    self.queue.remove(t.notice[0])
+                if t.notice is not None and t.notice[0] is not None:
+                    self.queue.remove(t.notice[0])  # (still queued: it is not due before the trade settles)
+                    t.notice = (None, t.notice[1])
                 continue
             t.settled = True
             self.settled[t.market] += t.signed
-            if t.notice is not None and t.notice[0] not in self.queue:
+            if t.notice is not None and t.notice[0] is None:  # withdrawn while the sell waited: sent now
                 notice = self.now + t.notice[1]
                 self.later(notice, FillSettled(notice, t.trade_id))
 
