@@ -67,6 +67,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from .subsets import Search, subset_minima, subset_search, subset_solutions
+
 ZERO = Decimal(0)
 FillKey = tuple[str, str]
 
@@ -182,144 +184,6 @@ class _Sums:
                 self.likely_buys += amount
             else:
                 self.likely_sells += amount
-
-
-class _Search(NamedTuple):
-    solutions: int  # 0, 1 or 2 (2 means "two or more")
-    first: frozenset[int]  # indices of the first subset found (oldest fills tried inside first); empty if none
-    complete: bool  # False: the step bound was hit, so 0 or 1 proves nothing
-
-
-def _reach(units: list[int]) -> tuple[list[int], list[int]]:
-    """The most and the least any subset of ``units[i:]`` can add, for every i (the searches prune on them)."""
-    n = len(units)
-    pos = [0] * (n + 1)
-    neg = [0] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        pos[i] = pos[i + 1] + max(units[i], 0)
-        neg[i] = neg[i + 1] + min(units[i], 0)
-    return pos, neg
-
-
-def subset_search(units: list[int], target: int, max_steps: int) -> _Search:
-    """Count (up to 2) the subsets of ``units`` summing to ``target``; memoized on (index, running sum)."""
-    n = len(units)
-    pos, neg = _reach(units)
-    memo: dict[tuple[int, int], int] = {}
-    steps = 0
-
-    def count(i: int, s: int) -> int:
-        nonlocal steps
-        if s + neg[i] > target or s + pos[i] < target:
-            return 0
-        if i == n:
-            return 1
-        key = (i, s)
-        hit = memo.get(key)
-        if hit is not None:
-            return hit
-        steps += 1
-        if steps > max_steps:
-            raise _StepsExhausted
-        found = count(i + 1, s + units[i])
-        if found < 2:
-            found = min(2, found + count(i + 1, s))
-        memo[key] = found
-        return found
-
-    try:
-        total = count(0, 0)
-    except _StepsExhausted:
-        return _Search(0, frozenset(), False)
-    if not total:
-        return _Search(0, frozenset(), True)
-    steps, max_steps = 0, 1 << 62  # the walk below reads what the count computed (and prunes the rest)
-    chosen, s = [], 0
-    for i in range(n):  # walk the memo: take the fill whenever a completion exists with it (oldest first)
-        if count(i + 1, s + units[i]):
-            chosen.append(i)
-            s += units[i]
-    return _Search(total, frozenset(chosen), True)
-
-
-class _StepsExhausted(Exception):
-    pass
-
-
-def subset_minima(units: list[int], weights: list[tuple[tuple[int, ...], tuple[int, ...]]], target: int,
-                  max_steps: int, objectives: int = 3) -> tuple[int, ...] | None:
-    """For each objective k, the least sum over the subsets S of ``units`` summing to ``target`` of
-    ``weights[i][0][k]`` (i in S) plus ``weights[i][1][k]`` (i not in S); None when no subset sums to ``target`` or
-    the step bound was hit. Memoized on (index, running sum), like subset_search."""
-    try:
-        return _minimizer(units, weights, target, max_steps, objectives)(0, 0)
-    except _StepsExhausted:
-        return None
-
-
-def _minimizer(units, weights, target: int, max_steps: int, objectives: int):
-    n = len(units)
-    pos, neg = _reach(units)
-    memo: dict[tuple[int, int], tuple[int, ...] | None] = {}
-    steps = 0
-    zeros = (0,) * objectives
-
-    def best(i: int, s: int) -> tuple[int, ...] | None:
-        nonlocal steps
-        if s + neg[i] > target or s + pos[i] < target:
-            return None
-        if i == n:
-            return zeros
-        key = (i, s)
-        if key in memo:
-            return memo[key]
-        steps += 1
-        if steps > max_steps:
-            raise _StepsExhausted
-        inside, outside = weights[i]
-        a = best(i + 1, s + units[i])
-        b = best(i + 1, s)
-        if a is None:
-            out = None if b is None else tuple(x + w for x, w in zip(b, outside, strict=False))
-        elif b is None:
-            out = tuple(x + w for x, w in zip(a, inside, strict=False))
-        else:
-            out = tuple(min(x + w, y + v) for x, w, y, v in zip(a, inside, b, outside, strict=False))
-        memo[key] = out
-        return out
-
-    return best
-
-
-def subset_solutions(units: list[int], target: int, max_steps: int, limit: int) -> list[frozenset[int]] | None:
-    """Up to ``limit`` subsets of ``units`` summing to ``target``, the oldest-first one first (each a set of
-    indices); None when the step bound was hit before they were found. Memoized on (index, running sum)."""
-    n = len(units)
-    feasible = _minimizer(units, [((), ())] * n, target, max_steps, 0)  # no objective: () where a completion exists
-
-    def exists(i: int, s: int) -> bool:
-        return feasible(i, s) is not None
-
-    out: list[frozenset[int]] = []
-    chosen: list[int] = []
-
-    def walk(i: int, s: int) -> None:  # every node it enters has a completion: O(limit * n) beyond the memo
-        if i == n:
-            out.append(frozenset(chosen))
-            return
-        if exists(i + 1, s + units[i]):
-            chosen.append(i)
-            walk(i + 1, s + units[i])
-            chosen.pop()
-        if len(out) < limit and exists(i + 1, s):
-            walk(i + 1, s)
-
-    try:
-        if exists(0, 0):
-            walk(0, 0)
-    except _StepsExhausted:
-        return None
-    return out
 
 
 def _merged(hypotheses: list[frozenset[int]], frozen: set[int]) -> list[frozenset[int]]:
@@ -815,7 +679,7 @@ class PendingBook:
                               max_steps)
         return None if worst is None else self._proven(worst, fills)
 
-    def _outcome(self, candidates, found: _Search, as_of, max_age, instant, max_steps, exits,
+    def _outcome(self, candidates, found: Search, as_of, max_age, instant, max_steps, exits,
                  mismatch) -> Reconciliation:
         due = as_of - max_age
         if found.solutions:
