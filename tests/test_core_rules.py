@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal as D
+from unittest import mock
 
 import pytest
 
+from inventory_guard import pending as pending_book
 from inventory_guard.events import InvalidEvent
 from support.guard import Driver
 
@@ -837,6 +839,36 @@ def test_fills_past_the_window_that_no_sum_can_place_leave_once_every_inside_set
     s = g.state
     # at as_of 79 the pairs of 65 and 69 are past the window (in neither bound); those of 73 and 77 count at worst
     assert (s.effective, s.conservative_exposure, s.available_to_sell) == (D(50), D(54), D(46))
+
+
+def test_fills_past_the_window_that_no_subset_can_place_leave_undecided_and_the_slack_keeps_the_bounds():
+    # The chain of snapshots off (as when it overflows): the single sum decides. A buy A and a sell B of 2 arrive at
+    # 1 and settle at 3; a buy C and a sell D of 2 arrive at 11, unsettled. At the snapshot of 12 (a 10 s window)
+    # A and B are past it, and every subset of A..D that sums to 0 explains the move: nothing places them. They
+    # leave undecided (taken for real: effective stays exact) and the slack keeps the bounds: were B a phantom the
+    # true unexplained would be 2 lower, were A one 2 higher. Before, they stayed until an overdue re-anchor four
+    # windows later, which held C and D too (effective 0 instead of 2 - 2 for as long).
+    g = Driver(pending_fill_max_age_s="10", allow_negative_position=True)
+    with mock.patch.object(pending_book, "MAX_HYPOTHESES", 0):
+        g.snapshot(0, "0")
+        g.fill(1, "buy", "2", trade_id="A")
+        g.fill(1, "sell", "2", trade_id="B")
+        g.snapshot(5, "0")
+        g.fill(11, "buy", "2", trade_id="C")
+        g.fill(11, "sell", "2", trade_id="D")
+        g.snapshot(12, "0")
+        book = g.guard.books["m"].pending
+        assert sorted(f.key[0] for f in book) == ["C", "D"] and book.anchored_count == 0
+        assert (book.unexplained, book.slack_low, book.slack_high) == (D(0), D(-2), D(2))
+        s = g.state
+        assert s.effective == D(0)  # (the estimate's first subset, oldest fills first, counts C and D inside)
+        # whatever the slack: C may be outside (conservative exposure counts it), D may be outside (not sellable)
+        assert (s.conservative_exposure, s.available_to_sell) == (D(2), D(-2))
+        # C and D settle; at the snapshot past their window they leave too, no candidate is left: the slack is 0
+        g.snapshot(25, "0")
+        assert (len(book), book.unexplained, book.slack_low, book.slack_high) == (0, D(0), D(0), D(0))
+        assert g.state.effective == g.state.conservative_exposure == D(0)
+    assert (g.counter("reconcile_fallbacks"), g.counter("fills_aged_out")) == (0, 0)
 
 
 def test_a_fill_past_the_window_may_still_be_inside_the_first_snapshot_that_shows_it():

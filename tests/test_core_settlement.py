@@ -14,12 +14,15 @@ anywhere and bad lines. After every event:
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal as D
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from inventory_guard import pending
 from inventory_guard.config import parse_config
 from inventory_guard.core import Guard
 from inventory_guard.events import (
@@ -40,6 +43,11 @@ LIMIT = D(40)
 AGE_OUT = D(30)
 TIGHT_AGE_OUT = D(21)  # "tight": just above the longest settlement delay (20 s after the message), so fills pass
 # the window about when they settle — often inside the first snapshot that shows them, past the window already
+# "single" and "feed_single": the chain of snapshots off (the single sum decides every snapshot), a window of 6 s
+# and delays of at most 5 s, so that ambiguous fills pass the window often and leave undecided (the slack)
+SINGLE_AGE_OUT = D(6)
+AGE_OUTS = {"tight": TIGHT_AGE_OUT, "single": SINGLE_AGE_OUT, "feed_single": SINGLE_AGE_OUT}
+REGIMES = ["instant", "delayed", "tight", "feed", "feed_bound", "single", "feed_single"]
 
 
 @dataclass
@@ -94,7 +102,7 @@ class Harness:
     def __init__(self, regime: str) -> None:
         self.config = parse_config({
             "max_position": str(LIMIT), "size_increment": "1",
-            "pending_fill_max_age_s": str(TIGHT_AGE_OUT if regime == "tight" else AGE_OUT),
+            "pending_fill_max_age_s": str(AGE_OUTS.get(regime, AGE_OUT)),
             "allow_negative_position": True, "settlement": "instant" if regime == "instant" else "delayed",
             "settlement_notice_max_delay_s": "1" if regime == "feed_bound" else None,
         })
@@ -212,6 +220,8 @@ class Harness:
             settles_at = None
         elif v.regime == "instant":
             settles_at = v.now  # settled at the match, before the websocket message arrives
+        elif v.regime.endswith("single"):
+            settles_at = delivered_at + min(delay, D(5))
         else:
             settles_at = delivered_at + delay  # after the message arrives, within the settlement window
         notice_at = None
@@ -262,7 +272,17 @@ ops = st.one_of(place, match, match, match, snapshot, snapshot, rare)
 steps = st.lists(st.tuples(ops, st.sampled_from([D(0), D("0.5"), D(1), D(3)])), min_size=10, max_size=150)
 
 
+def chain_for(regime: str):
+    """The chain of snapshots off in the "single" regimes (it tracks no inside set), as it is when it overflows."""
+    return mock.patch.object(pending, "MAX_HYPOTHESES", 0) if regime.endswith("single") else nullcontext()
+
+
 def run(regime: str, plan) -> Harness:
+    with chain_for(regime):
+        return _run(regime, plan)
+
+
+def _run(regime: str, plan) -> Harness:
     h = Harness(regime)
     for op, dt in plan:
         h.advance(dt)
@@ -288,18 +308,63 @@ def run(regime: str, plan) -> Harness:
     return h
 
 
-@pytest.mark.parametrize("regime", ["instant", "delayed", "tight", "feed", "feed_bound"])
+@pytest.mark.parametrize("regime", REGIMES)
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=steps)
 def test_both_bounds_hold_under_any_interleaving(regime, plan):
     run(regime, plan)
 
 
-@pytest.mark.parametrize("regime", ["instant", "delayed", "tight", "feed", "feed_bound"])
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_an_instant_phantom_that_a_late_fill_offsets_keeps_its_orders_reservation(side):
+    """Counter-examples the property above found (kept): on an instant venue a phantom fill of 1 (its order still
+    open at the venue) and a real opposite fill of 1 whose message came after the snapshot's as_of; the snapshot
+    shows neither, and "the phantom is inside and so is the late fill" explains it as well as the truth. Confirming
+    the phantom as proven took its order's reservation for good: conservative exposure 1 below the truth (a phantom
+    buy) or available to sell 1 above what the account will hold (a phantom sell)."""
+    plans = {  # (as hypothesis shrank them)
+        "buy": [(("place", "buy", 1), D(0)), (("reconnect",), D(0)), (("place", "sell", 1), D(0)),
+                (("match", 0, 1, D(0), D(0), True, False), D(0)), (("place", "buy", 1), D(0)),
+                (("match", 1, 1, D(0), D(0), False, False), D("0.5")), (("snapshot", D("0.2"), False), D(0)),
+                (("reconnect",), D(0))],
+        "sell": [(("place", "buy", 1), D(0)), (("reconnect",), D(0)), (("cancel", 0), D(0)),
+                 (("place", "sell", 1), D(0)), (("match", 0, 1, D(0), D(0), True, False), D(0)),
+                 (("place", "buy", 1), D(0)), (("place", "buy", 1), D(0)),
+                 (("match", 1, 1, D(0), D(0), False, False), D("0.5")), (("snapshot", D("0.2"), False), D(0)),
+                 (("reconnect",), D(0))],
+    }
+    plan = plans[side]
+    h = run("instant", plan)
+    phantom = [t for t in h.v.trades if t.settles_at is None]
+    assert [(t.side, t.size) for t in phantom] == [(side, D(1))]  # (the plan does what the docstring says)
+
+
+# Busy two-sided flow of small fills, a snapshot nearly every step: moves that several subsets explain, with fills
+# passing the window while still ambiguous (in the "single" regimes they leave undecided: the slack).
+busy_place = st.tuples(st.just("place"), st.sampled_from(["buy", "sell"]), st.integers(1, 4))
+busy_match = st.tuples(st.just("match"), st.integers(0, 9), st.integers(1, 2), st.sampled_from([D(0), D("0.3")]),
+                       st.sampled_from([D(0), D(1), D(3), D(5)]), st.booleans(), st.booleans())
+busy = st.lists(st.tuples(st.one_of(busy_place, busy_place, busy_match, busy_match, busy_match, busy_match, snapshot,
+                                    snapshot, rare), st.sampled_from([D("0.5"), D(1)])), min_size=40, max_size=250)
+
+
+@pytest.mark.parametrize("regime", ["delayed", "tight", "single", "feed_single"])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=busy)
+def test_both_bounds_hold_when_ambiguous_fills_pass_the_window(regime, plan):
+    run(regime, plan)
+
+
+@pytest.mark.parametrize("regime", REGIMES)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=steps)
 def test_the_position_is_known_exactly_once_the_venue_is_quiet(regime, plan):
-    h = run(regime, plan)
+    with chain_for(regime):
+        _known_once_quiet(regime, plan)
+
+
+def _known_once_quiet(regime: str, plan) -> None:
+    h = _run(regime, plan)
     v = h.v
     h.advance(D(3))  # every message arrives
     for t in v.trades:  # then every real trade settles

@@ -46,7 +46,7 @@ ZERO = Decimal(0)
 # (open_buys -> open_buy_reservations, last_force_reconcile_gap -> force_reconcile_gap); 5: instant venues' exact
 # bounds; 6: fills past the window leave the hypotheses (frozen). An older checkpoint is ignored and the event log
 # replayed.
-CHECKPOINT_FORMAT = 6
+CHECKPOINT_FORMAT = 7
 
 
 _FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"

@@ -12,7 +12,9 @@ unknown, and every rule below is about that:
 * **Identity.** A fill the venue reported settled (``fill_settled`` at ``settled_at``) is inside every snapshot whose
   ``as_of`` is at or after the notice. On an ``instant`` venue every fill settled before its websocket message
   arrived, so a snapshot includes every fill that arrived by its ``as_of`` — when the sums agree (a stale or cached
-  API answer does not, and then the sums decide alone: a ``settlement_mismatch``).
+  API answer does not, and then the sums decide alone: a ``settlement_mismatch``). When they agree only with fills
+  whose messages came after ``as_of`` inside too, a phantom among the others would agree as well: they leave as at an
+  anchor (their orders' reservations given back), not as proven real.
 * **Sums.** The fills that may be inside ``confirmed`` (*candidates*: on a ``delayed`` venue, fills that arrived by
   the snapshot's ``as_of`` — a fill settles after its websocket message arrives; on an ``instant`` venue, every
   fill) are searched for subsets whose signed sum is ``unexplained``. Exactly one subset: it is confirmed whole,
@@ -28,15 +30,27 @@ unknown, and every rule below is about that:
   snapshot if real and in no later move: hypotheses that differ only in frozen fills are one, and once all give the
   frozen ambiguous fills the same sum those leave (see _apply_hypotheses). When no hypothesis extends (a transfer, a
   stale answer) or there are too many, the book stops tracking them and the single sum decides as above; an anchor,
-  or a snapshot with few subsets, starts tracking again.
+  or a snapshot with few subsets, starts tracking again. Frozen fills that the hypotheses still disagree on four
+  windows after they arrived leave undecided (the slack, below) and the single sum decides from there.
+* **The slack** (delayed venues, the single sum). When several subsets explain the move, every frozen fill leaves
+  at once: confirmed by sums if every subset holds it, a phantom (or, anchored, inside the anchor) if none does,
+  and otherwise *undecided*: counted inside (it is, if real), ``unexplained`` taking it as real, and the slack
+  ``[slack_low, slack_high]`` taking what would differ were it not (a phantom buy: the true unexplained is its size
+  higher; a phantom sell: lower; an anchored fill that settled after the anchor: the other way round). The true
+  unexplained is then ``unexplained + x`` for some x in the slack; the searches look for the reachable target
+  nearest ``unexplained`` (the estimate: every undecided fill was real, so effective stays exact), the bounds take
+  the worst case over the whole slack, and a snapshot narrows it to the offsets some subset of the candidates can
+  reach: one left, ``unexplained`` takes it and the slack is 0 again (no candidate left: 0). The chain of snapshots
+  starts again only then (it needs an exact sum). A re-anchor also sets it to 0.
 * **Re-anchor** (also a force reconcile and a market's first snapshot): ``confirmed`` becomes the new starting
   point, ``unexplained := 0``, and every candidate becomes *anchored*: it may or may not be inside ``confirmed``, so the
   estimate counts it inside (a *held* fill, like a likely-inside one of an ambiguous move) and the bounds keep it.
   Anchored fills stay candidates: a later subset that includes one says it settled after the anchor.
 * **Age-out in snapshot time.** A fill whose arrival is at least ``pending_fill_max_age_s`` before a snapshot's
   ``as_of`` is inside that snapshot if it was real. When the search decides it is not inside, it was a phantom and
-  is dropped; when the search cannot decide, it stays until it can, or until the book re-anchors (overdue at four
-  times the age-out). No snapshot, no age-out: ``snapshot_max_age_s`` is what blocks buys then.
+  is dropped; when the search cannot decide, it leaves undecided (the slack, above) or, on an instant venue or past
+  the search's bound, stays until it can, or until the book re-anchors (overdue at four times the age-out). No
+  snapshot, no age-out: ``snapshot_max_age_s`` is what blocks buys then.
 
 Bounds (explained in connector_plugin/README.md, property tests in tests/test_core_properties.py and
 tests/test_core_settlement.py). What the sums prove (``Proven``) is the worst case, over the hypotheses or, without
@@ -44,8 +58,8 @@ them, over every subset of the candidates that sums to ``U = unexplained`` (one 
 of: buys inside confirmed plus settled sells outside it (conservative exposure's credit), sells inside it, and
 creditable buys minus sells outside it (available to sell). An anchored fill reported settled by a snapshot's
 ``as_of`` is inside it, so, like a fill past the window, it adds to neither bound. Past the search bounds the plain
-rule applies: ``U`` is known exactly, so the candidates' buys inside ``confirmed`` sum to at least ``max(U, 0)`` and
-their sells to at least ``max(-U, 0)``, whatever subset it is:
+rule applies: ``U`` is known (up to the slack, whose worst end each bound takes), so the candidates' buys inside
+``confirmed`` sum to at least ``max(U, 0)`` and their sells to at least ``max(-U, 0)``, whatever subset it is:
 
 * conservative exposure = confirmed + every pending buy within the window (the pending fill buys and the held
   buys among them) - max(U, 0) - settled sells known outside confirmed (+ open buy reservations, in the market) —
@@ -67,7 +81,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
-from .subsets import Search, subset_minima, subset_search, subset_solutions
+from .subsets import Search, subset_minima, subset_search, subset_solutions, subset_sums
 
 ZERO = Decimal(0)
 FillKey = tuple[str, str]
@@ -227,6 +241,11 @@ class PendingBook:
         self.free = _Sums(zero)  # the rest, by status
         self.settled_keys: set[FillKey] = set()  # fills the venue reported settled (identity at the next snapshot)
         self.unexplained = zero  # see the module docstring
+        # Fills that left the book past the window while the sums could not say whether they were inside (each is
+        # inside confirmed if real): the true unexplained is unexplained plus something from slack_low to
+        # slack_high (the phantoms among them). 0 and 0 while nothing left that way; see _leave_frozen.
+        self.slack_low = zero
+        self.slack_high = zero
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
         self.missed = zero  # unexplained at that miss (tried as a transfer if the next snapshot misses too)
         self.anchor_seq = 0  # fills with seq below this are anchored
@@ -307,7 +326,7 @@ class PendingBook:
         (The plain rule, when nothing is ``proven``.)"""
         if self.unexplained <= 0 or not self.verified:  # the common case first
             return self.zero
-        shown = self.unexplained - self.due_buys
+        shown = self.unexplained + self.slack_low - self.due_buys
         if shown <= 0:
             return self.zero
         return min(shown, self.live_buys - self.free.out_buys)
@@ -318,7 +337,7 @@ class PendingBook:
             return self.proven.sells_in
         if self.unexplained >= 0 or not self.verified:  # the common case first
             return self.zero
-        shown = -self.unexplained - self.due_sells
+        shown = -(self.unexplained + self.slack_high) - self.due_sells
         if shown <= 0:
             return self.zero
         return min(shown, self.live_sells - self.free.out_sells)
@@ -343,7 +362,8 @@ class PendingBook:
         else:
             bound = self.credited_buys - self.unshown_sells
         if self.verified and not self.anchored_count:
-            exact = self.all_buys - self.all_sells - self.unexplained - self.due_buys - self.free.suspect_buys
+            exact = (self.all_buys - self.all_sells - self.unexplained - self.slack_high - self.due_buys
+                     - self.free.suspect_buys)
             return exact if exact > bound else bound
         return bound
 
@@ -423,7 +443,7 @@ class PendingBook:
         if self.hypotheses is None and self.verified:
             candidates = self._candidates()
             if len(candidates) <= max_candidates:
-                found = subset_search(self._units(candidates), self._unit(self.unexplained), max_steps)
+                found = self._search(candidates, self.unexplained, max_steps)
                 if found.solutions and found.complete:
                     due = as_of - max_age
                     for i, f in enumerate(candidates):
@@ -460,7 +480,8 @@ class PendingBook:
         if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
             exits: list[Exit] = []
             settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_by(as_of)]
-            if settled and self.unexplained == sum((f.signed for f in settled), ZERO):
+            offset = sum((f.signed for f in settled), ZERO) - self.unexplained
+            if settled and self.slack_low <= offset <= self.slack_high:
                 for fill in settled:
                     self._take(fill)
                     exits.append(Exit(fill, "identity"))
@@ -497,18 +518,22 @@ class PendingBook:
             (forced if inside and self._since_anchor(f, notice_delay) else rest).append(f)
         if forced and len(rest) <= max_candidates:
             rem = self.unexplained - sum((f.signed for f in forced), ZERO)
-            found = subset_search(self._units(rest), self._unit(rem), max_steps)
+            found = self._search(rest, rem, max_steps)
             if found.solutions:
+                # On an instant venue, when the move needs fills whose messages came after as_of as well, the same
+                # move may be a phantom among the forced ones instead: they leave as at an anchor (their orders'
+                # reservations given back, the safe side), not as proven real.
+                how = "at_anchor" if instant and any(rest[i].arrived >= as_of for i in found.first) else "identity"
                 for fill in forced:
                     self._take(fill)
-                    exits.append(Exit(fill, "identity"))
+                    exits.append(Exit(fill, how))
                 self.unexplained = rem
                 return self._outcome(rest, found, as_of, max_age, instant, max_steps, exits, False)
             mismatch = found.complete
         if len(candidates) > max_candidates:
             exits += self._reanchor(as_of, max_age, instant, False)
             return Reconciliation(exits, mismatch, "capped", True)
-        found = subset_search(self._units(candidates), self._unit(self.unexplained), max_steps)
+        found = self._search(candidates, self.unexplained, max_steps)
         return self._outcome(candidates, found, as_of, max_age, instant, max_steps, exits, mismatch)
 
     # --- internals ---------------------------------------------------------------------------------------------
@@ -519,6 +544,95 @@ class PendingBook:
 
     def _in_hypotheses(self, fill: PendingFill) -> bool:
         return self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses)
+
+    def _offsets(self, units: list[int], target: int) -> tuple[int, int, int] | None:
+        """The offsets x from slack_low to slack_high (units) for which some subset of ``units`` sums to
+        ``target + x``: the least, the greatest and the one nearest 0. None: there is none."""
+        bits, low = subset_sums(units)
+        a = max(target + self._unit(self.slack_low) - low, 0)  # the window's bit positions: a..b
+        b = target + self._unit(self.slack_high) - low
+        window = (bits >> a) & ((1 << (b - a + 1)) - 1) if b >= a else 0
+        if not window:
+            return None
+        least = (window & -window).bit_length() - 1
+        most = window.bit_length() - 1
+        zero = target - low - a  # x = 0 in the window's positions
+        if zero <= least:
+            near = least
+        elif zero >= most:
+            near = most
+        else:
+            above = window >> zero
+            up = zero + (above & -above).bit_length() - 1  # the first reachable at or above x = 0
+            down = (window & ((1 << (zero + 1)) - 1)).bit_length() - 1  # the last at or below it
+            near = up if up - zero <= zero - down else down
+        return least + a + low - target, most + a + low - target, near + a + low - target
+
+    def _search(self, fills: list[PendingFill], target: Decimal, max_steps: int) -> Search:
+        """subset_search for ``target`` or, with a slack, for the reachable target nearest it (the estimate: every
+        undecided fill that left was real); a hit is never unique then (see _narrow_slack)."""
+        if not (self.slack_low or self.slack_high):
+            return subset_search(self._units(fills), self._unit(target), max_steps)
+        units = self._units(fills)
+        offsets = self._offsets(units, self._unit(target))
+        if offsets is None:
+            return Search(0, frozenset(), True)
+        return subset_search(units, self._unit(target) + offsets[2], max_steps)
+
+    def _narrow_slack(self, candidates: list[PendingFill]) -> bool:
+        """Narrow the slack to the offsets some subset of the candidates reaches; one left: it is known, and
+        unexplained takes it (the slack is 0 again). True when a slack remains."""
+        if not (self.slack_low or self.slack_high):
+            return False
+        offsets = self._offsets(self._units(candidates), self._unit(self.unexplained))
+        if offsets is None:
+            return True  # (nothing reaches: the caller's search found nothing either)
+        least, most, _near = offsets
+        if least == most:
+            self.unexplained += least * self.step
+            self.slack_low = self.slack_high = self.zero
+            return False
+        self.slack_low, self.slack_high = self.zero + least * self.step, self.zero + most * self.step
+        return True
+
+    def _to_slack(self, fill: PendingFill) -> None:
+        """An undecided fill past the window leaves: counted inside confirmed (it is, if real). A free one leaves
+        unexplained as if inside (if a phantom, the true value is its size higher for a buy, lower for a sell); an
+        anchored one as if inside at the anchor (if it settled since, the true value holds it too)."""
+        if self.is_anchored(fill):
+            sign = -1
+        else:
+            self.unexplained -= fill.signed
+            sign = 1
+        if (fill.side == "buy") == (sign > 0):
+            self.slack_high += fill.amount
+        else:
+            self.slack_low -= fill.amount
+
+    def _leave_frozen(self, candidates: list[PendingFill], as_of: Decimal,
+                      max_age: Decimal) -> tuple[list[PendingFill], list[Exit]]:
+        """Several subsets explain the move (a delayed venue, the single sum): every fill past the window (inside
+        this answer if real, in no later move) and not reported settled leaves now, one by one — confirmed by sums
+        when every subset holds it, a phantom (free) or inside the anchor if real (anchored) when none does, and
+        otherwise undecided: see _to_slack. Returns the candidates left and the exits."""
+        due = as_of - max_age
+        exits: list[Exit] = []
+        remaining = candidates
+        for fill in [f for f in candidates if f.settled_at is None and _frozen(f, as_of, due)]:
+            remaining = [f for f in remaining if f is not fill]
+            units, target, unit = self._units(remaining), self._unit(self.unexplained), self._unit(fill.signed)
+            inside = self._offsets(units, target - unit) is not None  # some subset holds it
+            outside = self._offsets(units, target) is not None  # some subset does not
+            self._take(fill)
+            if inside and not outside:
+                self.unexplained -= fill.signed
+                exits.append(Exit(fill, "sums"))
+            elif outside and not inside:
+                exits.append(Exit(fill, "at_anchor" if self.is_anchored(fill) else "aged_out"))
+            else:
+                self._to_slack(fill)
+                exits.append(Exit(fill, "at_anchor"))
+        return remaining, exits
 
     def _since_anchor(self, fill: PendingFill, notice_delay: Decimal | None) -> bool:
         """Not inside the anchor: a free fill, or an anchored one the venue reported settled later than
@@ -583,9 +697,13 @@ class PendingBook:
         overdue = False
         if len(sums) == 1:  # every hypothesis gives them the same sum: they leave, the estimate says which are inside
             self.unexplained -= sums.pop()
-        else:  # they stay; undecided for four age-outs, the book starts again from here
+        else:  # they stay; undecided for four age-outs, they leave undecided and the single sum decides from here
             overdue = min(f.arrived for f in candidates if f.seq in kept) <= due - 3 * max_age
-            kept = frozenset()
+            if overdue:  # (the estimate: the hypothesis that takes them all for real, if there is one)
+                real = {f.seq for f in candidates if f.seq in kept and not self.is_anchored(f)}
+                first = next((h for h in hypotheses if h & kept == real), first)
+            else:
+                kept = frozenset()
         ambiguous = {}
         for fill in candidates:
             anchored = self.is_anchored(fill)
@@ -593,6 +711,10 @@ class PendingBook:
                 self._take(fill)
                 self.unexplained -= fill.signed
                 exits.append(Exit(fill, "identity" if fill.seq in forced_seqs else "sums"))
+            elif fill.seq in kept and overdue:  # past the window, undecided: see _to_slack
+                self._take(fill)
+                self._to_slack(fill)
+                exits.append(Exit(fill, "at_anchor"))
             elif fill.seq in kept:  # past the window: inside if real (unexplained already lost their sum)
                 self._take(fill)
                 how = "sums" if fill.seq in first else "at_anchor" if anchored else "aged_out"
@@ -615,8 +737,9 @@ class PendingBook:
                 self._restatus(fill, OUT)
         self.verified = True
         self.missed = self.zero
-        if overdue:
-            return Reconciliation(exits + self._reanchor(as_of, max_age, False, False), mismatch, "overdue", False)
+        if overdue:  # the hypotheses disagree on what left: the single sum (and its slack) decides from here
+            self._keep_hypotheses(None)
+            return Reconciliation(exits, mismatch, None, False)
         self.ambiguous = ambiguous
         self._keep_hypotheses(list(dict.fromkeys(h - inside - kept for h in hypotheses)))
         return Reconciliation(exits, mismatch, None, False)
@@ -671,12 +794,13 @@ class PendingBook:
 
     def _single_sum_bounds(self, max_candidates: int, max_steps: int) -> Proven | None:
         """Without hypotheses: the worst case of each bound over every subset of the candidates that sums to
-        unexplained (one memoized pass; None past the bounds)."""
+        unexplained, or to anything its slack allows (one memoized pass; None past the bounds)."""
         fills = self._candidates()
         if len(fills) > min(max_candidates, WORST_CASE_MAX_CANDIDATES):
             return None
-        worst = subset_minima(self._units(fills), [self._weights(f) for f in fills], self._unit(self.unexplained),
-                              max_steps)
+        target = self._unit(self.unexplained)
+        worst = subset_minima(self._units(fills), [self._weights(f) for f in fills],
+                              target + self._unit(self.slack_low), max_steps, high=target + self._unit(self.slack_high))
         return None if worst is None else self._proven(worst, fills)
 
     def _outcome(self, candidates, found: Search, as_of, max_age, instant, max_steps, exits,
@@ -684,7 +808,9 @@ class PendingBook:
         due = as_of - max_age
         if found.solutions:
             self.missed = self.zero
-        if found.solutions and found.complete and not instant and (
+            if self._narrow_slack(candidates):  # the true target is one of several: no subset is the only one
+                found = found._replace(solutions=2)
+        if found.solutions and found.complete and not instant and not (self.slack_low or self.slack_high) and (
                 found.solutions == 1 or len(candidates) <= SEED_MAX_CANDIDATES):  # few subsets: track them
             sols = subset_solutions(self._units(candidates), self._unit(self.unexplained), max_steps, LISTED)
             frozen = _frozen_seqs(candidates, as_of, max_age)
@@ -715,11 +841,17 @@ class PendingBook:
             return Reconciliation(exits, mismatch, None, False)
         if found.solutions:  # several subsets (or a bounded search that found one): the sum still bounds both sides
             self.verified = True
+            if not instant and found.complete:  # the fills past the window leave (decided or not): never overdue
+                remaining, left = self._leave_frozen(candidates, as_of, max_age)
+                if left:
+                    exits += left
+                    found = self._search(remaining, self.unexplained, max_steps)
+                    return self._outcome(remaining, found, as_of, max_age, instant, max_steps, exits, mismatch)
             if all(fill.arrived <= due for fill in candidates):  # all real ones are inside: none stays pending
                 for i, fill in enumerate(candidates):
                     self._take(fill)
                     exits.append(Exit(fill, "sums" if i in found.first else "aged_out"))
-                self.unexplained = self.zero
+                self.unexplained = self.slack_low = self.slack_high = self.zero
                 return Reconciliation(exits, mismatch, None, not found.complete)
             for i, fill in enumerate(candidates):
                 if not self.is_anchored(fill):  # (past the window: inside if real, so never in effective)
@@ -732,7 +864,7 @@ class PendingBook:
             exits += self._reanchor(as_of, max_age, instant, False)
             return Reconciliation(exits, mismatch, "capped", True)
         if not candidates and not instant:  # no pending fill can be inside it: a transfer, not a settlement
-            self.unexplained = self.zero
+            self.unexplained = self.slack_low = self.slack_high = self.zero
             self.verified = True
             return Reconciliation(exits, mismatch, None, False)
         if self.verified:  # first miss: the next snapshot may explain it (a websocket slower than the API)
@@ -768,7 +900,7 @@ class PendingBook:
                 self._count_anchored(fill, +1)
         self.anchor_seq = boundary
         self.anchor_as_of = as_of
-        self.unexplained = self.missed = self.zero
+        self.unexplained = self.missed = self.slack_low = self.slack_high = self.zero
         self.verified = True
         self.ambiguous = {}
         self._keep_hypotheses(None if instant else [frozenset()])  # nothing has settled since the anchor
@@ -861,6 +993,7 @@ class PendingBook:
         return {
             "fills": [f.to_list() for f in self.fills.values()],
             "unexplained": str(self.unexplained),
+            "slack": [str(self.slack_low), str(self.slack_high)],
             "verified": self.verified,
             "missed": str(self.missed),
             "anchor_seq": self.anchor_seq,
@@ -876,6 +1009,10 @@ class PendingBook:
         book = cls(zero, step)
         book.free.horizon = horizon  # (the market's last as_of: before the fills are counted)
         book.unexplained = Decimal(data["unexplained"])
+        slack = data["slack"]
+        if type(slack) is not list or len(slack) != 2:
+            raise TypeError(f"slack: expected two numbers, got {slack!r}")
+        book.slack_low, book.slack_high = (Decimal(_exact(v, str)) for v in slack)
         book.verified = _exact(data["verified"], bool)
         book.missed = Decimal(data.get("missed", "0"))
         book.anchor_seq = _exact(data["anchor_seq"], int)

@@ -69,17 +69,29 @@ class _StepsExhausted(Exception):
 
 
 def subset_minima(units: list[int], weights: list[tuple[tuple[int, ...], tuple[int, ...]]], target: int,
-                  max_steps: int, objectives: int = 3) -> tuple[int, ...] | None:
-    """For each objective k, the least sum over the subsets S of ``units`` summing to ``target`` of
-    ``weights[i][0][k]`` (i in S) plus ``weights[i][1][k]`` (i not in S); None when no subset sums to ``target`` or
-    the step bound was hit. Memoized on (index, running sum), like subset_search."""
+                  max_steps: int, objectives: int = 3, high: int | None = None) -> tuple[int, ...] | None:
+    """For each objective k, the least sum over the subsets S of ``units`` summing to ``target`` (or, with ``high``,
+    to anything from ``target`` to ``high``) of ``weights[i][0][k]`` (i in S) plus ``weights[i][1][k]`` (i not in
+    S); None when no subset sums to it or the step bound was hit. Memoized on (index, running sum), like
+    subset_search."""
     try:
-        return _minimizer(units, weights, target, max_steps, objectives)(0, 0)
+        return _minimizer(units, weights, target, max_steps, objectives, high)(0, 0)
     except _StepsExhausted:
         return None
 
 
-def _minimizer(units, weights, target: int, max_steps: int, objectives: int):
+def subset_sums(units: list[int]) -> tuple[int, int]:
+    """Every sum a subset of ``units`` can make, as a bitset: bit ``s - low`` is set when some subset sums to ``s``
+    (``low``: the sum of the negative units); returns (bits, low). O(len(units)) big-integer shifts."""
+    low = sum(u for u in units if u < 0)
+    bits = 1 << -low  # the empty subset
+    for u in units:
+        bits |= bits << u if u > 0 else bits >> -u  # (no reachable sum is below low: nothing is shifted out)
+    return bits, low
+
+
+def _minimizer(units, weights, target: int, max_steps: int, objectives: int, high: int | None = None):
+    top = target if high is None else high
     n = len(units)
     pos, neg = _reach(units)
     memo: dict[tuple[int, int], tuple[int, ...] | None] = {}
@@ -88,7 +100,7 @@ def _minimizer(units, weights, target: int, max_steps: int, objectives: int):
 
     def best(i: int, s: int) -> tuple[int, ...] | None:
         nonlocal steps
-        if s + neg[i] > target or s + pos[i] < target:
+        if s + neg[i] > top or s + pos[i] < target:
             return None
         if i == n:
             return zeros
