@@ -155,7 +155,7 @@ def test_websocket_balance_write_is_a_snapshot():
 
 def test_user_stream_reconnect_forces_reconcile():
     async def run():
-        ex, clock, bridge = await _started("1", offline_user_stream=True)
+        ex, clock, bridge = await _started("1", offline_user_stream=True, reconcile_event="force")
         ds = ex._user_stream_tracker.data_source
         oid = await limit_buy(ex, "0.5")
         ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
@@ -176,7 +176,8 @@ def test_user_stream_reconnect_forces_reconcile():
 
 def test_user_stream_silence_and_periodic_force_reconcile():
     async def run():
-        ex, clock, bridge = await _started("1", user_stream_silence_s=60, periodic_reconcile_s=500)
+        ex, clock, bridge = await _started("1", user_stream_silence_s=60, periodic_reconcile_s=500,
+                                           reconcile_event="force")
         ds = ex._user_stream_tracker.data_source
         ds._ws_assistant = MagicMock(last_recv_time=1000.0)
         clock.t = 1050
@@ -202,7 +203,7 @@ def test_user_stream_silence_and_periodic_force_reconcile():
 
 def test_periodic_reconcile():
     async def run():
-        ex, clock, bridge = await _started("1", periodic_reconcile_s=300)
+        ex, clock, bridge = await _started("1", periodic_reconcile_s=300, reconcile_event="force")
         bridge.on_tick()
         clock.t = 1299
         bridge.on_tick()
@@ -345,10 +346,11 @@ def test_a_cancelled_order_keeps_its_reservation_for_fills_matched_before_the_ca
     asyncio.run(run())
 
 
-def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
+@pytest.mark.parametrize("reconcile_event", ["snapshot", "auto"])  # (auto: snapshot on a delayed market)
+def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show(reconcile_event):
     async def run():
         # a lagging API: settlement delayed
-        ex, clock, bridge = await _started("1", offline_user_stream=True, reconcile_event="snapshot")
+        ex, clock, bridge = await _started("1", offline_user_stream=True, reconcile_event=reconcile_event)
         ds = ex._user_stream_tracker.data_source
         await ds._connected_websocket_assistant()
         oid = await limit_buy(ex, "0.5")
@@ -360,6 +362,27 @@ def test_reconcile_as_snapshot_keeps_fills_a_lagging_api_does_not_show():
         st = bridge.state(MKT)
         assert st.confirmed == D("1") and st.pending_fill_buys == D("0.5") and st.effective == D("1.5")
         assert counter(bridge.counters(MKT), "force_reconciles") == 0
+        bridge.close()
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("settlement, reason, forced", [
+    ("instant", "ws_reconnect", 1), ("delayed", "ws_reconnect", 0), ("delayed", "manual", 1)])
+def test_auto_reconcile_forces_on_instant_markets_and_for_the_operator(settlement, reason, forced):
+    # reconcile_event: auto (the default) — a force reconcile where the balance API shows every fill (instant) and
+    # when the operator asks for one; an ordinary snapshot on a delayed market, whose API lags its fills
+    async def run():
+        ex, clock, bridge = await _started("1", cfg={"settlement": settlement})
+        oid = await limit_buy(ex, "0.5")
+        clock.t = 1001
+        ex._order_tracker.process_trade_update(trade_update(ex, oid, "0.5", trade_id="T1"))
+        clock.t = 1005
+        bridge.request_reconcile(BIN, reason)
+        await asyncio.sleep(0.05)                           # the reconcile poll runs
+        assert counter(bridge.counters(MKT), "force_reconciles", reason=reason) == forced
+        st = bridge.state(MKT)
+        if settlement == "delayed" and not forced:           # the fill the API does not show yet stays in effective
+            assert st.confirmed == D("1") and st.effective == D("1.5")
         bridge.close()
     asyncio.run(run())
 
@@ -420,7 +443,7 @@ def test_the_adapter_keys_are_options_of_a_bridge_on_a_core_config():
         ex = make_binance()
         bridge = GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, clock=FakeClock(1000))
         assert bridge.health.silence_s == AdapterSettings.model_fields["user_stream_silence_s"].default == 120
-        assert bridge.feed.reconcile_event == "force" and bridge.health.cancel_release_delay_s == 5
+        assert bridge.feed.reconcile_event == "auto" and bridge.health.cancel_release_delay_s == 5
         with pytest.raises(pydantic.ValidationError, match="user_stream_silence_sec"):
             GuardBridge({"max_position": "1"}, {BIN: ex}, markets={BIN: [BIN_PAIR]}, user_stream_silence_sec=60)
         with pytest.raises(pydantic.ValidationError, match="reconcile_event"):

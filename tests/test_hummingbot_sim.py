@@ -54,7 +54,7 @@ class Recorder:
         return [ev for t, ev in self.events if t == tag.value]
 
 
-async def make(seed=1, poll_interval_s=5.0, with_bridge=True, **venue_kw):
+async def make(seed=1, poll_interval_s=5.0, with_bridge=True, adapter=None, **venue_kw):
     venue = SimExchange(VenueConfig(seed=seed, **{**QUIET, **venue_kw}))
     conn = SimClobExchange(venue)
     rec = Recorder(conn)
@@ -64,7 +64,7 @@ async def make(seed=1, poll_interval_s=5.0, with_bridge=True, **venue_kw):
         cfg = GuardConfig.model_validate({"bot_name": "test", "connector": CONNECTOR_NAME, "max_position": "100",
                                           "size_increment": "1", "pending_fill_max_age_s": 30})
         bridge = GuardBridge(cfg, {CONNECTOR_NAME: conn}, None, markets={CONNECTOR_NAME: [TP]},
-                             clock=conn._sim_time, user_stream_silence_s=None).attach()
+                             clock=conn._sim_time, user_stream_silence_s=None, **(adapter or {})).attach()
         link_trade_statuses(conn, bridge, CONNECTOR_NAME)
         driver.on_step.append(bridge.on_tick)
     await driver.start()
@@ -290,9 +290,11 @@ def test_replayed_fill_that_slips_past_hummingbot_is_ignored_by_the_guard():
 
 
 # ------------------------------------------------------------------------------------------------ reconnects
-def test_user_stream_reconnect_forces_a_reconcile():
+@pytest.mark.parametrize("reconcile_event", ["force", "auto"])
+def test_user_stream_reconnect_forces_a_reconcile(reconcile_event):
+    # (auto: this venue settles after the fill, settlement: delayed, so the reconnect's balance is a snapshot)
     async def go():
-        venue, conn, rec, bridge, driver = await make()
+        venue, conn, rec, bridge, driver = await make(adapter={"reconcile_event": reconcile_event})
         conn.buy(TP, D(10), OrderType.LIMIT, venue.best_ask())
         await steps(driver, 20)                                 # settled and visible in the API
         m = bridge.markets[0]
@@ -304,7 +306,8 @@ def test_user_stream_reconnect_forces_a_reconcile():
         await steps(driver, 5)
         (up,) = rec.of(SimVenueEvent.UserStreamReconnected)
         assert up.connected and up.connection_id == 2 and up.down_since is not None
-        assert counter(bridge.counters(m), "force_reconciles", reason="ws_reconnect") == 1
+        forced = counter(bridge.counters(m), "force_reconciles", reason="ws_reconnect")
+        assert forced == (1 if reconcile_event == "force" else 0)
         assert bridge.state(m).confirmed == 10
         bridge.close()
     run(go())

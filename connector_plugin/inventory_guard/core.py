@@ -291,7 +291,7 @@ class Guard:
         if first:  # the first snapshot includes whatever was held before the guard started: an anchor
             self._exits(book, book.pending.first_snapshot(as_of, config.pending_fill_max_age_s, instant), as_of)
             return
-        suspects = book.pending.free.suspect_count
+        suspects, anchor = book.pending.free.suspect_count, book.pending.anchor_as_of
         result = book.pending.reconcile(move, as_of, config.pending_fill_max_age_s, instant,
                                         config.reconcile_max_candidates, config.reconcile_max_steps,
                                         None if instant else config.settlement_notice_max_delay_s)
@@ -300,6 +300,11 @@ class Guard:
                         or any(how == "aged_out" for _, how in result.exits)):
             self._pause_instant_credit(book, f"the snapshot at as_of {fmt(as_of)} does not show a fill that "
                                              "arrived before it")
+        elif instant and self._confirms_after_anchor(book, result.exits, anchor):
+            # A fill whose message came within fill_message_max_delay_s after the anchor may be inside the anchor
+            # (which unexplained does not count): this snapshot's move may be a fill still on its way instead.
+            self._pause_instant_credit(book, f"the snapshot at as_of {fmt(as_of)} confirmed a fill that may be "
+                                             "inside the anchor before it")
         if result.mismatch:
             book.bump("settlement_mismatches")
             log.info("%s: snapshot move %s at as_of %s is not explained by the pending fills (a stale answer, a "
@@ -317,6 +322,14 @@ class Guard:
             book.last_fallback = result.fallback
         else:
             book.last_fallback = None
+
+    @staticmethod
+    def _confirms_after_anchor(book: MarketBook, exits: list[Exit], anchor: Decimal | None) -> bool:
+        """Instant venues: a fill confirmed that arrived after the anchor's as_of but within the message delay."""
+        delay = book.config.fill_message_max_delay_s
+        if anchor is None or delay is None:
+            return False
+        return any(how in ("identity", "sums") and anchor < fill.arrived <= anchor + delay for fill, how in exits)
 
     @staticmethod
     def _pause_instant_credit(book: MarketBook, why: str) -> None:

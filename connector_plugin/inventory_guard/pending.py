@@ -545,10 +545,11 @@ class PendingBook:
     def _in_hypotheses(self, fill: PendingFill) -> bool:
         return self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses)
 
-    def _offsets(self, units: list[int], target: int) -> tuple[int, int, int] | None:
-        """The offsets x from slack_low to slack_high (units) for which some subset of ``units`` sums to
-        ``target + x``: the least, the greatest and the one nearest 0. None: there is none."""
-        bits, low = subset_sums(units)
+    def _offsets(self, sums: tuple[int, int], target: int) -> tuple[int, int, int] | None:
+        """The offsets x from slack_low to slack_high (units) for which some subset of the units whose
+        ``subset_sums`` are ``sums`` sums to ``target + x``: the least, the greatest and the one nearest 0. None:
+        there is none."""
+        bits, low = sums
         a = max(target + self._unit(self.slack_low) - low, 0)  # the window's bit positions: a..b
         b = target + self._unit(self.slack_high) - low
         window = (bits >> a) & ((1 << (b - a + 1)) - 1) if b >= a else 0
@@ -574,7 +575,7 @@ class PendingBook:
         if not (self.slack_low or self.slack_high):
             return subset_search(self._units(fills), self._unit(target), max_steps)
         units = self._units(fills)
-        offsets = self._offsets(units, self._unit(target))
+        offsets = self._offsets(subset_sums(units), self._unit(target))
         if offsets is None:
             return Search(0, frozenset(), True)
         return subset_search(units, self._unit(target) + offsets[2], max_steps)
@@ -584,7 +585,7 @@ class PendingBook:
         unexplained takes it (the slack is 0 again). True when a slack remains."""
         if not (self.slack_low or self.slack_high):
             return False
-        offsets = self._offsets(self._units(candidates), self._unit(self.unexplained))
+        offsets = self._offsets(subset_sums(self._units(candidates)), self._unit(self.unexplained))
         if offsets is None:
             return True  # (nothing reaches: the caller's search found nothing either)
         least, most, _near = offsets
@@ -620,9 +621,9 @@ class PendingBook:
         remaining = candidates
         for fill in [f for f in candidates if f.settled_at is None and _frozen(f, as_of, due)]:
             remaining = [f for f in remaining if f is not fill]
-            units, target, unit = self._units(remaining), self._unit(self.unexplained), self._unit(fill.signed)
-            inside = self._offsets(units, target - unit) is not None  # some subset holds it
-            outside = self._offsets(units, target) is not None  # some subset does not
+            sums, target = subset_sums(self._units(remaining)), self._unit(self.unexplained)
+            inside = self._offsets(sums, target - self._unit(fill.signed)) is not None  # some subset holds it
+            outside = self._offsets(sums, target) is not None  # some subset does not
             self._take(fill)
             if inside and not outside:
                 self.unexplained -= fill.signed

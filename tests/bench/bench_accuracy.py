@@ -6,15 +6,17 @@ A closed-loop venue simulation outside the guard keeps the truth. A bot quotes b
 (max_position 100, min_order_size 1, snapshot_max_age_s 20, pending_fill_max_age_s 30): it asks the guard before
 every order, the venue matches partial fills, the websocket delivers them 0-0.3 s after the match (5 % re-delivered
 later), the REST API is polled every 1.5-3 s and answers 0-3 s later (so answers can arrive out of order), it goes
-down for 25 s now and then, and the user stream reconnects (a force reconcile) about every 150 s.
+down for 25 s now and then, and the user stream reconnects about every 150 s (the adapter's default
+``reconcile_event: auto``: a force reconcile on the instant venue, the balance taken as an ordinary snapshot on the
+delayed ones).
 
 Regimes: instant (settled at the match, before the websocket message; ``settlement: instant``), lagged (settles
 0.5-6 s after the message), slow (5-25 s), slow + status feed (5-25 s, 90 % of settlements reported by
 ``fill_settled``); the guard is told the default 30 s settlement window, except in "lagged, window 8 s", where
 ``pending_fill_max_age_s`` is set to what that venue guarantees, and "slow + status feed, notice delay 1 s", where
-``settlement_notice_max_delay_s`` is (the simulated feed reports a settlement 0-1 s after it); the rows "reconnect as
-snapshot" send the reconnect's balance as an ordinary snapshot (the adapter's ``reconcile_event: snapshot``) instead of
-a force reconcile. Phantom runs: 8 % of matched trades never settle, half of them reported failed.
+``settlement_notice_max_delay_s`` is (the simulated feed reports a settlement 0-1 s after it); the rows "reconnect
+forced" send a force reconcile at every reconnect (the adapter's ``reconcile_event: force``). Phantom runs: 8 % of
+matched trades never settle, half of them reported failed.
 
 Columns: breach steps (true exposure = settled + unsettled real buys + open buy orders above the limit); oversells
 (sells the guard allowed beyond what the account will hold once every real trade settles, minus open sells: the
@@ -68,16 +70,16 @@ REGIMES = {
     # name: (settlement key, settle delay after the websocket message (None: at the match), status-feed share,
     #        pending_fill_max_age_s: the settlement window the guard is told,
     #        settlement_notice_max_delay_s: the notice delay the guard is told (None: unknown, the default),
-    #        reconnect: what a user-stream reconnect sends, the adapter's reconcile_event ("force" by default))
-    "instant": ("instant", None, 0.0, MAX_AGE, None, "force"),
-    "lagged": ("delayed", (0.5, 6.0), 0.0, MAX_AGE, None, "force"),
-    "lagged, window 8 s": ("delayed", (0.5, 6.0), 0.0, D(8), None, "force"),
-    "lagged, window 8 s, reconnect as snapshot": ("delayed", (0.5, 6.0), 0.0, D(8), None, "snapshot"),
-    "slow": ("delayed", (5.0, 25.0), 0.0, MAX_AGE, None, "force"),
-    "slow + status feed": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, None, "force"),
-    "slow + status feed, notice delay 1 s": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1), "force"),
-    "slow + status feed, notice delay 1 s, reconnect as snapshot": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1),
-                                                                    "snapshot"),
+    #        reconnect: what a user-stream reconnect sends, the adapter's reconcile_event ("auto" by default: force
+    #        on an instant venue, snapshot on a delayed one))
+    "instant": ("instant", None, 0.0, MAX_AGE, None, "auto"),
+    "lagged": ("delayed", (0.5, 6.0), 0.0, MAX_AGE, None, "auto"),
+    "lagged, window 8 s": ("delayed", (0.5, 6.0), 0.0, D(8), None, "auto"),
+    "lagged, window 8 s, reconnect forced": ("delayed", (0.5, 6.0), 0.0, D(8), None, "force"),
+    "slow": ("delayed", (5.0, 25.0), 0.0, MAX_AGE, None, "auto"),
+    "slow + status feed": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, None, "auto"),
+    "slow + status feed, notice delay 1 s": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1), "auto"),
+    "slow + status feed, notice delay 1 s, reconnect forced": ("delayed", (5.0, 25.0), 0.9, MAX_AGE, D(1), "force"),
 }
 
 
@@ -126,6 +128,8 @@ class Stats:
 class Sim:
     def __init__(self, regime: str, phantoms: bool, seed: int, guard_cls, duration: float) -> None:
         self.settlement, self.delay, self.feed, max_age, notice_delay, self.reconnect = REGIMES[regime]
+        if self.reconnect == "auto":
+            self.reconnect = "force" if self.settlement == "instant" else "snapshot"
         self.phantoms = phantoms
         self.rnd = random.Random(seed)
         self.guard = guard_cls(parse_config({

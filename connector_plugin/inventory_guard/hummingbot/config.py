@@ -83,12 +83,13 @@ class AdapterSettings(BaseClientModel):
     periodic_reconcile_s: float | None = _f(None, "Force a reconcile every N seconds (null: off).")
     websocket_balance_snapshots: bool = _f(
         True, "Balances and positions the venue pushes over the websocket count as snapshots.")
-    reconcile_event: Literal["force", "snapshot"] = _f(
-        "force", "How a reconnect, a silence or the period reconciles: `force` trusts the balance API (a re-anchor: "
-                 "pending fills are held, in both bounds but not in effective, until shown, settled, failed or aged "
-                 "out); `snapshot` takes it as an ordinary snapshot (keeps pending fills the API does not show yet; "
-                 "for venues whose balance API lags, such as `settlement: delayed` ones: the sums keep placing the "
-                 "pending fills, see the accuracy benchmark).")
+    reconcile_event: Literal["auto", "force", "snapshot"] = _f(
+        "auto", "How a reconnect, a silence or the period reconciles: `force` trusts the balance API (a re-anchor: "
+                "pending fills are held, in both bounds but not in effective, until shown, settled, failed or aged "
+                "out); `snapshot` takes it as an ordinary snapshot (keeps pending fills the API does not show yet, "
+                "and the sums keep placing them); `auto`: `force` on `settlement: instant` markets and for a "
+                "`manual` request, `snapshot` on `settlement: delayed` ones, whose balance API lags their fills "
+                "(see the accuracy benchmark).")
     cancel_release_delay_s: float = _f(
         5.0, "A cancelled or expired order keeps its reservation this long, since fills matched before the cancel "
              "may still arrive; while the user stream is down, and this long after it is back, a failed order keeps "

@@ -118,8 +118,8 @@ class SnapshotFeed:
     def __init__(self, core: CorePort, market_map: MarketMap, counters: Counter, *,
                  websocket_snapshots: bool, reconcile_event: str, request_interval_s: float | None,
                  api_lag_s: float):
-        if reconcile_event not in ("force", "snapshot"):
-            raise ValueError("reconcile_event: expected 'force' or 'snapshot'")
+        if reconcile_event not in ("auto", "force", "snapshot"):
+            raise ValueError("reconcile_event: expected 'auto', 'force' or 'snapshot'")
         self.core = core
         self.map = market_map
         self.count = counters
@@ -194,10 +194,16 @@ class SnapshotFeed:
         for r in refs:
             if r.is_perp != (kind == "positions"):
                 continue
-            self._emit(r, t, answer_at, reason if self.reconcile_event == "force" else None)
+            self._emit(r, t, answer_at, reason)
         # a perp connector polls balances and positions separately; keep the reason for the positions poll
         if kind == "balances" and reason and any(r.is_perp for r in refs):
             self._pending_reconcile[connector_name] = reason
+
+    def forces(self, r: MarketRef, reason: str) -> bool:
+        """Whether a reconcile for ``reason`` is a ForceReconcile on this market (else an ordinary snapshot)."""
+        if self.reconcile_event != "auto":
+            return self.reconcile_event == "force"
+        return reason == "manual" or self.core.config.market(r.market).settlement == "instant"
 
     def _emit(self, r: MarketRef, t: Decimal, as_of: Decimal, reason: str | None):
         try:
@@ -205,7 +211,7 @@ class SnapshotFeed:
         except Exception as exc:
             self.core.halt(r.market, "reading a snapshot", exc)
             return
-        if reason:
+        if reason and self.forces(r, reason):
             # stamped with the answer's time, like a snapshot's as_of: the core anchors there
             self.core.apply(E.ForceReconcile(as_of, r.market, size, reason), r.market, "force reconciling")
         else:
@@ -234,7 +240,7 @@ class SnapshotFeed:
         started now when an event loop is running."""
         log.info("inventory-guard: force reconcile of %s (%s)", connector_name, reason)
         if connector_name not in self.hooked:
-            self.snapshot_now(connector_name, reason=reason if self.reconcile_event == "force" else None)
+            self.snapshot_now(connector_name, reason=reason)
             return
         self._pending_reconcile[connector_name] = reason
         self._start_poll(connector_name)

@@ -51,7 +51,8 @@ def format_summary(s: dict, journal: Path | None = None, wall_s: float | None = 
         f"{s['duplicate_deliveries_sent']} trade messages; exact copies never leave Hummingbot's order tracker)",
         f"  buys blocked / resized       {s['buys_blocked']:>5} / {s['buys_resized']}",
         f"  force reconciles             {s['force_reconciles']:>5}   (the user stream dropped "
-        f"{s['user_stream_disconnects']} times)",
+        f"{s['user_stream_disconnects']} times; reconcile_event auto takes a reconnect's balance as a snapshot on a "
+        f"delayed venue)",
         f"  max conservative exposure    {fmt(s['max_conservative_exposure']):>5}   vs limit {fmt(s['max_position'])}"
         f"{' (ABOVE: over-counted)' if over else ''}   (venue worst-case exposure peaked at "
         f"{fmt(s['max_true_exposure'])})",
