@@ -793,10 +793,11 @@ def test_instant_a_phantom_taken_for_a_real_sell_is_the_documented_exception_unt
     assert not g.guard.books["m"].instant_exact  # paused
 
 
-def test_instant_a_fill_confirmed_that_may_be_inside_the_anchor_pauses_the_exact_credit():
+def test_instant_a_fill_confirmed_that_may_be_inside_the_anchor_suspends_the_exact_credit():
     # The same, with the phantom's message 0.3 s after the anchor (the first snapshot, as_of 0): within
     # fill_message_max_delay_s (2 s), so it may be inside the anchor, and its identity at the next snapshot may be
-    # the wrong fill's. Confirming it pauses the exact credit: the plain bound, the truth here (-1).
+    # the wrong fill's. Confirming it suspends the exact credit until a snapshot taken once every fill inside that
+    # one has arrived (as_of past 0.5 + 2): the plain bound meanwhile, the truth here (-1).
     g = Driver(settlement="instant", size_increment="1", allow_negative_position=True, max_position="40")
     g.snapshot(0, "0")
     g.snapshot(0.2, "0")
@@ -804,6 +805,25 @@ def test_instant_a_fill_confirmed_that_may_be_inside_the_anchor_pauses_the_exact
     g.fill(2.5, "sell", "1", trade_id="R")
     g.snapshot(6.5, "-1", as_of=0.5)
     assert g.state.conservative_exposure == D(-1) and not g.guard.books["m"].instant_exact
+    g.snapshot(7, "-1", as_of=2.5)  # R arrived after this as_of: still within the doubt
+    assert not g.guard.books["m"].instant_exact
+    g.snapshot(8, "-1", as_of=3)  # R arrived before this as_of, and the move does not show it: a contradiction
+    assert g.counter("settlement_mismatches") == 1 and not g.guard.books["m"].instant_exact
+
+
+def test_instant_the_exact_credit_comes_back_once_a_snapshot_past_the_delay_agrees():
+    # X's message came 0.3 s after the anchor: it may be inside it. The snapshot at as_of 2 shows +1 and X arrived
+    # before it: confirmed, but the +1 could be a fill still on its way. The snapshot at as_of 4.5 (past 2 + 2 s)
+    # shows nothing more and nothing arrived: X was the +1, and the exact credit is back once its own delay passed.
+    g = Driver(settlement="instant", size_increment="1", allow_negative_position=True, max_position="40")
+    g.snapshot(0, "0")
+    g.fill(0.3, "buy", "1", trade_id="X")
+    g.snapshot(2.5, "1", as_of=2)
+    g.tick(5)
+    assert not g.guard.books["m"].instant_exact
+    g.snapshot(5, "1", as_of=4.5)
+    g.tick(7)
+    assert g.guard.books["m"].instant_exact
 
 
 # --- the chain of snapshots and the worst case over every possible inside set ---------------------------------------

@@ -344,13 +344,14 @@ def test_an_instant_fill_whose_message_came_just_after_a_reconcile_is_not_taken_
     messages 0.3 s (and so 0.5 s, at the next step) later. A force reconcile at 0 includes the first, whose message
     comes after it; the snapshot at 3 includes the second, whose message comes after that. Taking the first for the
     snapshot's +1 (it arrived before that as_of) left the second as a late fill outside it: available to sell 3 for
-    an account of 2. Now the confirmation pauses the instant credit (the plain bound: 2)."""
+    an account of 2. Now the exact credit waits for a snapshot past the message delay (the plain bound: 2)."""
     plan = [(("place", "buy", 1), D(0)), (("match", 0, 1, D("0.3"), D(0), False, False), D(0)),
             (("reconnect",), D(0)), (("place", "buy", 1), D(3)), (("match", 0, 1, D("0.3"), D(0), False, False), D(0)),
             (("restart",), D(0)), (("snapshot", D(0), False), D(0)), (("restart",), D(0)), (("restart",), D(0)),
             (("place", "buy", 1), D(3))]
     h = run("instant", plan)
-    assert h.guard.books[M].instant_credit_paused_until is not None
+    book = h.guard.books[M]
+    assert book.instant_doubt_as_of == D(5) and not book.instant_exact
 
 
 # Busy two-sided flow of small fills, a snapshot nearly every step: moves that several subsets explain, with fills

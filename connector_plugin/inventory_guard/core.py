@@ -300,11 +300,12 @@ class Guard:
                         or any(how == "aged_out" for _, how in result.exits)):
             self._pause_instant_credit(book, f"the snapshot at as_of {fmt(as_of)} does not show a fill that "
                                              "arrived before it")
-        elif instant and self._confirms_after_anchor(book, result.exits, anchor):
+        elif instant and (delay := config.fill_message_max_delay_s) is not None and anchor is not None and any(
+                how in ("identity", "sums") and anchor < fill.arrived <= anchor + delay for fill, how in result.exits):
             # A fill whose message came within fill_message_max_delay_s after the anchor may be inside the anchor
-            # (which unexplained does not count): this snapshot's move may be a fill still on its way instead.
-            self._pause_instant_credit(book, f"the snapshot at as_of {fmt(as_of)} confirmed a fill that may be "
-                                             "inside the anchor before it")
+            # (which unexplained does not count): this snapshot's move may be a fill still on its way instead. The
+            # first snapshot taken once every such fill has arrived says which (a mismatch if it was the other).
+            book.instant_doubt_as_of = as_of + delay
         if result.mismatch:
             book.bump("settlement_mismatches")
             log.info("%s: snapshot move %s at as_of %s is not explained by the pending fills (a stale answer, a "
@@ -322,14 +323,6 @@ class Guard:
             book.last_fallback = result.fallback
         else:
             book.last_fallback = None
-
-    @staticmethod
-    def _confirms_after_anchor(book: MarketBook, exits: list[Exit], anchor: Decimal | None) -> bool:
-        """Instant venues: a fill confirmed that arrived after the anchor's as_of but within the message delay."""
-        delay = book.config.fill_message_max_delay_s
-        if anchor is None or delay is None:
-            return False
-        return any(how in ("identity", "sums") and anchor < fill.arrived <= anchor + delay for fill, how in exits)
 
     @staticmethod
     def _pause_instant_credit(book: MarketBook, why: str) -> None:

@@ -83,6 +83,8 @@ class MarketBook:
         self.force_reconcile_gap: Decimal | None = None
         # instant venues: the venue contradicted its instant settlement; the exact credit waits until this time
         self.instant_credit_paused_until: Decimal | None = None
+        # instant venues: no exact credit until a snapshot whose as_of is past this is applied (see instant_exact)
+        self.instant_doubt_as_of: Decimal | None = None
         self.last_fallback: str | None = None  # the previous snapshot's fallback (for logging; not journaled)
         self.counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
         self.histogram = [0] * (len(BUCKET_BOUNDS) + 1)  # per-bucket (not cumulative) counts; last is +Inf
@@ -134,12 +136,16 @@ class MarketBook:
         sell = confirmed + late buys - every pending sell - unexplained (each with the reservations; a fill that
         arrived before as_of and is still pending is inside if real, so it is credited on neither side). Not while
         fills are anchored, after an unexplained move, or while the venue has lately contradicted its instant
-        settlement (``instant_credit_pause_s``): a phantom sell would be credited like a settled one."""
+        settlement (``instant_credit_pause_s``): a phantom sell would be credited like a settled one; nor, after a
+        snapshot confirmed a fill whose message came within the delay after the anchor (it may be inside the
+        anchor), until a snapshot taken once every fill inside that one has arrived (``instant_doubt_as_of``)."""
         config, p = self.config, self.pending
         delay, as_of, paused = config.fill_message_max_delay_s, self.last_as_of, self.instant_credit_paused_until
         if delay is None or as_of is None or not p.verified or p.anchored_count or self.clock <= as_of + delay:
             return False
         if paused is not None and self.clock < paused:
+            return False
+        if self.instant_doubt_as_of is not None and as_of <= self.instant_doubt_as_of:
             return False
         # A fill that arrived within the delay after the anchor may be inside the anchor, which unexplained does not
         # count: none may be pending (with nothing anchored, the oldest pending fill is the first after the anchor).
@@ -236,6 +242,7 @@ class MarketBook:
             "clock": str(self.clock),
             "force_reconcile_gap": fmt(self.force_reconcile_gap),
             "instant_credit_paused_until": fmt(self.instant_credit_paused_until),
+            "instant_doubt_as_of": fmt(self.instant_doubt_as_of),
             "counters": [[name, list(map(list, labels)), n] for (name, labels), n in self.counters.items()],
             "histogram": self.histogram,
             "histogram_sum": str(self.histogram_sum),
@@ -256,6 +263,7 @@ class MarketBook:
         book.clock = Decimal(data["clock"])
         book.force_reconcile_gap = opt(data["force_reconcile_gap"])
         book.instant_credit_paused_until = opt(data["instant_credit_paused_until"])
+        book.instant_doubt_as_of = opt(data["instant_doubt_as_of"])
         for name, labels, n in data["counters"]:
             book.counters[(name, tuple(tuple(pair) for pair in labels))] = n
         book.histogram = list(data["histogram"])
