@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 
 from inventory_guard import pending as pending_book
-from inventory_guard.events import InvalidEvent
+from inventory_guard.events import FillSettled, InvalidEvent
 from support.guard import Driver
 
 
@@ -902,6 +902,27 @@ def test_fills_past_the_window_that_no_subset_can_place_leave_undecided_and_the_
         assert (len(book), book.unexplained, book.slack_low, book.slack_high) == (0, D(0), D(0), D(0))
         assert g.state.effective == g.state.conservative_exposure == D(0)
     assert (g.counter("reconcile_fallbacks"), g.counter("fills_aged_out")) == (0, 0)
+
+
+def test_an_anchored_fill_reported_settled_after_the_answer_leaves_no_trace_in_the_free_sums():
+    # The single sum decides (the chain off). A buy A and a sell B of 2, ambiguous, then held by a force reconcile.
+    # The next answer (as_of 20, A past its 10 s window) shows -2: B alone. A is reported settled at 21, after that
+    # as_of (a venue slower than its window): it stays, outside this answer. Marking the anchored A "outside" in the
+    # free fills' sums, which never held it, left a buy of 2 credited for good: available to sell 12 for an
+    # account of 10 once the book was empty.
+    g = Driver(pending_fill_max_age_s="10", max_position="100")
+    with mock.patch.object(pending_book, "MAX_HYPOTHESES", 0):
+        g.snapshot(0, "10")
+        g.fill(1, "buy", "2", trade_id="A")
+        g.fill(1, "sell", "2", trade_id="B")
+        g.snapshot(3, "10", as_of=2)
+        g.force_reconcile(5, "10")
+        g.guard.apply(FillSettled(D(21), "A"))
+        g.snapshot(22, "8", as_of=20)
+        g.snapshot(30, "10", as_of=29)
+    book = g.guard.books["m"].pending
+    assert (len(book), book.free.count, book.free.out_buys) == (0, 0, D(0))
+    assert g.state.available_to_sell == g.state.conservative_exposure == D(10)
 
 
 def test_a_fill_past_the_window_may_still_be_inside_the_first_snapshot_that_shows_it():

@@ -822,8 +822,10 @@ class PendingBook:
             for i, fill in enumerate(candidates):
                 if i in found.first and instant and fill.arrived >= as_of and fill.arrived > due:
                     # On an instant venue the answer may also hold fills still on their way, so a fill that arrived
-                    # after as_of is only likely inside: it stays (and is confirmed by identity next time).
-                    self._restatus(fill, CANDIDATE, likely_in=True)
+                    # after as_of is only likely inside: it stays (and is confirmed by identity next time; an
+                    # anchored one stays held).
+                    if not self.is_anchored(fill):
+                        self._restatus(fill, CANDIDATE, likely_in=True)
                 elif i in found.first:
                     self._take(fill)
                     self.unexplained -= fill.signed
@@ -832,7 +834,8 @@ class PendingBook:
                     self._take(fill)  # final and inside this answer, but not since the anchor: inside at the anchor
                     exits.append(Exit(fill, "identity"))
                 elif fill.arrived <= due and fill.settled_at is not None:  # final, so real: yet not shown
-                    self._restatus(fill, OUT)  # an answer older than it says: it stays, outside this one
+                    if not self.is_anchored(fill):  # (an anchored fill is in no free sum)
+                        self._restatus(fill, OUT)  # an answer older than it says: it stays, outside this one
                 elif fill.arrived <= due:  # real fills are inside by now: this one never settled
                     self._take(fill)
                     exits.append(Exit(fill, "aged_out"))
