@@ -1,5 +1,5 @@
 """The pending book's exact searches (inventory_guard.subsets) and the slack's reachable offsets
-(PendingBook._offsets) against brute force over every subset of small inputs."""
+(reachable_offsets, and the book's use of it) against brute force over every subset of small inputs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from itertools import combinations
 from hypothesis import given, settings, strategies as st
 
 from inventory_guard.pending import PendingBook
-from inventory_guard.subsets import subset_minima, subset_search, subset_solutions, subset_sums
+from inventory_guard.subsets import reachable_offsets, subset_minima, subset_search, subset_solutions, subset_sums
 
 units = st.lists(st.integers(-9, 9).filter(bool), max_size=7)
 
@@ -64,6 +64,7 @@ def test_the_slack_offsets_are_the_reachable_ones_and_the_nearest_to_zero(values
     sums = {total(values, s) for s in every_subset(len(values))}
     offsets = [x for x in range(low, high + 1) if target + x in sums]
     got = book._offsets(subset_sums(values), target)
+    assert got == reachable_offsets(subset_sums(values), target, low, high)
     if not offsets:
         assert got is None
     else:  # (nearest to 0; of two as near, the higher)

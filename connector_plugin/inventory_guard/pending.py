@@ -81,7 +81,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
-from .subsets import Search, subset_minima, subset_search, subset_solutions, subset_sums
+from .subsets import Search, reachable_offsets, subset_minima, subset_search, subset_solutions, subset_sums
 
 ZERO = Decimal(0)
 FillKey = tuple[str, str]
@@ -300,6 +300,11 @@ class PendingBook:
     @property
     def pending_fills(self) -> int:
         return self.free.count - self.free.likely_count - self.free.suspect_count
+
+    @property
+    def has_slack(self) -> bool:
+        """Fills left the book undecided: unexplained is known only up to the slack (see _to_slack)."""
+        return bool(self.slack_low or self.slack_high)
 
     @property
     def live_buys(self) -> Decimal:
@@ -546,33 +551,14 @@ class PendingBook:
         return self.hypotheses is not None and any(fill.seq in h for h in self.hypotheses)
 
     def _offsets(self, sums: tuple[int, int], target: int) -> tuple[int, int, int] | None:
-        """The offsets x from slack_low to slack_high (units) for which some subset of the units whose
-        ``subset_sums`` are ``sums`` sums to ``target + x``: the least, the greatest and the one nearest 0. None:
-        there is none."""
-        bits, low = sums
-        a = max(target + self._unit(self.slack_low) - low, 0)  # the window's bit positions: a..b
-        b = target + self._unit(self.slack_high) - low
-        window = (bits >> a) & ((1 << (b - a + 1)) - 1) if b >= a else 0
-        if not window:
-            return None
-        least = (window & -window).bit_length() - 1
-        most = window.bit_length() - 1
-        zero = target - low - a  # x = 0 in the window's positions
-        if zero <= least:
-            near = least
-        elif zero >= most:
-            near = most
-        else:
-            above = window >> zero
-            up = zero + (above & -above).bit_length() - 1  # the first reachable at or above x = 0
-            down = (window & ((1 << (zero + 1)) - 1)).bit_length() - 1  # the last at or below it
-            near = up if up - zero <= zero - down else down
-        return least + a + low - target, most + a + low - target, near + a + low - target
+        """The offsets within the slack for which some subset of the units whose ``subset_sums`` are ``sums`` sums
+        to ``target`` plus the offset (see subsets.reachable_offsets; units of the step)."""
+        return reachable_offsets(sums, target, self._unit(self.slack_low), self._unit(self.slack_high))
 
     def _search(self, fills: list[PendingFill], target: Decimal, max_steps: int) -> Search:
         """subset_search for ``target`` or, with a slack, for the reachable target nearest it (the estimate: every
         undecided fill that left was real); a hit is never unique then (see _narrow_slack)."""
-        if not (self.slack_low or self.slack_high):
+        if not self.has_slack:
             return subset_search(self._units(fills), self._unit(target), max_steps)
         units = self._units(fills)
         offsets = self._offsets(subset_sums(units), self._unit(target))
@@ -583,7 +569,7 @@ class PendingBook:
     def _narrow_slack(self, candidates: list[PendingFill]) -> bool:
         """Narrow the slack to the offsets some subset of the candidates reaches; one left: it is known, and
         unexplained takes it (the slack is 0 again). True when a slack remains."""
-        if not (self.slack_low or self.slack_high):
+        if not self.has_slack:
             return False
         offsets = self._offsets(subset_sums(self._units(candidates)), self._unit(self.unexplained))
         if offsets is None:
@@ -811,7 +797,7 @@ class PendingBook:
             self.missed = self.zero
             if self._narrow_slack(candidates):  # the true target is one of several: no subset is the only one
                 found = found._replace(solutions=2)
-        if found.solutions and found.complete and not instant and not (self.slack_low or self.slack_high) and (
+        if found.solutions and found.complete and not instant and not self.has_slack and (
                 found.solutions == 1 or len(candidates) <= SEED_MAX_CANDIDATES):  # few subsets: track them
             sols = subset_solutions(self._units(candidates), self._unit(self.unexplained), max_steps, LISTED)
             frozen = _frozen_seqs(candidates, as_of, max_age)

@@ -154,3 +154,28 @@ def subset_solutions(units: list[int], target: int, max_steps: int, limit: int) 
     except _StepsExhausted:
         return None
     return out
+
+
+def reachable_offsets(sums: tuple[int, int], target: int, low: int, high: int) -> tuple[int, int, int] | None:
+    """The offsets x from ``low`` to ``high`` for which some subset sums to ``target + x``, given the subsets' sums
+    as ``subset_sums`` returns them: the least, the greatest and the one nearest 0 (of two as near, the higher).
+    None: there is none."""
+    bits, base = sums
+    a = max(target + low - base, 0)  # the window's bit positions: a..b
+    b = target + high - base
+    window = (bits >> a) & ((1 << (b - a + 1)) - 1) if b >= a else 0
+    if not window:
+        return None
+    least = (window & -window).bit_length() - 1
+    most = window.bit_length() - 1
+    zero = target - base - a  # x = 0 in the window's positions
+    if zero <= least:
+        near = least
+    elif zero >= most:
+        near = most
+    else:
+        above = window >> zero
+        up = zero + (above & -above).bit_length() - 1  # the first reachable at or above x = 0
+        down = (window & ((1 << (zero + 1)) - 1)).bit_length() - 1  # the last at or below it
+        near = up if up - zero <= zero - down else down
+    return least + a + base - target, most + a + base - target, near + a + base - target
