@@ -44,9 +44,9 @@ ZERO = Decimal(0)
 
 # 3: the chain of snapshots (hypotheses); 4: the keys named as the replay contract and the metrics name them
 # (open_buys -> open_buy_reservations, last_force_reconcile_gap -> force_reconcile_gap); 5: instant venues' exact
-# bounds; 6: fills past the window leave the hypotheses (frozen). An older checkpoint is ignored and the event log
-# replayed.
-CHECKPOINT_FORMAT = 7
+# bounds; 6: fills past the window leave the hypotheses (frozen); 7: the slack; 8: the chain's floors. An older
+# checkpoint is ignored and the event log replayed.
+CHECKPOINT_FORMAT = 8
 
 
 _FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"

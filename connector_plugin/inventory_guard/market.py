@@ -104,27 +104,29 @@ class MarketBook:
         the only credits; fills past the settlement window add nothing. On an instant venue see ``instant_exact``;
         otherwise no credit there (a snapshot may include fills whose websocket message has not arrived)."""
         p = self.pending
+        reserved = self.open_buy_reservations + p.due_reserved_buys
         if self.instant:
-            plain = self.confirmed + p.live_buys + self.open_buy_reservations
+            plain = self.confirmed + p.live_buys + reserved
             if not self.instant_exact:
                 return plain
             credit = p.free.late_sells + p.unexplained
-            exact = self.confirmed + p.all_buys - (credit if credit > 0 else p.zero) + self.open_buy_reservations
+            exact = self.confirmed + p.all_buys - (credit if credit > 0 else p.zero) + reserved
             return exact if exact < plain else plain
-        return self.confirmed + p.live_buys - p.conservative_credit + self.open_buy_reservations
+        return self.confirmed + p.live_buys - p.conservative_credit + reserved
 
     @property
     def available_to_sell(self) -> Decimal:
         """What the account will hold once every pending sell settles, counting only buys known to be outside
         confirmed (a buy that may already be inside it is never credited twice), minus the open sell reservations."""
         p = self.pending
+        reserved = self.open_sell_reservations + p.due_reserved_sells
         if self.instant:
-            plain = self.confirmed - p.live_sells - self.open_sell_reservations
+            plain = self.confirmed - p.live_sells - reserved
             if not self.instant_exact:
                 return plain
-            exact = self.confirmed + p.free.late_buys - p.all_sells - p.unexplained - self.open_sell_reservations
+            exact = self.confirmed + p.free.late_buys - p.all_sells - p.unexplained - reserved
             return exact if exact > plain else plain
-        return self.confirmed + p.sellable - self.open_sell_reservations
+        return self.confirmed + p.sellable - reserved
 
     @property
     def instant_exact(self) -> bool:

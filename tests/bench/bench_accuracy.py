@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import logging
 
 from reference_rule import ReferenceGuard
+from sound_best import SoundBest, available as sound_best_available
 
 from inventory_guard.config import parse_config
 from inventory_guard.core import Guard, Outcome
@@ -96,6 +97,7 @@ class Trade:
     signed: D = D(0)
     settled: bool = False
     notice: tuple | None = None  # the status feed's report: (its queue entry, None once withdrawn; its lag)
+    settled_time: D | None = None  # when the venue settled it (a spot sell can wait past settles_at for shares)
 
     def __post_init__(self) -> None:
         self.signed = self.size if self.side == "buy" else -self.size
@@ -123,11 +125,19 @@ class Stats:
     sell_refused: D = D(0)
     events: int = 0
     seconds: float = 0.0
+    # --sound-best: buy volume the least-blocking sound guard must block at the checks this guard blocked
+    sound_refused: D = D(0)
+    sound_solves: int = 0
+    sound_stopped: int = 0
+    sound_outside: int = 0
+    sound_beyond: int = 0  # checks where this guard allowed more than a world consistent with its input leaves room
 
 
 class Sim:
-    def __init__(self, regime: str, phantoms: bool, seed: int, guard_cls, duration: float) -> None:
+    def __init__(self, regime: str, phantoms: bool, seed: int, guard_cls, duration: float,
+                 sound_best: bool = False) -> None:
         self.settlement, self.delay, self.feed, max_age, notice_delay, self.reconnect = REGIMES[regime]
+        self.best = SoundBest(max_age, notice_delay) if sound_best else None
         if self.reconnect == "auto":
             self.reconnect = "force" if self.settlement == "instant" else "snapshot"
         self.phantoms = phantoms
@@ -154,6 +164,15 @@ class Sim:
     # --- plumbing ------------------------------------------------------------------------------------------
 
     def send(self, event: Event) -> Outcome:
+        if self.best is not None:
+            if isinstance(event, Snapshot):
+                self.best.snapshot(event.market, event.t if event.as_of is None else event.as_of, event.size)
+            elif isinstance(event, ForceReconcile):
+                self.best.snapshot(event.market, event.t, event.size)
+            elif isinstance(event, FillSettled):
+                self.best.notice(event.trade_id, event.t)
+            elif isinstance(event, TradeFailed):
+                self.best.trade_failed(event.trade_id)
         started = time.perf_counter()
         out = self.guard.apply(event)
         self.stats.seconds += time.perf_counter() - started
@@ -227,6 +246,7 @@ class Sim:
                     t.notice = (None, t.notice[1])
                 continue
             t.settled = True
+            t.settled_time = self.now
             self.settled[t.market] += t.signed
             if t.notice is not None and t.notice[0] is None:  # withdrawn while the sell waited: sent now
                 notice = self.now + t.notice[1]
@@ -274,6 +294,8 @@ class Sim:
             if side == "buy":
                 self.stats.buy_perfect += perfect
                 self.stats.buy_refused += max(D(0), perfect - size)
+                if self.best is not None and size < perfect:
+                    self.sound_best(market, want, perfect, size)
             else:
                 self.stats.sell_perfect += perfect
                 self.stats.sell_refused += max(D(0), perfect - size)
@@ -297,6 +319,22 @@ class Sim:
             room = self.will_hold(market) - self.open_sell_orders(market)
         size = min(want, max(room, D(0)))
         return size if size >= 1 else D(0)
+
+    def sound_best(self, market: str, want: D, perfect: D, size: D) -> None:
+        best, s = self.best, self.stats
+        assert best is not None
+        opens = sum((o.remaining for o in self.orders.values() if o.market == market and o.side == "buy"), D(0))
+        before = (best.solves, best.stopped, best.outside_model)
+        exposure = best.max_exposure(self.now, market, self.trades, opens)
+        s.sound_solves += best.solves - before[0]
+        s.sound_stopped += best.stopped - before[1]
+        s.sound_outside += best.outside_model - before[2]
+        room = LIMIT - (self.true_exposure(market) if exposure is None else exposure)
+        allowed = min(want, max(room, D(0)))
+        allowed = allowed if allowed >= 1 else D(0)
+        if size > allowed:
+            s.sound_beyond += 1
+        s.sound_refused += perfect - min(perfect, max(allowed, size))
 
     def match(self) -> None:
         for oid, order in list(self.orders.items()):
@@ -346,10 +384,10 @@ class Sim:
             s.over += book.conservative_exposure > exposure
 
 
-def measure(regime: str, phantoms: bool, runs: int, duration: float, guard_cls) -> Stats:
+def measure(regime: str, phantoms: bool, runs: int, duration: float, guard_cls, sound_best: bool = False) -> Stats:
     total = Stats()
     for seed in range(runs):
-        s = Sim(regime, phantoms, 1000 * seed + 7, guard_cls, duration).run()
+        s = Sim(regime, phantoms, 1000 * seed + 7, guard_cls, duration, sound_best).run()
         for name in total.__dataclass_fields__:
             setattr(total, name, getattr(total, name) + getattr(s, name))
     return total
@@ -364,22 +402,38 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=6, help="runs per row (seeds 0..runs-1)")
     parser.add_argument("--duration", type=float, default=600, help="simulated seconds per run")
     parser.add_argument("--regime", action="append", choices=list(REGIMES), help="only these regimes")
+    parser.add_argument("--sound-best", action="store_true",
+                        help="add the least buy volume any sound guard must block at the checks today's rule blocked "
+                             "(tests/bench/sound_best.py; needs ortools; delayed venues, runs without phantoms, "
+                             "today's rule only; slow: minutes per run)")
     args = parser.parse_args(argv)
+    if args.sound_best and not sound_best_available():
+        parser.error("--sound-best needs OR-tools: pip install -e '.[bench]' (or pip install ortools)")
     logging.getLogger("inventory_guard").setLevel(logging.CRITICAL)
     header = ("| venue | phantoms | rule | breach steps | oversells | effective wrong | mean abs error | "
               "conservative above truth | buy blocked | sell blocked | us/event |")
+    if args.sound_best:
+        header += " buy blocked, sound best | searches (stopped, outside the model) | allowed beyond a world |"
+
     print(f"{args.runs} runs x {args.duration:.0f} s per row, 2 markets, limit {LIMIT}\n")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for regime in args.regime or REGIMES:
-        for phantoms in (False, True):
-            for name, cls in (("today", Guard), ("earlier", ReferenceGuard)):
-                s = measure(regime, phantoms, args.runs, args.duration, cls)
-                print(f"| {regime} | {'8 %' if phantoms else 'none'} | {name} | {s.breaches} | "
-                      f"{s.oversells if not phantoms else '-'} | {pct(s.wrong, s.steps)} | "
-                      f"{float(s.abs_error) / s.steps:.2f} | {pct(s.over, s.steps)} | "
-                      f"{pct(s.buy_refused, s.buy_perfect)} | {pct(s.sell_refused, s.sell_perfect)} | "
-                      f"{1e6 * s.seconds / s.events:.1f} |", flush=True)
+        if args.sound_best and REGIMES[regime][0] == "instant":
+            continue  # (the reference's model is a delayed venue's: a fill settles at or after its message)
+        for phantoms in (False,) if args.sound_best else (False, True):
+            rules = (("today", Guard),) if args.sound_best else (("today", Guard), ("earlier", ReferenceGuard))
+            for name, cls in rules:
+                s = measure(regime, phantoms, args.runs, args.duration, cls, args.sound_best)
+                row = (f"| {regime} | {'8 %' if phantoms else 'none'} | {name} | {s.breaches} | "
+                       f"{s.oversells if not phantoms else '-'} | {pct(s.wrong, s.steps)} | "
+                       f"{float(s.abs_error) / s.steps:.2f} | {pct(s.over, s.steps)} | "
+                       f"{pct(s.buy_refused, s.buy_perfect)} | {pct(s.sell_refused, s.sell_perfect)} | "
+                       f"{1e6 * s.seconds / s.events:.1f} |")
+                if args.sound_best:
+                    row += (f" {pct(s.sound_refused, s.buy_perfect)} | {s.sound_solves} ({s.sound_stopped}, "
+                            f"{s.sound_outside}) | {s.sound_beyond} |")
+                print(row, flush=True)
     return 0
 
 
