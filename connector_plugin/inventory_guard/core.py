@@ -247,6 +247,7 @@ class Guard:
         book.bump_one("fills", "side", event.side)
         if order is not None:
             fill.reserved = self._move_reservation(order, book, -min(order.remaining, gross))
+            book.pending.hold(fill)
         notice = self.early_notices.get(key[0])
         if notice is not None and notice[1] in (None, key[1]):
             book.pending.settle(fill, notice[0])
@@ -416,6 +417,7 @@ class Guard:
             return  # unknown or already closed: closing is idempotent
         book = self._book(self.books[order.market].config, step)
         book.clock = now
+        book.pending.order_closed(event.order_id)  # (its pending fills hold no reservation any more)
         if order.side == "buy":
             book.open_buy_reservations -= order.remaining
         else:

@@ -251,6 +251,8 @@ class PendingBook:
         # tests/test_core_settlement.py, MERGED_AWAY; for a real one the order is over-reserved: the safe side)
         self.due_reserved_buys = zero
         self.due_reserved_sells = zero
+        # the pending fills holding part of an open order's reservation (``reserved``), by order id
+        self.reserving: dict[str, dict[FillKey, PendingFill]] = {}
         self.free = _Sums(zero)  # the rest, by status
         self.settled_keys: set[FillKey] = set()  # fills the venue reported settled (identity at the next snapshot)
         self.unexplained = zero  # see the module docstring
@@ -426,6 +428,22 @@ class PendingBook:
             self.all_sells += amount
         self.free.add(fill, +1)
         return fill
+
+    def hold(self, fill: PendingFill) -> None:
+        """The fill took ``fill.reserved`` from its (open) order's reservation."""
+        if fill.reserved:
+            self.reserving.setdefault(fill.key[1], {})[fill.key] = fill
+
+    def order_closed(self, order_id: str) -> None:
+        """The order closed: its pending fills hold none of its reservation any more (nothing to give back, and a
+        fill past the window keeps nothing of it in the bounds)."""
+        for fill in self.reserving.pop(order_id, {}).values():
+            if fill.due:
+                if fill.side == "buy":
+                    self.due_reserved_buys -= fill.reserved
+                else:
+                    self.due_reserved_sells -= fill.reserved
+            fill.reserved = self.zero
 
     def remove(self, key: FillKey) -> PendingFill | None:
         """Take one fill out wherever it is (a failed trade; the unexplained sum does not change)."""
@@ -1048,6 +1066,11 @@ class PendingBook:
         if not fill.due:
             self._lower_floor(fill)
         self._set_due(fill, False)
+        held = self.reserving.get(fill.key[1])
+        if held is not None:
+            held.pop(fill.key, None)
+            if not held:
+                del self.reserving[fill.key[1]]
         self.settled_keys.discard(fill.key)
         if fill.side == "buy":
             self.all_buys -= fill.amount
@@ -1103,6 +1126,7 @@ class PendingBook:
                 book.ambiguous[fill.seq] = fill
             if fill.settled_at is not None:
                 book.settled_keys.add(fill.key)
+            book.hold(fill)  # (a fill still holding a reservation: its order was open at the checkpoint)
             if fill.due:
                 fill.due = False
                 book._set_due(fill, True)
