@@ -1024,3 +1024,23 @@ def test_the_chains_floors_lose_the_fills_that_leave_past_the_window():
         assert [f.key[0] for f in book] == ["D"]
         assert (book.floor_buys_shown, book.floor_sells_shown) == (D(0), D(0))
         assert g.state.conservative_exposure == D(8)
+
+
+def test_a_fill_past_the_window_keeps_its_orders_reservation_while_the_order_is_open():
+    # A buy A of 2 fills half of the open order O1 (4): O1 keeps 2 reserved, A holds the other 2. A buy C of 2 (no
+    # order) arrives at 30; the snapshot of 32 shows +2, which A or C explains. A is past its 30 s window: inside if
+    # real, so in neither bound — but were it a phantom, O1 would still have all 4 open at the venue, so what A took
+    # from O1's reservation stays in conservative exposure. Once O1 closes nothing of it is open any more.
+    g = Driver()
+    g.snapshot(0, "0")
+    g.order_open(0, "O1", "buy", "4")
+    g.fill(1, "buy", "2", trade_id="A", order_id="O1")
+    g.snapshot(5, "0")
+    g.fill(30, "buy", "2", trade_id="C")
+    g.snapshot(32, "2")
+    book = g.guard.books["m"].pending
+    assert [(f.key[0], f.due) for f in book] == [("A", True), ("C", False)]
+    assert (book.due_reserved_buys, g.state.open_buy_reservations) == (D(2), D(2))
+    assert g.state.conservative_exposure == D(2) + D(2) + D(2) + D(2)  # confirmed, C, O1's rest, A's part of O1
+    g.order_closed(33, "O1")
+    assert (book.due_reserved_buys, g.state.conservative_exposure) == (D(0), D(4))
