@@ -166,6 +166,12 @@ class PendingBook:
         self._count(fill, +1)
         return fill
 
+    def hold(self, fill: PendingFill) -> None:
+        """(The core's reservation bookkeeping for fills past the window: the earlier rule had none.)"""
+
+    def order_closed(self, order_id: str) -> None:
+        """(As ``hold``.)"""
+
     def remove(self, key: FillKey) -> PendingFill | None:
         """Remove one fill wherever it is (a failed trade)."""
         fill = self.fills.get(key)
