@@ -25,6 +25,9 @@ of market-steps where effective differs from the truth (settled + unsettled real
 websocket message has arrived) and the mean |error|; share
 of steps where conservative exposure is above the true exposure; buy and sell volume blocked that a perfect tracker
 (the truth, with the same stale-snapshot rule) would allow; microseconds per guard event.
+
+``--sound-best`` (needs OR-tools: ``pip install -e '.[bench]'``) adds, for today's rule on the delayed venues without
+phantoms, the least buy volume any sound guard must block at the checks this one blocked (tests/bench/sound_best.py).
 """
 
 from __future__ import annotations
