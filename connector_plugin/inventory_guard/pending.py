@@ -227,6 +227,15 @@ def _frozen_seqs(fills: list[PendingFill], as_of: Decimal, max_age: Decimal) -> 
     return {f.seq for f in fills if _frozen(f, as_of, due)}
 
 
+def _pair(data: dict, name: str) -> tuple[Decimal, Decimal]:
+    """A checkpoint's two-number entry (the slack, the floors)."""
+    pair = data[name]
+    if type(pair) is not list or len(pair) != 2:
+        raise TypeError(f"{name}: expected two numbers, got {pair!r}")
+    low, high = (Decimal(_exact(v, str)) for v in pair)
+    return low, high
+
+
 def _exact(value, kind: type):
     """A checkpoint value of exactly this JSON type (no "11" for 11, no true for 1)."""
     if type(value) is not kind:
@@ -439,10 +448,7 @@ class PendingBook:
         fill past the window keeps nothing of it in the bounds)."""
         for fill in self.reserving.pop(order_id, {}).values():
             if fill.due:
-                if fill.side == "buy":
-                    self.due_reserved_buys -= fill.reserved
-                else:
-                    self.due_reserved_sells -= fill.reserved
+                self._count_due_reserved(fill, -1)
             fill.reserved = self.zero
 
     def remove(self, key: FillKey) -> PendingFill | None:
@@ -1039,15 +1045,20 @@ class PendingBook:
             return
         fill.due = due
         delta = fill.amount if due else -fill.amount
-        reserved = fill.reserved if due else -fill.reserved
         if fill.side == "buy":
             self.due_buys += delta
-            self.due_reserved_buys += reserved
         else:
             self.due_sells += delta
-            self.due_reserved_sells += reserved
+        self._count_due_reserved(fill, 1 if due else -1)
         if due:  # out of the window: no longer one of the fills the floors count
             self._lower_floor(fill)
+
+    def _count_due_reserved(self, fill: PendingFill, sign: int) -> None:
+        reserved = fill.reserved if sign > 0 else -fill.reserved
+        if fill.side == "buy":
+            self.due_reserved_buys += reserved
+        else:
+            self.due_reserved_sells += reserved
 
     def _lower_floor(self, fill: PendingFill) -> None:
         """A fill leaves the window or the book: it may have been one of those the floors counted (its whole size)."""
@@ -1104,10 +1115,7 @@ class PendingBook:
         book = cls(zero, step)
         book.free.horizon = horizon  # (the market's last as_of: before the fills are counted)
         book.unexplained = Decimal(data["unexplained"])
-        slack = data["slack"]
-        if type(slack) is not list or len(slack) != 2:
-            raise TypeError(f"slack: expected two numbers, got {slack!r}")
-        book.slack_low, book.slack_high = (Decimal(_exact(v, str)) for v in slack)
+        book.slack_low, book.slack_high = _pair(data, "slack")
         book.verified = _exact(data["verified"], bool)
         book.missed = Decimal(data.get("missed", "0"))
         book.anchor_seq = _exact(data["anchor_seq"], int)
@@ -1139,10 +1147,7 @@ class PendingBook:
             else:
                 book.free.add(fill, +1)
         book._keep_hypotheses(hypotheses)
-        floors = data["floors"]  # (after the fills: counting them lowers no floor)
-        if type(floors) is not list or len(floors) != 2:
-            raise TypeError(f"floors: expected two numbers, got {floors!r}")
-        book.floor_buys_shown, book.floor_sells_shown = (Decimal(_exact(v, str)) for v in floors)
+        book.floor_buys_shown, book.floor_sells_shown = _pair(data, "floors")  # (after the fills: they lower none)
         proven = data.get("proven")
         book.proven = None if proven is None else Proven(*(Decimal(_exact(v, str)) for v in proven))
         return book
