@@ -1005,6 +1005,52 @@ def test_the_chains_floors_credit_what_moves_of_both_signs_prove_when_the_single
         assert (book.floor_buys_shown, book.floor_sells_shown) == (D(0), D(0))
 
 
+def test_the_chains_floors_count_the_least_sells_each_move_needs_from_the_fills_that_could_settle_in_it():
+    # The chain of snapshots off: the single sum decides. A buy X and a sell Y of 2 arrive at 1 (the move to 2 is 0:
+    # neither or both settled); a buy A of 3 and a sell B of 2 at 3 (the move to 4 is +1); a sell C of 3 and a buy D
+    # of 2 at 5 (the move to 6 is -1). Unexplained is 0 again, which the empty set explains: the single sum proves
+    # nothing. Between two snapshots only the fills that arrived by the later one's as_of can have settled, and
+    # they sum to the move: every such subset for +1 holds a buy of 3 and a sell of 2, every one for -1 a sell of 3
+    # and a buy of 2 (max(move, 0) alone: 1 and 1). So at least 5 of the buys and 5 of the sells are inside:
+    # conservative exposure is 0 + X, exact in the worlds where X has not settled (6 with max(move, 0)); available
+    # to sell is exact by the sum either way (the fills outside confirmed sum to 0).
+    g = Driver(allow_negative_position=True)
+    with mock.patch.object(pending_book, "MAX_HYPOTHESES", 0):
+        g.snapshot(0, "0")
+        g.fill(1, "buy", "2", trade_id="X")
+        g.fill(1, "sell", "2", trade_id="Y")
+        g.snapshot(2, "0")
+        g.fill(3, "buy", "3", trade_id="A")
+        g.fill(3, "sell", "2", trade_id="B")
+        g.snapshot(4, "1")
+        g.fill(5, "sell", "3", trade_id="C")
+        g.fill(5, "buy", "2", trade_id="D")
+        g.snapshot(6, "0")
+        book = g.guard.books["m"].pending
+        assert (len(book), book.unexplained) == (6, D(0))
+        assert (book.floor_buys_shown, book.floor_sells_shown) == (D(5), D(5))
+        assert (g.state.conservative_exposure, g.state.available_to_sell) == (D(2), D(0))
+
+
+def test_a_fill_that_arrived_before_the_previous_snapshot_may_be_what_the_next_move_shows():
+    # A buy A of 1 arrives at 1 and is not in the snapshot of 2 (as_of 2). A buy B of 3 and a sell C of 2 arrive at
+    # 3; the snapshot of 4 shows +1: A settled (B and C did not). A fill settles any time within its window, so A
+    # is one of the fills that can have settled between the two snapshots: {A} makes +1 with no sell, and the
+    # floors add 1 of buys only. Leaving A out ({B, C} the only subset) would take B and C for inside: 3 of buys
+    # credited, conservative exposure 2 against a true 4 (1 settled + B).
+    g = Driver(allow_negative_position=True)
+    with mock.patch.object(pending_book, "MAX_HYPOTHESES", 0):
+        g.snapshot(0, "0")
+        g.fill(1, "buy", "1", trade_id="A")
+        g.snapshot(2, "0")
+        g.fill(3, "buy", "3", trade_id="B")
+        g.fill(3, "sell", "2", trade_id="C")
+        g.snapshot(4, "1")
+        book = g.guard.books["m"].pending
+        assert (len(book), book.floor_buys_shown, book.floor_sells_shown) == (3, D(1), D(0))
+        assert g.state.conservative_exposure == D(4)
+
+
 def test_the_chains_floors_lose_the_fills_that_leave_past_the_window():
     # A buy A, a sell B and a buy C of 4 arrive at 1; the snapshot of 3 shows +4 ({A}, {C} and {A, B, C} explain
     # it): at least 4 of buys are inside. A buy D of 4 arrives at 20. At the snapshot of 32, past the 30 s window of

@@ -42,14 +42,17 @@ unknown, and every rule below is about that:
   the worst case over the whole slack, and a snapshot narrows it to the offsets some subset of the candidates can
   reach: one left, ``unexplained`` takes it and the slack is 0 again (no candidate left: 0). The chain of snapshots
   starts again only then (it needs an exact sum). A re-anchor also sets it to 0.
-* **The chain's floors** (delayed venues). The same monotony without any search: the pending fills that settled
-  between two snapshots sum to the move between them, so their buys add at least ``max(move, 0)`` and their sells at
-  least ``max(-move, 0)``. Summed over the moves since the anchor, less every fill that left the book or passed the
-  window since (its whole size: it may have been one of them), these floors (``floor_buys_shown``,
-  ``floor_sells_shown``) are pending buys and sells within the window that are inside ``confirmed`` in every world
-  the snapshots allow — where the single sum, a market maker's moves of both signs cancelling in ``U``, proves
-  little. Each bound takes the larger of the two proofs. They start from 0 at an anchor and at a move the pending
-  fills do not explain (a transfer, a stale answer).
+* **The chain's floors** (delayed venues). The same monotony, one move at a time: the pending fills that settled
+  between two snapshots sum to the move between them, and they are among the fills that arrived by the later
+  ``as_of`` and were within the window at the earlier one (past it, a real fill was inside that one already), so
+  their sells add at least the least sells of any such subset summing to the move (``_newly_shown``: one memoized
+  pass; past its bounds ``max(-move, 0)``, which holds for any subset) and their buys that plus the move. Summed
+  over the moves since the anchor, less every fill that left the book or passed the window since (its whole size:
+  it may have been one of them), these floors (``floor_buys_shown``, ``floor_sells_shown``) are pending buys and
+  sells within the window that are inside ``confirmed`` in every world the snapshots allow — where the single sum,
+  a market maker's moves of both signs cancelling in ``U``, proves little. Each bound takes the largest of the
+  proofs (the worst case of the sums, the floors, and ``U`` plus the other side's floor). They start from 0 at an
+  anchor and at a move the pending fills do not explain (a transfer, a stale answer).
 * **Re-anchor** (also a force reconcile and a market's first snapshot): ``confirmed`` becomes the new starting
   point, ``unexplained := 0``, and every candidate becomes *anchored*: it may or may not be inside ``confirmed``, so the
   estimate counts it inside (a *held* fill, like a likely-inside one of an ambiguous move) and the bounds keep it.
@@ -348,12 +351,10 @@ class PendingBook:
     def conservative_credit(self) -> Decimal:
         """What conservative exposure may take off the pending buys within the window: buys proven inside
         confirmed, and sells the venue reported settled that are outside it (they lowered the position already)."""
-        if self.proven is not None:
+        credit = self.buys_shown
+        if self.proven is not None and self.proven.credit > credit:  # (each holds in every world: the larger does)
             credit = self.proven.credit
-            if self.verified and self.floor_buys_shown > credit:  # (both prove buys inside: the larger holds)
-                credit = min(self.floor_buys_shown, self.live_buys - self.free.out_buys)
-            return credit + self.free.settled_out_sells
-        return self.buys_shown + self.free.settled_out_sells
+        return credit + self.free.settled_out_sells
 
     @property
     def buys_shown(self) -> Decimal:
@@ -377,10 +378,9 @@ class PendingBook:
         rule, as for buys, mirrored), and at least the sell floor."""
         if not self.verified:
             return self.proven.sells_in if self.proven is not None else self.zero
-        if self.proven is not None:
+        shown = self.floor_buys_shown - (self.unexplained + self.slack_high) - self.due_sells
+        if self.proven is not None and self.proven.sells_in > shown:
             shown = self.proven.sells_in
-        else:
-            shown = self.floor_buys_shown - (self.unexplained + self.slack_high) - self.due_sells
         if shown < self.floor_sells_shown:
             shown = self.floor_sells_shown
         if shown <= 0:  # the common case without floors
@@ -529,10 +529,9 @@ class PendingBook:
         previous = self.free.horizon  # the previous snapshot's as_of
         self._advance_horizon(as_of)
         if not instant:  # the fills that settled since the previous snapshot sum to the move (the chain's floors)
-            if move > 0:
-                self.floor_buys_shown += move
-            elif move < 0:
-                self.floor_sells_shown -= move
+            buys, sells = self._newly_shown(move, as_of, previous, max_age, max_candidates, max_steps, notice_delay)
+            self.floor_buys_shown += buys
+            self.floor_sells_shown += sells
         result = self._reconcile(move, as_of, max_age, instant, max_candidates, max_steps, notice_delay, previous)
         if self.hypotheses is None:
             self.proven = None if instant or not self.verified else self._single_sum_bounds(max_candidates, max_steps)
@@ -601,6 +600,47 @@ class PendingBook:
         return self._outcome(candidates, found, as_of, max_age, instant, max_steps, exits, mismatch)
 
     # --- internals ---------------------------------------------------------------------------------------------
+
+    def _newly_shown(self, move: Decimal, as_of: Decimal, previous: Decimal | None, max_age: Decimal,
+                     max_candidates: int, max_steps: int, notice_delay: Decimal | None) -> tuple[Decimal, Decimal]:
+        """The least buys and sells that settled between the previous snapshot and this one (the chain's floors):
+        they are pending fills that arrived by ``as_of`` and were within the window at the previous snapshot (a
+        fill past it was inside that one, if real), not reported settled by ``previous`` (inside it) nor too late
+        for ``as_of`` (``notice_delay``), and they sum to the move; with ``notice_delay`` a fill reported settled by
+        ``as_of`` but more than ``notice_delay`` after ``previous`` is one of them. Every subset that sums to the
+        move has at least its least sells (one memoized pass over at most ``max_candidates`` fills); past that, or
+        without a subset, ``max(move, 0)`` and ``max(-move, 0)``, which hold for any."""
+        zero = self.zero
+        plain = (move if move > 0 else zero, -move if move < 0 else zero)
+        if previous is None or len(self.fills) > 4 * max_candidates:
+            return plain
+        before = previous - max_age
+        rest = move
+        forced_sells = zero
+        units: list[int] = []
+        weights: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        for fill in self.fills.values():
+            if fill.arrived > as_of or fill.arrived <= before:
+                continue
+            at = fill.settled_at
+            if at is not None:
+                if at <= previous or (notice_delay is not None and at > as_of + notice_delay):
+                    continue
+                if notice_delay is not None and at <= as_of and at - notice_delay > previous:
+                    rest -= fill.signed
+                    if fill.side == "sell":
+                        forced_sells += fill.amount
+                    continue
+            unit = self._unit(fill.amount)
+            units.append(unit if fill.side == "buy" else -unit)
+            weights.append(((0,), (0,)) if fill.side == "buy" else ((unit,), (0,)))
+            if len(units) > max_candidates:
+                return plain
+        least = subset_minima(units, weights, self._unit(rest), max_steps, 1)
+        if least is None:
+            return plain
+        sells = forced_sells + least[0] * self.step
+        return move + sells, sells
 
     def _candidates(self) -> list[PendingFill]:
         """The fills that may be inside confirmed (anchored, or not known outside), in book order."""
