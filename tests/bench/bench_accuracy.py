@@ -70,6 +70,7 @@ MAX_AGE = D(30)
 SNAPSHOT_MAX_AGE = D(20)
 STEP = D("0.5")
 MARKETS = ("m1", "m2")
+SOUND_BEST_HORIZON = D("1.5")  # --sound-best-horizon: settlement windows before a check fixed to the truth
 REGIMES = {
     # name: (settlement key, settle delay after the websocket message (None: at the match), status-feed share,
     #        pending_fill_max_age_s: the settlement window the guard is told,
@@ -138,9 +139,9 @@ class Stats:
 
 class Sim:
     def __init__(self, regime: str, phantoms: bool, seed: int, guard_cls, duration: float,
-                 sound_best: bool = False) -> None:
+                 sound_best: bool = False, sound_best_horizon: D = SOUND_BEST_HORIZON) -> None:
         self.settlement, self.delay, self.feed, max_age, notice_delay, self.reconnect = REGIMES[regime]
-        self.best = SoundBest(max_age, notice_delay) if sound_best else None
+        self.best = SoundBest(max_age, notice_delay, horizon_windows=sound_best_horizon) if sound_best else None
         if self.reconnect == "auto":
             self.reconnect = "force" if self.settlement == "instant" else "snapshot"
         self.phantoms = phantoms
@@ -387,10 +388,11 @@ class Sim:
             s.over += book.conservative_exposure > exposure
 
 
-def measure(regime: str, phantoms: bool, runs: int, duration: float, guard_cls, sound_best: bool = False) -> Stats:
+def measure(regime: str, phantoms: bool, runs: int, duration: float, guard_cls, sound_best: bool = False,
+            sound_best_horizon: D = SOUND_BEST_HORIZON) -> Stats:
     total = Stats()
     for seed in range(runs):
-        s = Sim(regime, phantoms, 1000 * seed + 7, guard_cls, duration, sound_best).run()
+        s = Sim(regime, phantoms, 1000 * seed + 7, guard_cls, duration, sound_best, sound_best_horizon).run()
         for name in total.__dataclass_fields__:
             setattr(total, name, getattr(total, name) + getattr(s, name))
     return total
@@ -409,6 +411,9 @@ def main(argv=None) -> int:
                         help="add the least buy volume any sound guard must block at the checks today's rule blocked "
                              "(tests/bench/sound_best.py; needs ortools; delayed venues, runs without phantoms, "
                              "today's rule only; slow: minutes per run)")
+    parser.add_argument("--sound-best-horizon", type=D, default=SOUND_BEST_HORIZON, metavar="WINDOWS",
+                        help="--sound-best: fills whose message came more than this many settlement windows (+5 s) "
+                             "before a check are fixed to the truth (larger: a tighter lower bound, slower searches)")
     args = parser.parse_args(argv)
     if args.sound_best and not sound_best_available():
         parser.error("--sound-best needs OR-tools: pip install -e '.[bench]' (or pip install ortools)")
@@ -427,7 +432,8 @@ def main(argv=None) -> int:
         for phantoms in (False,) if args.sound_best else (False, True):
             rules = (("today", Guard),) if args.sound_best else (("today", Guard), ("earlier", ReferenceGuard))
             for name, cls in rules:
-                s = measure(regime, phantoms, args.runs, args.duration, cls, args.sound_best)
+                s = measure(regime, phantoms, args.runs, args.duration, cls, args.sound_best,
+                            args.sound_best_horizon)
                 row = (f"| {regime} | {'8 %' if phantoms else 'none'} | {name} | {s.breaches} | "
                        f"{s.oversells if not phantoms else '-'} | {pct(s.wrong, s.steps)} | "
                        f"{float(s.abs_error) / s.steps:.2f} | {pct(s.over, s.steps)} | "
