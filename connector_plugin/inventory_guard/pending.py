@@ -540,7 +540,7 @@ class PendingBook:
     def _reconcile(self, move: Decimal, as_of: Decimal, max_age: Decimal, instant: bool, max_candidates: int,
                    max_steps: int, notice_delay: Decimal | None, previous: Decimal | None) -> Reconciliation:
         self.unexplained += move
-        if len(self.fills) > 4 * max_candidates:  # too many to search: identity only where the sums agree exactly
+        if self._too_many(max_candidates):  # too many to search: identity only where the sums agree exactly
             exits: list[Exit] = []
             settled = [self.fills[k] for k in self.settled_keys if self.fills[k].settled_by(as_of)]
             offset = sum((f.signed for f in settled), ZERO) - self.unexplained
@@ -612,13 +612,12 @@ class PendingBook:
         without a subset, ``max(move, 0)`` and ``max(-move, 0)``, which hold for any."""
         zero = self.zero
         plain = (move if move > 0 else zero, -move if move < 0 else zero)
-        if previous is None or len(self.fills) > 4 * max_candidates:
+        if previous is None or self._too_many(max_candidates):
             return plain
         before = previous - max_age
         rest = move
         forced_sells = zero
-        units: list[int] = []
-        weights: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        eligible: list[PendingFill] = []
         for fill in self.fills.values():
             if fill.arrived > as_of or fill.arrived <= before:
                 continue
@@ -631,16 +630,20 @@ class PendingBook:
                     if fill.side == "sell":
                         forced_sells += fill.amount
                     continue
-            unit = self._unit(fill.amount)
-            units.append(unit if fill.side == "buy" else -unit)
-            weights.append(((0,), (0,)) if fill.side == "buy" else ((unit,), (0,)))
-            if len(units) > max_candidates:
+            eligible.append(fill)
+            if len(eligible) > max_candidates:
                 return plain
-        least = subset_minima(units, weights, self._unit(rest), max_steps, 1)
+        weights: list[tuple[tuple[int, ...], tuple[int, ...]]] = [  # the one objective: the sells inside
+            ((self._unit(f.amount) if f.side == "sell" else 0,), (0,)) for f in eligible]
+        least = subset_minima(self._units(eligible), weights, self._unit(rest), max_steps, 1)
         if least is None:
             return plain
         sells = forced_sells + least[0] * self.step
         return move + sells, sells
+
+    def _too_many(self, max_candidates: int) -> bool:
+        """More pending fills than a snapshot visits (``4 * reconcile_max_candidates``): no search at all."""
+        return len(self.fills) > 4 * max_candidates
 
     def _candidates(self) -> list[PendingFill]:
         """The fills that may be inside confirmed (anchored, or not known outside), in book order."""
