@@ -263,24 +263,29 @@ def check_text(text: str, name: str) -> str:
 
 
 class _Fields:
-    def __init__(self, obj: Mapping) -> None:
-        self.obj = obj
+    __slots__ = ("get",)
 
-    def _get(self, name: str, required: bool) -> object:
-        value = self.obj.get(name)
-        if value is None and required:
+    def __init__(self, obj: Mapping) -> None:
+        self.get = obj.get
+
+    def _required(self, name: str) -> object:
+        value = self.get(name)
+        if value is None:
             raise InvalidEvent(f"{name}: required")
         return value
 
     def time(self, name: str = "t") -> Decimal:
-        return non_negative(self._get(name, True), name)
+        return non_negative(self._required(name), name)
 
     def text(self, name: str) -> str:
-        return self._text(self._get(name, True), name)
+        value = self._required(name)
+        return check_text(value, name) if type(value) is str else self._text(value, name)
 
     def optional_text(self, name: str) -> str | None:
-        value = self._get(name, False)
-        return None if value is None else self._text(value, name)
+        value = self.get(name)
+        if value is None:
+            return None
+        return check_text(value, name) if type(value) is str else self._text(value, name)
 
     @staticmethod
     def _text(value: object, name: str) -> str:
@@ -295,19 +300,19 @@ class _Fields:
         return check_text(str(value), name)
 
     def side(self) -> Side:
-        value = self._get("side", True)
+        value = self._required("side")
         if value not in SIDES:
             raise InvalidEvent(f"side: expected 'buy' or 'sell', got {show(value)}")
         return value
 
     def size(self, name: str = "size") -> Decimal:
-        return positive(self._get(name, True), name)
+        return positive(self._required(name), name)
 
     def signed(self, name: str = "size") -> Decimal:
-        return to_decimal(self._get(name, True), name)
+        return to_decimal(self._required(name), name)
 
     def optional(self, name: str, convert: Callable[[object, str], Decimal]) -> Decimal | None:
-        value = self._get(name, False)
+        value = self.get(name)
         return None if value is None else convert(value, name)
 
 
@@ -404,11 +409,14 @@ REPLAY_TYPES = frozenset(_PARSERS) - {"halt", "resume", "order_blocked"}
 def event_to_dict(event: Event) -> dict:
     """The canonical JSON form (decimals as strings); ``parse_event(event_to_dict(e)) == e``."""
     out: dict = {"type": event.type}
-    for name in event.__dataclass_fields__:
-        if name == "type":
-            continue
+    names = _FIELD_NAMES.get(type(event))
+    if names is None:
+        names = _FIELD_NAMES[type(event)] = tuple(name for name in event.__dataclass_fields__ if name != "type")
+    for name in names:
         value = getattr(event, name)
-        if value is None:
-            continue
-        out[name] = str(value) if isinstance(value, Decimal) else value
+        if value is not None:
+            out[name] = str(value) if isinstance(value, Decimal) else value
     return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # each event class's fields but type, in order (event_to_dict)

@@ -23,6 +23,7 @@ CONTEXT = Context(prec=60)
 
 # ASCII digits only: Decimal() alone would also read "1_0" and Arabic-Indic digits as 10.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_PLAIN = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)", re.ASCII)  # the same without an exponent
 _NON_FINITE = re.compile(r"[+-]?(?:s?nan|inf|infinity)", re.ASCII | re.IGNORECASE)
 
 
@@ -64,6 +65,11 @@ def show(value: object, limit: int = 40) -> str:
 
 def to_decimal(value: object, field: str) -> Decimal:
     """Parse ``value`` (Decimal, int, float or numeric string) into a finite Decimal of sane magnitude."""
+    if type(value) is str and len(value) <= MAX_DIGITS and _PLAIN.fullmatch(value):  # the usual case, first:
+        number = Decimal(value)  # no exponent, so its length bounds its digits and decimal places
+        if -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:
+            return number
+        raise InvalidNumber(f"{field}: {show(value)} is out of range (magnitude above {MAX_MAGNITUDE:f})")
     if isinstance(value, bool):
         raise InvalidNumber(f"{field}: expected a number, got a boolean")
     if isinstance(value, RejectedLiteral):
@@ -85,10 +91,6 @@ def to_decimal(value: object, field: str) -> Decimal:
             raise InvalidNumber(f"{field}: {show(value)} is not a number (ASCII digits, an optional sign, point "
                                 "and exponent)")
         number = Decimal(value)
-        if len(value) <= MAX_DIGITS and "e" not in value and "E" not in value:  # the usual case, checked quickly:
-            if -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:  # its length bounds its digits and decimal places
-                return number
-            raise InvalidNumber(f"{field}: {show(value)} is out of range (magnitude above {MAX_MAGNITUDE:f})")
     else:
         raise InvalidNumber(f"{field}: expected a number or numeric string, got {type(value).__name__}")
     if not number.is_finite():
