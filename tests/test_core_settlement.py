@@ -37,6 +37,7 @@ from inventory_guard.events import (
     Snapshot,
     TradeFailed,
 )
+from inventory_guard.ledger import SettlementLedger
 
 M = "m"
 LIMIT = D(40)
@@ -45,9 +46,11 @@ TIGHT_AGE_OUT = D(21)  # "tight": just above the longest settlement delay (20 s 
 # the window about when they settle — often inside the first snapshot that shows them, past the window already
 # "single" and "feed_single": the chain of snapshots off (the single sum decides every snapshot), a window of 6 s
 # and delays of at most 5 s, so that ambiguous fills pass the window often and leave undecided (the slack)
+# "feed_bound_single": the same, with the notice delay known (1 s): the settlement ledger decides undecided fills
 SINGLE_AGE_OUT = D(6)
-AGE_OUTS = {"tight": TIGHT_AGE_OUT, "single": SINGLE_AGE_OUT, "feed_single": SINGLE_AGE_OUT}
-REGIMES = ["instant", "delayed", "tight", "feed", "feed_bound", "single", "feed_single"]
+AGE_OUTS = {"tight": TIGHT_AGE_OUT, "single": SINGLE_AGE_OUT, "feed_single": SINGLE_AGE_OUT,
+            "feed_bound_single": SINGLE_AGE_OUT}
+REGIMES = ["instant", "delayed", "tight", "feed", "feed_bound", "single", "feed_single", "feed_bound_single"]
 
 
 @dataclass
@@ -104,7 +107,7 @@ class Harness:
             "max_position": str(LIMIT), "size_increment": "1",
             "pending_fill_max_age_s": str(AGE_OUTS.get(regime, AGE_OUT)),
             "allow_negative_position": True, "settlement": "instant" if regime == "instant" else "delayed",
-            "settlement_notice_max_delay_s": "1" if regime == "feed_bound" else None,
+            "settlement_notice_max_delay_s": "1" if regime.startswith("feed_bound") else None,
         })
         self.guard = Guard(self.config)
         self.shadow = Guard(self.config)  # never restarted
@@ -362,6 +365,21 @@ def test_an_instant_fill_whose_message_came_just_after_a_reconcile_is_not_taken_
     assert book.instant_doubt_as_of == D(5) and not book.instant_exact
 
 
+@pytest.mark.xfail(strict=True, reason="known bug, open: an instant venue's phantom sell whose message came just "
+                   "after a force reconcile, beside a real buy that reconcile already showed")
+def test_an_instant_phantom_sell_beside_a_buy_a_force_reconcile_showed_keeps_its_orders_reservation():
+    """Counter-example the property test_the_position_is_known_exactly_once_the_venue_is_quiet found (kept; present
+    in the release before the settlement ledger too): a buy of 1 settles at 0, its message 0.5 s later; a force
+    reconcile at 0 shows it; a phantom sell of 1 arrives at 0, its order still open at the venue. The snapshot at 1
+    moves 0, which "both inside" explains, and the phantom sell is taken as settled: available to sell 1 for an
+    account that will hold 0 once the open sell fills."""
+    plan = [(("place", "sell", 1), D(0)), (("reconnect",), D(0)), (("place", "buy", 1), D(0)),
+            (("place", "buy", 1), D(0)), (("place", "buy", 1), D(0)),
+            (("match", 1, 1, D("0.3"), D(0), False, False), D(0)), (("reconnect",), D(0)), (("dup", 0), D(0)),
+            (("match", 0, 1, D(0), D(0), True, False), D(0)), (("snapshot", D(0), False), D(1))]
+    run("instant", plan)
+
+
 # Busy two-sided flow of small fills, a snapshot nearly every step: moves that several subsets explain, with fills
 # passing the window while still ambiguous (in the "single" regimes they leave undecided: the slack).
 busy_place = st.tuples(st.just("place"), st.sampled_from(["buy", "sell"]), st.integers(1, 4))
@@ -371,11 +389,79 @@ busy = st.lists(st.tuples(st.one_of(busy_place, busy_place, busy_match, busy_mat
                                     snapshot, rare), st.sampled_from([D("0.5"), D(1)])), min_size=40, max_size=250)
 
 
-@pytest.mark.parametrize("regime", ["delayed", "tight", "single", "feed_single"])
+@pytest.mark.parametrize("regime", ["delayed", "tight", "single", "feed_single", "feed_bound_single"])
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=busy)
 def test_both_bounds_hold_when_ambiguous_fills_pass_the_window(regime, plan):
     run(regime, plan)
+
+
+# Long runs of small fills, most reported by the status feed, snapshots without stale answers and no reconnect (a
+# force reconcile clears the slack): undecided fills live long enough for the settlement ledger to decide them.
+ledger_match = st.tuples(st.just("match"), st.integers(0, 9), st.integers(1, 2), st.sampled_from([D(0), D("0.3")]),
+                         st.sampled_from([D(0), D(1), D(3), D(5)]), st.booleans(), st.sampled_from([True, True, False]))
+ledger_snapshot = st.tuples(st.just("snapshot"), st.sampled_from([D(0), D("0.2"), D(1)]), st.just(False))
+ledger_rare = st.one_of(st.tuples(st.just("dup"), st.integers(0, 99)), st.tuples(st.just("cancel"), st.integers(0, 9)),
+                        st.tuples(st.just("restart")))
+ledger_step = st.tuples(st.one_of(busy_place, busy_place, ledger_match, ledger_match, ledger_match, ledger_snapshot,
+                                  ledger_snapshot, ledger_rare), st.sampled_from([D("0.5"), D(1)]))
+ledger_plan = st.lists(ledger_step, min_size=60, max_size=300)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=ledger_plan)
+def test_the_settlement_ledger_decides_only_what_happened(plan):
+    """Every fill the settlement ledger decides (ledger.py) was what it says: real if it settled, a phantom if not;
+    and both bounds hold throughout (check_bounds, restarts included)."""
+    decided: list[tuple[str, bool]] = []
+    original = SettlementLedger.decide
+
+    def decide(self, key, *args):
+        real = original(self, key, *args)
+        if real is not None:
+            decided.append((key[0], real))
+        return real
+
+    with chain_for("feed_bound_single"), mock.patch.object(SettlementLedger, "decide", decide):
+        h = _run("feed_bound_single", plan)
+    truth = {t.trade_id: t.settles_at is not None for t in h.v.trades}
+    assert [(trade, real) for trade, real in decided if truth[trade] != real] == []
+
+
+
+# Plans the property above generated (shrunk) in which the ledger decides an undecided fill, kept so that it is
+# seen doing so: (step, seconds after it).
+LEDGER_DECIDES = {
+    "real": [(("bad",), D(5)), (("place", "buy", 1), D("0.5")), (("snapshot", D(0), False), D("0.5")),
+             (("match", 0, 1, D(0), D(0), False, False), D("0.5")), (("bad",), D(4)), (("place", "buy", 1), D(1)),
+             (("match", 0, 1, D(0), D(5), False, True), D(2)), (("bad",), D(3)),
+             (("snapshot", D("0.2"), False), D(2)), (("bad",), D("0.5")), (("snapshot", D(0), False), D("0.5"))],
+    "phantom": [(("place", "buy", 1), D("0.5"))] * 5 + [
+        (("place", "sell", 1), D("0.5")), (("place", "buy", 1), D(1)), (("cancel", 0), D("0.5")),
+        (("place", "buy", 1), D(1)), (("snapshot", D(0), False), D("0.5"))] + [(("place", "buy", 1), D(0))] * 4 + [
+        (("cancel", 0), D(0)), (("place", "buy", 1), D(0)), (("match", 0, 1, D(0), D(0), True, False), D("0.5")),
+        (("place", "buy", 1), D(1)), (("cancel", 0), D("1.5")), (("place", "buy", 1), D("0.5")),
+        (("place", "buy", 1), D("0.5")), (("match", 9, 1, D(0), D(3), False, True), D(2)),
+        (("snapshot", D(0), False), D("2.5")), (("bad",), D("4.5")), (("snapshot", D(0), False), D("0.5"))],
+}
+
+
+@pytest.mark.parametrize("result", ["real", "phantom"])
+@pytest.mark.parametrize("restart_at", [None, 3, 9])
+def test_the_settlement_ledger_decides_an_undecided_fill(result, restart_at):
+    """An unreported fill leaves the book undecided (its slack in both bounds); snapshots later the ledger decides
+    it, counted and with the slack gone, whether or not the guard restarted from its checkpoint in between."""
+    plan = list(LEDGER_DECIDES[result])
+    if restart_at is not None:
+        plan.insert(restart_at, (("restart",), D(0)))
+    with chain_for("feed_bound_single"):
+        h = _run("feed_bound_single", plan)
+    book = h.guard.books[M]
+    assert book.count("undecided_fills_decided", result=result) == 1
+    assert book.total("undecided_fills_decided") == 1
+    assert (book.pending.slack_low, book.pending.slack_high) == (0, 0) and not book.pending.undecided
+    truth = {t.trade_id: t.settles_at is not None for t in h.v.trades}
+    assert (result == "real") in truth.values()
 
 
 @pytest.mark.parametrize("regime", REGIMES)
@@ -393,7 +479,7 @@ def _known_once_quiet(regime: str, plan) -> None:
     for t in v.trades:  # then every real trade settles
         if t.settles_at is not None:
             t.settles_at = min(t.settles_at, v.now)
-            if regime == "feed_bound" and t.notice_at is not None:  # (keeping the notice delay the guard is told)
+            if regime.startswith("feed_bound") and t.notice_at is not None:  # (the notice delay the guard is told)
                 t.notice_at = min(t.notice_at, t.settles_at + D(1))
     for _ in range(12):  # then snapshots keep coming for two age-outs: phantoms leave, the rest is confirmed
         h.advance(D(6))

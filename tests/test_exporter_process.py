@@ -93,6 +93,7 @@ def expected_series(j: Journal) -> dict[tuple, float]:
         ] + [("fills_confirmed", {"how": h}) for h in ("identity", "sums")] + [
             ("reconcile_fallbacks", {"reason": r}) for r in ("capped", "mismatch", "overdue")
         ] + [("settlement_notices", {"result": r}) for r in ("after_failure", "applied", "early", "unmatched")] + [
+            ("undecided_fills_decided", {"result": r}) for r in ("phantom", "real")] + [
             ("force_reconciles", {"reason": r}) for r in ("manual", "periodic", "sequence_gap", "ws_reconnect")] + [
             (name, {"side": s}) for name in ("orders_checked", "orders_resized") for s in ("buy", "sell")
         ] + [("orders_blocked", {"reason": r, "side": s}) for r in BlockReason for s in ("buy", "sell")]

@@ -44,9 +44,13 @@ ZERO = Decimal(0)
 
 # 3: the chain of snapshots (hypotheses); 4: the keys named as the replay contract and the metrics name them
 # (open_buys -> open_buy_reservations, last_force_reconcile_gap -> force_reconcile_gap); 5: instant venues' exact
-# bounds; 6: fills past the window leave the hypotheses (frozen); 7: the slack; 8: the chain's floors. An older
-# checkpoint is ignored and the event log replayed.
-CHECKPOINT_FORMAT = 8
+# bounds; 6: fills past the window leave the hypotheses (frozen); 7: the slack; 8: the chain's floors; 9: the
+# settlement ledger and the undecided fills behind the slack. An older checkpoint is ignored and the event log replayed.
+CHECKPOINT_FORMAT = 9
+# An undecided fill is tried once every fill that could have settled beside it has had its window (it settled by
+# then if real) and the notice delay: this many windows plus the delay after it arrived. Tried until three windows.
+DECIDE_AFTER_WINDOWS = 2
+DECIDE_UNTIL_WINDOWS = 3
 
 
 _FORMAT_1_KEYS = {"clock", "markets", "orders", "seen_fills", "failed_trades", "closed_orders"}  # before "format"
@@ -243,6 +247,8 @@ class Guard:
             return
         self.seen_fills.add(seen_key)
         fill = book.pending.add(key, event.side, amount, now, book.last_as_of, config.settlement == "instant")
+        if book.ledger is not None:
+            book.ledger.fill(key, now, fill.signed)
         self.trade_fills.setdefault(key[0], []).append((event.market, key))
         book.bump_one("fills", "side", event.side)
         if order is not None:
@@ -251,6 +257,8 @@ class Guard:
         notice = self.early_notices.get(key[0])
         if notice is not None and notice[1] in (None, key[1]):
             book.pending.settle(fill, notice[0])
+            if book.ledger is not None:
+                book.ledger.notice(key, notice[0])
             if notice[1] is not None:
                 del self.early_notices[key[0]]
 
@@ -289,10 +297,13 @@ class Guard:
         book.confirmed_at = as_of
         book.last_as_of = as_of
         instant = config.settlement == "instant"
+        if book.ledger is not None:
+            book.ledger.snapshot(as_of, size)
         if first:  # the first snapshot includes whatever was held before the guard started: an anchor
             self._exits(book, book.pending.first_snapshot(as_of, config.pending_fill_max_age_s, instant), as_of)
             return
         suspects, anchor = book.pending.free.suspect_count, book.pending.anchor_as_of
+        self._decide_undecided(book, as_of)
         result = book.pending.reconcile(move, as_of, config.pending_fill_max_age_s, instant,
                                         config.reconcile_max_candidates, config.reconcile_max_steps,
                                         None if instant else config.settlement_notice_max_delay_s)
@@ -308,6 +319,8 @@ class Guard:
             # first snapshot taken once every such fill has arrived says which (a mismatch if it was the other).
             book.instant_doubt_as_of = as_of + delay
         if result.mismatch:
+            if book.ledger is not None:  # (the moves up to this one are not all settlements)
+                book.ledger.restart(as_of)
             book.bump("settlement_mismatches")
             log.info("%s: snapshot move %s at as_of %s is not explained by the pending fills (a stale answer, a "
                      "phantom or a fill still on its way)", config.name, fmt(move), fmt(as_of))
@@ -324,6 +337,33 @@ class Guard:
             book.last_fallback = result.fallback
         else:
             book.last_fallback = None
+
+    @staticmethod
+    def _decide_undecided(book: MarketBook, as_of: Decimal) -> None:
+        """Before a snapshot's move: the undecided fills behind the slack that a report (settled, failed) or the
+        settlement ledger now decides (see ledger.py), once every fill that could have settled beside one has had
+        its window and notice delay; one still undecided three windows after it arrived is no longer tried (it
+        stays in the slack)."""
+        ledger, pending, config = book.ledger, book.pending, book.config
+        if ledger is None or not pending.undecided:
+            return
+        window = config.pending_fill_max_age_s
+        ripe = DECIDE_AFTER_WINDOWS * window + ledger.delay
+        for key, fill in list(pending.undecided.items()):
+            real = ledger.reported(key)
+            if real is None:
+                if as_of < fill.arrived + ripe:
+                    continue
+                real = ledger.decide(key, config.size_increment, config.reconcile_max_candidates,
+                                     config.reconcile_max_steps)
+            if real is None:
+                if as_of > fill.arrived + DECIDE_UNTIL_WINDOWS * window:
+                    del pending.undecided[key]  # (forgotten, not decided: it stays in the slack's bounds)
+                continue
+            if pending.decide_undecided(key, real) is not None:
+                book.bump("undecided_fills_decided", result="real" if real else "phantom")
+                log.info("%s: the %s fill %s (trade %s) that left undecided was %s", config.name, fill.side,
+                         fmt(fill.amount), key[0], "real" if real else "a phantom")
 
     @staticmethod
     def _pause_instant_credit(book: MarketBook, why: str) -> None:
@@ -376,6 +416,8 @@ class Guard:
         gap = abs(effective - size)
         book.confirmed = size
         book.confirmed_at = as_of
+        if book.ledger is not None:
+            book.ledger.snapshot(as_of, size)
         self._exits(book, book.pending.force_reconcile(as_of, config.pending_fill_max_age_s,
                                                        config.settlement == "instant"), as_of)
         level = logging.ERROR if gap > config.force_reconcile_error_gap else logging.INFO
@@ -457,6 +499,11 @@ class Guard:
         now = self._advance(event.t)
         self.failed_trades.add(event.trade_id)
         self.early_notices.pop(event.trade_id, None)
+        for book in self.books.values():
+            if book.ledger is not None:
+                for key in book.ledger.keys(event.trade_id, None):
+                    step.touch(book)
+                    book.ledger.failed(key)
         for market, key in self.trade_fills.pop(event.trade_id, []):
             book = step.touch(self.books[market])
             book.clock = now
@@ -486,6 +533,8 @@ class Guard:
                 fill = book.pending.get(key)
                 if fill is not None and fill.settled_at is None:
                     book.pending.settle(fill, now)
+                    if book.ledger is not None:
+                        book.ledger.notice(key, now)
                     book.bump("settlement_notices", result="applied")
                     config, as_of = book.config, book.last_as_of
                     delay = config.settlement_notice_max_delay_s
@@ -507,6 +556,11 @@ class Guard:
                 self.trade_fills.setdefault(trade_id, []).append((market, key))
                 book.bump("settlement_notices", result="after_failure")
             return
+        for book in self.books.values():  # fills that left the book: what the ledger knows of them
+            if book.ledger is not None:
+                for key in book.ledger.keys(trade_id, order_id):
+                    step.touch(book)
+                    book.ledger.notice(key, now)
         first = next(iter(self.books.values()), None)  # a notice names no market: counted in the first one
         if first is not None:
             result = "unmatched" if trade_id in self.done_trades else "early"

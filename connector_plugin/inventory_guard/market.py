@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .config import MarketConfig
+from .ledger import SettlementLedger
 from .numbers import fmt, quantize
 from .pending import PendingBook
 
@@ -76,6 +77,10 @@ class MarketBook:
         self.confirmed_at: Decimal | None = None
         self.last_as_of: Decimal | None = None
         self.pending = PendingBook(zero, config.size_increment)
+        # delayed venues with a status feed whose delay is known: what the snapshots say about fills after the fact
+        delay = config.settlement_notice_max_delay_s
+        self.ledger = (None if self.instant or delay is None
+                       else SettlementLedger(config.pending_fill_max_age_s, delay))
         self.open_buy_reservations = zero
         self.open_sell_reservations = zero
         self.halted_reason: str | None = None
@@ -238,6 +243,7 @@ class MarketBook:
             "confirmed_at": fmt(self.confirmed_at),
             "last_as_of": fmt(self.last_as_of),
             "pending": self.pending.to_dict(),
+            "ledger": None if self.ledger is None else self.ledger.to_dict(),
             "open_buy_reservations": str(self.open_buy_reservations),
             "open_sell_reservations": str(self.open_sell_reservations),
             "halted_reason": self.halted_reason,
@@ -257,12 +263,17 @@ class MarketBook:
         book.confirmed = Decimal(data["confirmed"])
         book.confirmed_at = opt(data["confirmed_at"])
         book.last_as_of = opt(data["last_as_of"])
+        ledger = data["ledger"]
+        if book.ledger is not None and ledger is not None:
+            book.ledger = SettlementLedger.from_dict(ledger, book.ledger.window, book.ledger.delay)
         book.pending = PendingBook.from_dict(data["pending"], book.pending.zero, config.size_increment,
                                              book.last_as_of)
         book.open_buy_reservations = Decimal(data["open_buy_reservations"])
         book.open_sell_reservations = Decimal(data["open_sell_reservations"])
         book.halted_reason = data["halted_reason"]
         book.clock = Decimal(data["clock"])
+        if book.ledger is not None and ledger is None:  # (the config asks for one now: it starts from here)
+            book.ledger.start = book.clock
         book.force_reconcile_gap = opt(data["force_reconcile_gap"])
         book.instant_credit_paused_until = opt(data["instant_credit_paused_until"])
         book.instant_doubt_as_of = opt(data["instant_doubt_as_of"])

@@ -97,6 +97,7 @@ from .subsets import Search, reachable_offsets, subset_minima, subset_search, su
 ZERO = Decimal(0)
 FillKey = tuple[str, str]
 
+MAX_UNDECIDED = 256  # undecided fills listed for a later proof (more: the oldest is forgotten, its slack kept)
 MAX_HYPOTHESES = 48  # inside sets the chain of snapshots may track at once (more: the single sum decides alone)
 SEED_MAX_CANDIDATES = 24  # the single sum's subsets are listed to start tracking only over this many candidates
 LISTED = 4 * (MAX_HYPOTHESES + 1)  # subsets listed per search of the chain (those differing only in frozen fills
@@ -273,6 +274,13 @@ class PendingBook:
         # slack_high (the phantoms among them). 0 and 0 while nothing left that way; see _leave_frozen.
         self.slack_low = zero
         self.slack_high = zero
+        # The undecided fills behind the slack that a later proof may decide (free ones, by key, oldest first: see
+        # decide_undecided), and the bounds of what every undecided fill since the slack was last 0 adds to it (a
+        # phantom free buy: its size; a phantom free sell: minus its size; anchored ones the other way round),
+        # listed or not: the slack never leaves them.
+        self.undecided: OrderedDict[FillKey, PendingFill] = OrderedDict()
+        self.undecided_low = zero
+        self.undecided_high = zero
         self.verified = True  # False after one unexplained move: the bounds give no credit until it is explained
         # The chain's floors (delayed venues; see the module docstring): pending buys and sells within the window
         # that every world the snapshots since the anchor allow has inside confirmed (at least this much of each).
@@ -679,7 +687,7 @@ class PendingBook:
         least, most, _near = offsets
         if least == most:
             self.unexplained += least * self.step
-            self.slack_low = self.slack_high = self.zero
+            self._clear_slack()
             return False
         self.slack_low, self.slack_high = self.zero + least * self.step, self.zero + most * self.step
         return True
@@ -695,8 +703,44 @@ class PendingBook:
             sign = 1
         if (fill.side == "buy") == (sign > 0):
             self.slack_high += fill.amount
+            self.undecided_high += fill.amount
         else:
             self.slack_low -= fill.amount
+            self.undecided_low -= fill.amount
+        if sign > 0:
+            self.undecided[fill.key] = fill
+            if len(self.undecided) > MAX_UNDECIDED:  # (forgotten, not decided: it stays in the bounds)
+                self.undecided.popitem(last=False)
+
+    def _clear_slack(self) -> None:
+        """unexplained is exact again: no slack, nothing undecided behind it."""
+        self.slack_low = self.slack_high = self.undecided_low = self.undecided_high = self.zero
+        self.undecided.clear()
+
+    def decide_undecided(self, key: FillKey, real: bool) -> PendingFill | None:
+        """A proof (the settlement ledger, a notice, a failure) decided an undecided fill that left the book: real
+        (it is inside confirmed, as unexplained took it) or a phantom (it never settled: unexplained is its signed
+        size higher than it took). The slack keeps what the other undecided fills may add; returns the fill, or None
+        when it is not listed or the slack allows no such world (then nothing changes)."""
+        fill = self.undecided.get(key)
+        if fill is None:
+            return None
+        part = fill.signed  # what it adds to the true unexplained were it a phantom
+        low = self.slack_low if real else self.slack_low - part
+        high = self.slack_high if real else self.slack_high - part
+        bound_low = self.undecided_low - (part if part < 0 else self.zero)
+        bound_high = self.undecided_high - (part if part > 0 else self.zero)
+        low, high = max(low, bound_low), min(high, bound_high)
+        if low > high:
+            return None
+        del self.undecided[key]
+        if not real:
+            self.unexplained += part
+        self.slack_low, self.slack_high = low, high
+        self.undecided_low, self.undecided_high = bound_low, bound_high
+        if not low and not high:
+            self._clear_slack()
+        return fill
 
     def _leave_frozen(self, candidates: list[PendingFill], as_of: Decimal,
                       max_age: Decimal) -> tuple[list[PendingFill], list[Exit]]:
@@ -970,7 +1014,8 @@ class PendingBook:
                 for i, fill in enumerate(candidates):
                     self._take(fill)
                     exits.append(Exit(fill, "sums" if i in found.first else "aged_out"))
-                self.unexplained = self.slack_low = self.slack_high = self.zero
+                self.unexplained = self.zero
+                self._clear_slack()
                 return Reconciliation(exits, mismatch, None, not found.complete)
             for i, fill in enumerate(candidates):
                 if not self.is_anchored(fill):  # (past the window: inside if real, so never in effective)
@@ -983,7 +1028,8 @@ class PendingBook:
             exits += self._reanchor(as_of, max_age, instant, False)
             return Reconciliation(exits, mismatch, "capped", True)
         if not candidates and not instant:  # no pending fill can be inside it: a transfer, not a settlement
-            self.unexplained = self.slack_low = self.slack_high = self.zero
+            self.unexplained = self.zero
+            self._clear_slack()
             self.floor_buys_shown = self.floor_sells_shown = self.zero
             self.verified = True
             return Reconciliation(exits, mismatch, None, False)
@@ -1021,7 +1067,8 @@ class PendingBook:
                 self._count_anchored(fill, +1)
         self.anchor_seq = boundary
         self.anchor_as_of = as_of
-        self.unexplained = self.missed = self.slack_low = self.slack_high = self.zero
+        self.unexplained = self.missed = self.zero
+        self._clear_slack()
         self.floor_buys_shown = self.floor_sells_shown = self.zero
         self.verified = True
         self.ambiguous = {}
@@ -1142,6 +1189,8 @@ class PendingBook:
             "fills": [f.to_list() for f in self.fills.values()],
             "unexplained": str(self.unexplained),
             "slack": [str(self.slack_low), str(self.slack_high)],
+            "undecided": [f.to_list() for f in self.undecided.values()],
+            "undecided_bounds": [str(self.undecided_low), str(self.undecided_high)],
             "floors": [str(self.floor_buys_shown), str(self.floor_sells_shown)],
             "verified": self.verified,
             "missed": str(self.missed),
@@ -1159,6 +1208,10 @@ class PendingBook:
         book.free.horizon = horizon  # (the market's last as_of: before the fills are counted)
         book.unexplained = Decimal(data["unexplained"])
         book.slack_low, book.slack_high = _pair(data, "slack")
+        for row in data["undecided"]:
+            fill = PendingFill.from_list(row)
+            book.undecided[fill.key] = fill
+        book.undecided_low, book.undecided_high = _pair(data, "undecided_bounds")
         book.verified = _exact(data["verified"], bool)
         book.missed = Decimal(data.get("missed", "0"))
         book.anchor_seq = _exact(data["anchor_seq"], int)

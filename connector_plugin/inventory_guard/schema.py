@@ -24,7 +24,8 @@ The exporter and any other reader open the database read-only and use only ``met
                        (sorted keys, ``{}`` when none). Names (Prometheus adds ``_total``):
                          fills {side}, duplicate_fills, fills_confirmed {how}, fills_aged_out, fills_failed,
                          settlement_mismatches, reconcile_fallbacks {reason}, reconcile_capped,
-                         settlement_notices {result}, out_of_order_snapshots, force_reconciles {reason},
+                         settlement_notices {result}, undecided_fills_decided {result},
+                         out_of_order_snapshots, force_reconciles {reason},
                          orders_checked {side}, orders_blocked {side, reason}, orders_resized {side}
 ``market_histograms``  cumulative histograms: (market, name, buckets, sum, count); ``buckets`` is JSON
                        ``[["0.25", n], …, ["+Inf", n]]`` with cumulative counts. Names: fill_confirmation_seconds

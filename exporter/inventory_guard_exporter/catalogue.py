@@ -99,6 +99,9 @@ COUNTERS: tuple[CounterSpec, ...] = (
                 "reconcile_max_steps."),
     CounterSpec("settlement_notices", "fill_settled notices, by result (applied, early, unmatched, after_failure).",
                 ("result",), tuple({"result": r} for r in ("after_failure", "applied", "early", "unmatched"))),
+    CounterSpec("undecided_fills_decided", "Undecided fills (past the settlement window, neither shown nor ruled out "
+                "by the sums) that a settlement notice, a failure report or the settlement ledger later decided, by "
+                "result (real, phantom).", ("result",), ({"result": "phantom"}, {"result": "real"})),
     CounterSpec("out_of_order_snapshots", "Balance snapshots ignored because their as_of was older than the last "
                 "applied one's (an out-of-order answer)."),
     CounterSpec("force_reconciles", "Forced reconciliations to the exchange balance, by reason.", ("reason",), REASONS),
