@@ -31,6 +31,7 @@ from .events import (
     TradeFailed,
 )
 from .gate import Decision, decide
+from .ledger import SettlementLedger
 from .market import MarketBook, MarketView
 from .numbers import CONTEXT, fmt, quantize, round_down
 from .pending import Exit, FillKey, PendingFill
@@ -118,6 +119,7 @@ class Guard:
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
         self.books: dict[str, MarketBook] = {}
+        self.ledgers: list[tuple[MarketBook, SettlementLedger]] = []  # the books with a settlement ledger
         self.orders: dict[str, Order] = {}
         self.seen_fills = _BoundedSet(config.seen_fill_keys_max)  # (market, trade_id, order_id)
         self.failed_trades = _BoundedSet(config.seen_fill_keys_max)  # trade ids (trade_failed names no market)
@@ -185,8 +187,25 @@ class Guard:
     def _book(self, config: MarketConfig, step: _Step) -> MarketBook:
         book = self.books.get(config.name)
         if book is None:
-            book = self.books[config.name] = MarketBook(config)
+            book = self._add_book(MarketBook(config))
         return step.touch(book)
+
+    def _add_book(self, book: MarketBook) -> MarketBook:
+        self.books[book.config.name] = book
+        if book.ledger is not None:
+            self.ledgers.append((book, book.ledger))
+        return book
+
+    def _ledger_fills(self, trade_id: str, order_id: str | None, step: _Step) -> list[tuple[SettlementLedger, FillKey]]:
+        """The fills of a trade (of one order of it, if named) that a settlement ledger records, pending or not;
+        their books are touched."""
+        out = []
+        for book, ledger in self.ledgers:
+            keys = ledger.keys(trade_id, order_id)
+            if keys:
+                step.touch(book)
+                out += [(ledger, key) for key in keys]
+        return out
 
     def _check_jump(self, t: Decimal) -> None:
         """Validation for ``_advance``, before anything changes: a ``t`` further ahead of the clock than
@@ -499,11 +518,8 @@ class Guard:
         now = self._advance(event.t)
         self.failed_trades.add(event.trade_id)
         self.early_notices.pop(event.trade_id, None)
-        for book in self.books.values():
-            if book.ledger is not None:
-                for key in book.ledger.keys(event.trade_id, None):
-                    step.touch(book)
-                    book.ledger.failed(key)
+        for ledger, key in self._ledger_fills(event.trade_id, None, step):
+            ledger.failed(key)
         for market, key in self.trade_fills.pop(event.trade_id, []):
             book = step.touch(self.books[market])
             book.clock = now
@@ -556,11 +572,8 @@ class Guard:
                 self.trade_fills.setdefault(trade_id, []).append((market, key))
                 book.bump("settlement_notices", result="after_failure")
             return
-        for book in self.books.values():  # fills that left the book: what the ledger knows of them
-            if book.ledger is not None:
-                for key in book.ledger.keys(trade_id, order_id):
-                    step.touch(book)
-                    book.ledger.notice(key, now)
+        for ledger, key in self._ledger_fills(trade_id, order_id, step):  # fills that left the book
+            ledger.notice(key, now)
         first = next(iter(self.books.values()), None)  # a notice names no market: counted in the first one
         if first is not None:
             result = "unmatched" if trade_id in self.done_trades else "early"
@@ -644,8 +657,7 @@ class Guard:
         guard = cls(config)
         guard.clock = Decimal(data["clock"])
         for name, book_data in data["markets"].items():
-            book = MarketBook.from_dict(config.market(name), book_data)
-            guard.books[name] = book
+            book = guard._add_book(MarketBook.from_dict(config.market(name), book_data))
             for fill in book.pending:
                 guard.trade_fills.setdefault(fill.key[0], []).append((name, fill.key))
         for oid, market, side, remaining in data["orders"]:

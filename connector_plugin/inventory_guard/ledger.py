@@ -36,6 +36,8 @@ import bisect
 from collections import OrderedDict
 from decimal import Decimal
 
+from .subsets import every_subset
+
 FillKey = tuple[str, str]
 
 HISTORY_WINDOWS = 4  # snapshots kept: this many settlement windows back from the newest as_of
@@ -226,7 +228,10 @@ class SettlementLedger:
                 must = [i for i in free if choices[i][2] == k and not choices[i][3]]  # its last chance to settle
                 optional = [i for i in free if i not in must]
                 need = residual[k] - sum(choices[i][0] for i in must)
-                for picked in _subsets_summing([choices[i][0] for i in optional], need, budget):
+                subsets = every_subset([choices[i][0] for i in optional], need, budget)
+                if subsets is None:
+                    raise _GiveUp
+                for picked in subsets:
                     chosen = set(must).union(optional[p] for p in picked)
                     alive = frozenset(i for i in taken | chosen if choices[i][2] > k)  # (past k: no choice left)
                     nxt.add((alive, settled or target in chosen))
@@ -263,35 +268,6 @@ class SettlementLedger:
                 Decimal(_text(arrived)), Decimal(_text(signed)), None if noticed is None else Decimal(_text(noticed)),
                 failed)
         return ledger
-
-
-def _subsets_summing(units: list[int], need: int, budget: list[int]) -> list[list[int]]:
-    """Every set of indexes of ``units`` summing to ``need`` (depth first, pruned on the reachable range); each
-    step spends one of ``budget[0]``, and _GiveUp is raised when none is left."""
-    pos = [0] * (len(units) + 1)
-    neg = [0] * (len(units) + 1)
-    for j in range(len(units) - 1, -1, -1):
-        pos[j] = pos[j + 1] + max(units[j], 0)
-        neg[j] = neg[j + 1] + min(units[j], 0)
-    found: list[list[int]] = []
-    picked: list[int] = []
-
-    def walk(j: int, rest: int) -> None:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise _GiveUp
-        if rest < neg[j] or rest > pos[j]:
-            return
-        if j == len(units):
-            found.append(list(picked))
-            return
-        picked.append(j)
-        walk(j + 1, rest - units[j])
-        picked.pop()
-        walk(j + 1, rest)
-
-    walk(0, need)
-    return found
 
 
 def _text(value) -> str:

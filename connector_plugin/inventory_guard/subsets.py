@@ -156,6 +156,36 @@ def subset_solutions(units: list[int], target: int, max_steps: int, limit: int) 
     return out
 
 
+def every_subset(units: list[int], target: int, budget: list[int]) -> list[list[int]] | None:
+    """Every subset of ``units`` summing to ``target`` (each a list of indices, ascending), depth first and pruned on
+    the reachable range, not memoized (each is listed); each step spends one of ``budget[0]``, shared by the caller's
+    searches: None once none is left."""
+    n = len(units)
+    pos, neg = _reach(units)
+    found: list[list[int]] = []
+    picked: list[int] = []
+
+    def walk(i: int, rest: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _StepsExhausted
+        if rest < neg[i] or rest > pos[i]:
+            return
+        if i == n:
+            found.append(list(picked))
+            return
+        picked.append(i)
+        walk(i + 1, rest - units[i])
+        picked.pop()
+        walk(i + 1, rest)
+
+    try:
+        walk(0, target)
+    except _StepsExhausted:
+        return None
+    return found
+
+
 def reachable_offsets(sums: tuple[int, int], target: int, low: int, high: int) -> tuple[int, int, int] | None:
     """The offsets x from ``low`` to ``high`` for which some subset sums to ``target + x``, given the subsets' sums
     as ``subset_sums`` returns them: the least, the greatest and the one nearest 0 (of two as near, the higher).
