@@ -124,3 +124,25 @@ def test_a_bad_checkpoint_is_an_error(field, value):
     data[field] = value
     with pytest.raises(TypeError):
         SettlementLedger.from_dict(data, WINDOW, DELAY)
+
+
+def test_the_guards_ledger_hears_a_settlement_reported_after_a_failure():
+    """The venue reports a trade failed, then settled (the later report wins): the pending book counts its fill
+    again, and the ledger must record it settled, not failed (it would rule out the settlement it had)."""
+    from inventory_guard.config import parse_config
+    from inventory_guard.core import Guard
+    from inventory_guard.events import Fill, FillSettled, Snapshot, TradeFailed
+
+    guard = Guard(parse_config({"max_position": "10", "size_increment": "1", "settlement": "delayed",
+                                "pending_fill_max_age_s": "6", "settlement_notice_max_delay_s": "1"}))
+    guard.apply(Snapshot(D(0), "m", D(0)))
+    guard.apply(Fill(D(1), "m", "buy", D(1), trade_id="T1", order_id="O1"))
+    guard.apply(TradeFailed(D(2), "T1"))
+    ledger = guard.books["m"].ledger
+    assert ledger is not None and ledger.reported(("T1", "O1")) is False
+    out = guard.apply(FillSettled(D(3), "T1"))
+    assert guard.books["m"].count("settlement_notices", result="after_failure") == 1 and out.changed == ("m",)
+    assert ledger.reported(("T1", "O1")) is True
+    restarted = Guard.from_dict(guard.config, json.loads(json.dumps(guard.to_dict())))
+    again = restarted.books["m"].ledger
+    assert again is not None and again.reported(("T1", "O1")) is True

@@ -541,6 +541,8 @@ class Guard:
     def _fill_settled(self, event: FillSettled, step: _Step) -> None:
         now = self._advance(event.t)
         trade_id, order_id = event.trade_id, event.order_id
+        for ledger, key in self._ledger_fills(trade_id, order_id, step):  # pending, left the book, or failed
+            ledger.notice(key, now)
         entries = [(m, k) for m, k in self.trade_fills.get(trade_id, ()) if order_id in (None, k[1])]
         if entries:
             for market, key in entries:
@@ -549,8 +551,6 @@ class Guard:
                 fill = book.pending.get(key)
                 if fill is not None and fill.settled_at is None:
                     book.pending.settle(fill, now)
-                    if book.ledger is not None:
-                        book.ledger.notice(key, now)
                     book.bump("settlement_notices", result="applied")
                     config, as_of = book.config, book.last_as_of
                     delay = config.settlement_notice_max_delay_s
@@ -572,8 +572,6 @@ class Guard:
                 self.trade_fills.setdefault(trade_id, []).append((market, key))
                 book.bump("settlement_notices", result="after_failure")
             return
-        for ledger, key in self._ledger_fills(trade_id, order_id, step):  # fills that left the book
-            ledger.notice(key, now)
         first = next(iter(self.books.values()), None)  # a notice names no market: counted in the first one
         if first is not None:
             result = "unmatched" if trade_id in self.done_trades else "early"
